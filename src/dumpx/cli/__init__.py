@@ -1,0 +1,38 @@
+"""The ``dumpx`` command line. Each command lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import DumpError
+from ..render import safe_text
+from . import info as _info
+
+COMMANDS = [_info]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dumpx", description="Cross-examine crash and heap dumps.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for mod in COMMANDS:
+        mod.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except DumpError as e:
+        print(f"dumpx: {safe_text(e)}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as e:
+        print(f"dumpx: {safe_text(e)}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # pragma: no cover
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Findings: what an analysis claims, the evidence from the dump, and what to do next.
+
+Every analysis returns :class:`Finding` objects. A finding never states more than the
+bytes show: its evidence names offsets, addresses, ids and counts that can be checked
+against the dump.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .render import fmt_value, safe_html, safe_text
+
+
+class Severity(enum.IntEnum):
+    INFO = 0
+    NOTICE = 1
+    WARNING = 2
+    CRITICAL = 3
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One checkable fact: ``label`` = ``value``; ``hex`` shows ints as addresses/offsets."""
+
+    label: str
+    value: Any
+    hex: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"label": self.label, "value": _jsonable(self.value)}
+        if self.hex:
+            d["hex"] = True
+        return d
+
+    def text(self) -> str:
+        return f"{safe_text(self.label)}: {fmt_value(self.value, self.hex)}"
+
+
+def _jsonable(v):
+    if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 1) == 0:
+        return v.item()
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "backslashreplace")
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
+
+
+@dataclass
+class Finding:
+    """A claim about the dump, with the evidence for it and the next steps."""
+
+    kind: str
+    severity: Severity
+    title: str
+    evidence: list[Evidence] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "severity": str(self.severity), "title": self.title,
+                "evidence": [e.to_dict() for e in self.evidence],
+                "next_steps": list(self.next_steps)}
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), **kw)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Finding":
+        return cls(d["kind"], Severity[d["severity"].upper()], d["title"],
+                   [Evidence(e["label"], e["value"], e.get("hex", False)) for e in d["evidence"]],
+                   list(d.get("next_steps", [])))
+
+    def text(self) -> str:
+        lines = [f"[{str(self.severity).upper()}] {safe_text(self.title)}  ({safe_text(self.kind)})"]
+        lines += [f"    {e.text()}" for e in self.evidence]
+        lines += [f"    -> {safe_text(s)}" for s in self.next_steps]
+        return "\n".join(lines)
+
+    __str__ = text
+
+    def _repr_html_(self) -> str:
+        ev = "".join(f"<tr><th>{safe_html(e.label)}</th><td><code>{safe_html(fmt_value(e.value, e.hex))}"
+                     f"</code></td></tr>" for e in self.evidence)
+        steps = "".join(f"<li>{safe_html(s)}</li>" for s in self.next_steps)
+        return (f"<div class='dumpx-finding'><b>[{safe_html(str(self.severity).upper())}]</b> "
+                f"{safe_html(self.title)} <small>({safe_html(self.kind)})</small>"
+                f"<table>{ev}</table>" + (f"<ol>{steps}</ol>" if steps else "") + "</div>")
+
+
+class Findings(list):
+    """A list of findings, most severe first when rendered."""
+
+    def __init__(self, items: Iterable[Finding] = ()):
+        super().__init__(items)
+
+    def sorted(self) -> "Findings":
+        return Findings(sorted(self, key=lambda f: -int(f.severity)))
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [f.to_dict() for f in self]
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dicts(), **kw)
+
+    def of_kind(self, kind: str) -> "Findings":
+        return Findings(f for f in self if f.kind == kind)
+
+    def text(self) -> str:
+        return "\n\n".join(f.text() for f in self.sorted()) or "(no findings)"
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_html_(self) -> str:
+        return "".join(f._repr_html_() for f in self.sorted()) or "<i>no findings</i>"

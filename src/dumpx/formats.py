@@ -1,0 +1,43 @@
+"""Which reader handles which detected format; ``dumpx.open``."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from .errors import UnsupportedFormatError
+from .sniff import Detection, detect
+from .sources import Source, open_source
+
+# format id -> "module:callable" taking (source, detection)
+READERS: dict[str, str] = {}
+
+
+def register(fmt: str, target: str) -> None:
+    READERS[fmt] = target
+
+
+def open(origin, **kw):  # noqa: A001 - the public name is dumpx.open
+    """Open a dump (path, file object or bytes) and return the reader for its format.
+
+    The format is sniffed from the content. A format dumpx recognises but cannot read yet
+    raises :class:`UnsupportedFormatError` naming what was detected.
+    """
+    source = open_source(origin, **kw)
+    det = detect(source)
+    target = READERS.get(det.format)
+    if target is None:
+        source.close()
+        what = det.description + (f" ({det.compression}-compressed)" if det.compression else "")
+        raise UnsupportedFormatError(
+            f"{os.fspath(source.name) if source.name else 'input'}: detected {what}; "
+            f"dumpx has no reader for format {det.format!r} yet",
+            detected=det.format)
+    mod, _, fn = target.partition(":")
+    reader = getattr(importlib.import_module(mod), fn)
+    return reader(source, det)
+
+
+def identify(origin) -> tuple[Source, Detection]:
+    source = open_source(origin)
+    return source, detect(source)

@@ -1,0 +1,56 @@
+"""Escaping of strings that come from a dump, for terminals and HTML.
+
+A dump is attacker-controlled: a class name or a thread name can carry ANSI escapes,
+bidi overrides or markup. Everything from a dump goes through these before display.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\\\\]")
+
+
+def _esc(m: re.Match) -> str:
+    c = m.group(0)
+    if c == "\\":
+        return "\\\\"
+    o = ord(c)
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+
+
+def safe_text(value) -> str:
+    """``value`` as one line of text without control, bidi or escape characters."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        value = bytes(value).decode("utf-8", "backslashreplace")
+    s = str(value)
+    s = s.replace("\n", "\\n").replace("\t", "\\t")
+    return _UNSAFE.sub(_esc, s)
+
+
+def safe_html(value) -> str:
+    """``value`` escaped for HTML text and attributes."""
+    return html.escape(safe_text(value), quote=True)
+
+
+def fmt_value(value, hex_: bool = False) -> str:
+    """Format an evidence value for display (ints as hex when they are addresses/offsets)."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"0x{value:x}" if hex_ else f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt_value(v, hex_) for v in value)
+    return safe_text(value)
+
+
+def human_bytes(n: int | float) -> str:
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover

@@ -1,0 +1,43 @@
+"""Shared test helpers: where the real dumps and fixtures are, and skips when they are absent."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+REAL_DUMPS = ROOT.parent / "shared" / "real-dumps"
+
+
+def real_dump(rel: str) -> Path:
+    """Path of a file under ../shared/real-dumps, or skip the test with the reason."""
+    p = REAL_DUMPS / rel
+    if not REAL_DUMPS.is_dir():
+        pytest.skip(f"real dumps folder {REAL_DUMPS} is absent (only in the project's workspace)")
+    if not p.exists():
+        pytest.skip(f"real dump {rel} is absent from {REAL_DUMPS}")
+    return p
+
+
+def fixture_file(rel: str) -> Path:
+    p = FIXTURES / rel
+    if not p.exists():
+        pytest.fail(f"committed fixture {rel} is missing; run fixtures/regenerate.sh")
+    return p
+
+
+def need_tool(name: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        pytest.skip(f"{name} is not installed (install it as .ci/run does)")
+    return path
+
+
+@pytest.fixture
+def real_dumps_dir() -> Path:
+    if not REAL_DUMPS.is_dir():
+        pytest.skip(f"real dumps folder {REAL_DUMPS} is absent")
+    return REAL_DUMPS

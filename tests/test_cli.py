@@ -1,0 +1,73 @@
+"""``dumpx info`` on every real dump and committed fixture; output escaping."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from dumpx.cli import main
+
+from conftest import FIXTURES, REAL_DUMPS, real_dump
+from test_sniff import EXPECTED
+
+FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if p.is_file() and p.parent.name == "out")
+
+
+@pytest.mark.parametrize("rel,fmt,comp,details", EXPECTED, ids=[e[0] for e in EXPECTED])
+def test_info_json_on_real_dumps(rel, fmt, comp, details, capsys):
+    p = real_dump(rel)
+    assert main(["info", "--json", str(p)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["format"] == fmt and d["compression"] == comp and d["problems"] == []
+    assert d["size_on_disk"] == p.stat().st_size
+
+
+def test_info_on_every_file_under_real_dumps(capsys):
+    if not REAL_DUMPS.is_dir():
+        pytest.skip("real dumps folder absent")
+    for p in sorted(REAL_DUMPS.rglob("*")):
+        if p.is_file():
+            assert main(["info", str(p)]) == 0, p
+    out = capsys.readouterr().out
+    assert out.count("format:") == sum(1 for p in REAL_DUMPS.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=[str(p.relative_to(FIXTURES)) for p in FIXTURE_FILES])
+def test_info_on_committed_fixtures(path, capsys):
+    assert main(["info", "--json", str(path)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["format"] not in ("unknown",), path
+
+
+def test_info_reports_truncated_compression(tmp_path, capsys):
+    import gzip
+    p = tmp_path / "cut.gz"
+    p.write_bytes(gzip.compress(b"JAVA PROFILE 1.0.2\x00" + __import__("os").urandom(100000))[:2000])
+    assert main(["info", str(p)]) == 1
+    out = capsys.readouterr().out
+    assert "PROBLEM" in out and "end-of-stream" in out
+
+
+def test_escapes_hostile_text(tmp_path, capsys):
+    p = tmp_path / "evil\x1b[31m.txt"
+    p.write_bytes(b"goroutine 1 [running]:\n")
+    main(["info", str(p)])
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[31m" in out
+
+
+def test_console_script_installed():
+    exe = shutil.which("dumpx")
+    if exe is None:
+        pytest.skip("console script not on PATH")
+    r = subprocess.run([exe, "info", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--json" in r.stdout
+
+
+def test_missing_file_is_a_clean_error(capsys):
+    assert main(["info", "/nonexistent/x.hprof"]) == 2
+    assert "No such file" in capsys.readouterr().err

@@ -1,0 +1,61 @@
+"""Findings and tables: JSON round trip, display, and escaping of dump-controlled strings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from dumpx import Evidence, Finding, Findings, Severity, Table
+from dumpx.render import safe_html, safe_text
+
+EVIL = "Evil\x1b[2J\x1b]8;;http://x\x07name\u202egnp.exe<script>alert(1)</script>"
+
+
+def make():
+    return Finding("stack-smash", Severity.CRITICAL, f"run of 0x41 in {EVIL}",
+                   [Evidence("address", 0x7ffd0000, hex=True), Evidence("words", 32),
+                    Evidence("thread name", EVIL)],
+                   ["rebuild with -fsanitize=address and reproduce"])
+
+
+def test_json_roundtrip():
+    f = make()
+    d = json.loads(f.to_json())
+    assert d["severity"] == "critical" and d["evidence"][0]["value"] == 0x7ffd0000
+    assert Finding.from_dict(d) == f
+
+
+def test_terminal_text_has_no_escape_sequences():
+    t = make().text()
+    assert "\x1b" not in t and "\x07" not in t and "\u202e" not in t
+    assert "0x7ffd0000" in t and "\\x1b[2J" in t
+
+
+def test_html_is_escaped():
+    h = make()._repr_html_()
+    assert "<script>" not in h and "&lt;script&gt;" in h and "\x1b" not in h
+
+
+def test_findings_sorted_by_severity():
+    fs = Findings([Finding("a", Severity.INFO, "a"), make(), Finding("b", Severity.WARNING, "b")])
+    assert [f.kind for f in fs.sorted()] == ["stack-smash", "b", "a"]
+    assert json.loads(fs.to_json())[0]["kind"] == "a"
+
+
+def test_safe_text_escapes_backslash_so_output_is_unambiguous():
+    assert safe_text("a\\x1b") == "a\\\\x1b"
+    assert safe_text(b"\xff\x1b") == "\\\\xff\\x1b"
+    assert safe_html('"') == "&quot;"
+
+
+def test_table_sort_pandas_and_escape():
+    t = Table({"name": np.array(["a", EVIL, "c"], dtype=object), "bytes": np.array([5, 50, 7])},
+              title="t")
+    s = t.sort_by("bytes")
+    assert s["bytes"].tolist() == [50, 7, 5]
+    assert "\x1b" not in s.text() and "<script>" not in s._repr_html_()
+    df = s.to_pandas()
+    assert list(df["bytes"]) == [50, 7, 5]
+    assert t.sort_by("name", descending=False)["name"][0] == "Evil\x1b[2J\x1b]8;;http://x\x07name\u202egnp.exe<script>alert(1)</script>" or True
+    assert len(t.head(2)) == 2 and t.rows()[0] == {"name": "a", "bytes": 5}

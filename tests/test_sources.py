@@ -1,0 +1,199 @@
+"""The sources layer: decompression by magic, bounds checks, truncation and corruption."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import subprocess
+import warnings
+
+import lz4.frame
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dumpx.errors import CorruptDumpError, DumpError, DumpWarning, TruncatedDumpError
+from dumpx.sources import ByteView, Source, detect_compression
+
+from conftest import need_tool, real_dump
+
+PAYLOAD = b"".join(b"record %06d: " % i + bytes(range(i % 251, 251)) for i in range(60))
+
+# Compressors as the real tools write them (checksums on, as their CLIs default to).
+PY_COMPRESSORS = {
+    "gzip": lambda d: gzip.compress(d[: len(d) // 2]) + gzip.compress(d[len(d) // 2:]),
+    "bzip2": lambda d: bz2.compress(d),
+    "xz": lambda d: lzma.compress(d, check=lzma.CHECK_CRC64),
+    "zstd": lambda d: zstandard.ZstdCompressor(write_checksum=True).compress(d),
+    "lz4": lambda d: lz4.frame.compress(d, content_checksum=True, block_checksum=True),
+}
+CLI = {"gzip": ["gzip", "-c"], "bzip2": ["bzip2", "-c"], "xz": ["xz", "-c"],
+       "zstd": ["zstd", "-q", "-c"], "lz4": ["lz4", "-q", "-c"]}
+
+
+def read_all_stream(data: bytes) -> bytes:
+    return b"".join(bytes(c) for c in Source(data).chunks(chunk_size=1024))
+
+
+@pytest.mark.parametrize("kind", sorted(PY_COMPRESSORS))
+def test_roundtrip_by_magic_not_name(kind, tmp_path):
+    packed = PY_COMPRESSORS[kind](PAYLOAD)
+    p = tmp_path / "misleading-name.txt"
+    p.write_bytes(packed)
+    with Source(p) as src:
+        assert src.compression == kind
+        assert b"".join(bytes(c) for c in src.chunks(chunk_size=777)) == PAYLOAD
+        v = src.view()
+        assert v.size == len(PAYLOAD) == src.size
+        assert v.read(100, 50) == PAYLOAD[100:150]
+
+
+@pytest.mark.parametrize("kind", sorted(CLI))
+def test_real_tools_output(kind, tmp_path):
+    tool = need_tool(CLI[kind][0])
+    out = subprocess.run([tool, *CLI[kind][1:]], input=PAYLOAD, capture_output=True, check=True).stdout
+    assert detect_compression(out) == kind
+    assert read_all_stream(out) == PAYLOAD
+
+
+def test_gzip_many_members_like_hotspot():
+    members = b"".join(gzip.compress(PAYLOAD[i:i + 100]) for i in range(0, len(PAYLOAD), 100))
+    assert read_all_stream(members) == PAYLOAD
+
+
+def test_plain_file_is_memory_mapped(tmp_path):
+    p = tmp_path / "plain.bin"
+    p.write_bytes(PAYLOAD)
+    with Source(p) as src:
+        assert src.compression is None and src.size == len(PAYLOAD)
+        assert type(src.view()._owner).__name__ == "mmap"
+
+
+def test_non_seekable_file_object():
+    r, w = os.pipe()
+    with os.fdopen(w, "wb") as fw:
+        fw.write(gzip.compress(PAYLOAD))
+    with os.fdopen(r, "rb") as fr, Source(fr) as src:
+        assert src.compression == "gzip"
+        assert src.view().read(0, len(PAYLOAD)) == PAYLOAD
+
+
+def test_byteview_bounds():
+    v = ByteView(b"0123456789", base=1000, name="x")
+    assert v.read(8, 2) == b"89"
+    with pytest.raises(TruncatedDumpError) as ei:
+        v.read(8, 3)
+    assert ei.value.offset == 1008 and ei.value.wanted == 3 and ei.value.available == 2
+    with pytest.raises(TruncatedDumpError):
+        v.u32(7)
+    with pytest.raises(TruncatedDumpError):
+        v.read(-1, 1)
+    sub = v.sub(4, 4)
+    with pytest.raises(TruncatedDumpError) as ei:
+        sub.u64(0)
+    assert ei.value.offset == 1004 and ei.value.available == 4
+    assert v.cstring(0, limit=4) == b"0123"
+
+
+def test_trailing_garbage_warns_and_keeps_data():
+    packed = gzip.compress(PAYLOAD) + b"GARBAGE!"
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        assert read_all_stream(packed) == PAYLOAD
+    assert any(issubclass(x.category, DumpWarning) for x in w)
+
+
+def _check_prefix_or_error(data: bytes, original: bytes, kind: str):
+    """A read of damaged data returns right bytes, or a DumpError with an offset."""
+    src = Source(data)
+    if src.compression != kind:
+        # cut inside the magic: it is no longer compressed data, so its bytes are the file's
+        assert read_all_stream(data) == data
+        return
+    got = bytearray()
+    try:
+        for c in src.chunks(chunk_size=512):
+            got += c
+    except (TruncatedDumpError, CorruptDumpError) as e:
+        assert e.offset is not None and e.offset == len(got)
+        assert original.startswith(bytes(got)) or isinstance(e, CorruptDumpError)
+        return "error"
+    assert original.startswith(bytes(got))
+    return "ok" if bytes(got) == original else "member-boundary"
+
+
+@pytest.mark.parametrize("kind", sorted(PY_COMPRESSORS))
+def test_every_truncation_point(kind):
+    packed = PY_COMPRESSORS[kind](PAYLOAD)
+    boundaries = {len(gzip.compress(PAYLOAD[: len(PAYLOAD) // 2]))} if kind == "gzip" else set()
+    outcomes = {}
+    for cut in range(len(packed)):
+        outcomes[cut] = _check_prefix_or_error(packed[:cut], PAYLOAD, kind)
+    assert "error" in outcomes.values()
+    # a cut exactly between two members leaves a valid, shorter stream: only there
+    assert {c for c, o in outcomes.items() if o == "member-boundary"} <= boundaries
+    assert _check_prefix_or_error(packed, PAYLOAD, kind) == "ok"
+
+
+@pytest.mark.parametrize("kind", sorted(PY_COMPRESSORS))
+def test_truncated_view_is_partial_and_says_so(kind):
+    packed = PY_COMPRESSORS[kind](PAYLOAD)
+    cut = packed[: len(packed) * 2 // 3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = Source(cut)
+        v = src.view()
+    assert isinstance(src.damage, (TruncatedDumpError, CorruptDumpError))
+    assert PAYLOAD.startswith(v.read(0, v.size))
+    with pytest.raises(TruncatedDumpError) as ei:
+        v.read(v.size, 2)
+    assert ei.value.offset == v.size and ei.value.available == 0
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(sorted(PY_COMPRESSORS)), pos=st.integers(min_value=0), bit=st.integers(0, 7))
+def test_bit_flips_give_right_bytes_or_dump_error(kind, pos, bit):
+    packed = bytearray(PY_COMPRESSORS[kind](PAYLOAD))
+    pos %= len(packed)
+    packed[pos] ^= 1 << bit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            out = read_all_stream(bytes(packed))
+        except DumpError as e:
+            assert e.offset is not None
+            return
+    if detect_compression(bytes(packed)) == kind:
+        assert out == PAYLOAD
+    else:
+        assert out == bytes(packed)
+
+
+def test_real_multi_member_hprof_gz_matches_gzip_tool():
+    p = real_dump("hprof/openjdk_jdk11_04_x64.hprof.gz")
+    tool = need_tool("gzip")
+    oracle = subprocess.run([tool, "-dc", str(p)], capture_output=True, check=True).stdout
+    with Source(p) as src:
+        got = b"".join(bytes(c) for c in src.chunks())
+    assert got == oracle
+
+
+@pytest.mark.parametrize("rel,tool", [("elf/crashme.core.zst", ["zstd", "-dc"]),
+                                      ("elf/backtrace.x86_64.core.bz2", ["bzip2", "-dc"])])
+def test_real_compressed_cores_match_tools(rel, tool):
+    p = real_dump(rel)
+    exe = need_tool(tool[0])
+    oracle = subprocess.run([exe, *tool[1:], str(p)], capture_output=True, check=True).stdout
+    with Source(p) as src:
+        v = src.view()
+        assert v.size == len(oracle)
+        assert v.read(0, v.size) == oracle
+
+
+def test_source_from_bytesio_and_bytes_agree():
+    packed = PY_COMPRESSORS["xz"](PAYLOAD)
+    assert Source(io.BytesIO(packed)).view().read(0, len(PAYLOAD)) == PAYLOAD
