@@ -1,0 +1,762 @@
+# cython: language_level=3
+"""One streaming pass over HPROF records.
+
+``Scanner.feed(buf, at_eof)`` consumes as many whole records from ``buf`` as it can and
+returns how many bytes it used; the caller carries the rest over to the next call. Every
+read is preceded by a check against the end of the buffer and against the length of the
+enclosing heap-dump record; lengths from the dump never size an allocation on their own.
+
+What it collects is per class and per array type (counts, element counts, element-count
+residues mod 64 so that aligned sizes can be computed for any layout afterwards), the class
+dumps' field layouts, names, the largest objects and a sample of the first objects for
+layout inference. Never anything per heap object.
+"""
+
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t
+from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.string cimport memcpy, memset
+
+import numpy as np
+
+DEF MOD = 64
+DEF TOPK = 64
+DEF SAMPLE = 262144
+DEF MAX_NAME = 1 << 20
+DEF MAX_HEAPS = 16
+
+cdef enum:
+    NEED_MORE = 0
+
+# sizes of HPROF basic types; 2 (object) is the id size and is filled in per scanner
+cdef int[12] BASIC_SIZE = [0, 0, 0, 0, 1, 2, 4, 8, 1, 2, 4, 8]
+
+# top-level tags HotSpot, the hprof agent and Android write
+cdef bint is_top_tag(int t) noexcept nogil:
+    return (0x01 <= t <= 0x0E) or t == 0x1C or t == 0x2C
+
+
+# ---------------------------------------------------------------- id map and vectors
+
+cdef int idmap_init(IdMap* m, int64_t cap) except -1:
+    m.cap = cap
+    m.used = 0
+    m.keys = <uint64_t*>calloc(cap, sizeof(uint64_t))
+    m.vals = <int32_t*>calloc(cap, sizeof(int32_t))
+    if m.keys == NULL or m.vals == NULL:
+        raise MemoryError()
+    return 0
+
+
+cdef void idmap_free(IdMap* m) noexcept nogil:
+    free(m.keys)
+    free(m.vals)
+    m.keys = NULL
+    m.vals = NULL
+
+
+cdef inline uint64_t _mix(uint64_t k) noexcept nogil:
+    k ^= k >> 33
+    k *= <uint64_t>0xff51afd7ed558ccd
+    k ^= k >> 33
+    return k
+
+
+cdef int32_t idmap_get(IdMap* m, uint64_t key) noexcept nogil:
+    """Value for ``key`` or -1. Key 0 is never stored (it is HPROF's null id)."""
+    cdef uint64_t mask = <uint64_t>(m.cap - 1)
+    cdef uint64_t i = _mix(key) & mask
+    while m.keys[i] != 0:
+        if m.keys[i] == key:
+            return m.vals[i]
+        i = (i + 1) & mask
+    return -1
+
+
+cdef int idmap_put(IdMap* m, uint64_t key, int32_t val) except -1:
+    cdef uint64_t mask, i
+    cdef IdMap bigger
+    cdef int64_t j
+    if (m.used + 1) * 2 > m.cap:
+        idmap_init(&bigger, m.cap * 2)
+        for j in range(m.cap):
+            if m.keys[j] != 0:
+                idmap_put(&bigger, m.keys[j], m.vals[j])
+        idmap_free(m)
+        m[0] = bigger
+    mask = <uint64_t>(m.cap - 1)
+    i = _mix(key) & mask
+    while m.keys[i] != 0 and m.keys[i] != key:
+        i = (i + 1) & mask
+    if m.keys[i] == 0:
+        m.used += 1
+    m.keys[i] = key
+    m.vals[i] = val
+    return 0
+
+
+cdef int vec_reserve(I64Vec* v, int64_t n) except -1:
+    cdef int64_t cap
+    cdef int64_t* d
+    if n <= v.cap:
+        return 0
+    cap = v.cap * 2 if v.cap else 64
+    while cap < n:
+        cap *= 2
+    d = <int64_t*>realloc(v.data, cap * sizeof(int64_t))
+    if d == NULL:
+        raise MemoryError()
+    memset(d + v.cap, 0, (cap - v.cap) * sizeof(int64_t))
+    v.data = d
+    v.cap = cap
+    return 0
+
+
+cdef int vec_push(I64Vec* v, int64_t x) except -1:
+    if v.n >= v.cap:
+        vec_reserve(v, v.n + 1)
+    v.data[v.n] = x
+    v.n += 1
+    return 0
+
+
+cdef void vec_free(I64Vec* v) noexcept nogil:
+    free(v.data)
+    v.data = NULL
+    v.n = 0
+    v.cap = 0
+
+
+cdef object vec_array(I64Vec* v):
+    out = np.empty(v.n, dtype=np.int64)
+    cdef int64_t[::1] o = out
+    if v.n:
+        memcpy(&o[0], v.data, v.n * sizeof(int64_t))
+    return out
+
+
+# ---------------------------------------------------------------- big-endian reads
+# Callers check the bytes are there first.
+
+cdef inline uint32_t be4(const uint8_t* p) noexcept nogil:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+
+
+cdef inline uint64_t be8(const uint8_t* p) noexcept nogil:
+    return (<uint64_t>be4(p) << 32) | be4(p + 4)
+
+
+class ScanError(Exception):
+    """(message, offset, expected): raised where the structure cannot be read past."""
+
+
+# per-class columns, one I64Vec each, indexed by dense class index
+cdef enum ClassCol:
+    C_ID, C_DUMPED, C_SUPER, C_LOADER, C_INSTSIZE, C_FSTART, C_FCOUNT, C_SSTART, C_SCOUNT,
+    C_DUMPOFF, C_ICOUNT, C_IBYTES, C_OACOUNT, C_OAELEMS, C_OASLOT, C_OAMAX, C_NCOLS
+
+
+cdef class Scanner:
+    """Incremental HPROF record scanner (histogram mode)."""
+
+    cdef public int id_size
+    cdef public int64_t offset          # absolute offset of the next unconsumed byte
+    cdef public int64_t file_size       # -1 when unknown (compressed stream)
+    cdef int in_heap
+    cdef int heap_tag
+    cdef public int64_t heap_start
+    cdef int64_t heap_left              # bytes left in the current heap-dump record; -1 = unbounded
+    cdef int64_t skip                   # payload bytes still to skip
+    cdef public int64_t length_wraps
+    cdef public int64_t zero_length_heap_records
+    cdef public int64_t heap_records
+    cdef public int64_t n_instances, n_objarrays, n_primarrays, n_classdumps
+    cdef public int cur_heap
+    cdef public int snapshot_wanted      # which heap dump in the file to count (0 = first)
+    cdef public int snapshots            # heap dumps seen so far
+    cdef int counting
+    cdef int heap_closed
+
+    cdef IdMap classes
+    cdef I64Vec cols[<int>C_NCOLS]
+    cdef I64Vec oa_mod                 # MOD counters per object-array slot
+    cdef int64_t n_oa_slots
+    cdef int64_t[12] pa_count
+    cdef int64_t[12] pa_elems
+    cdef int64_t[12] pa_max
+    cdef int64_t[12 * MOD] pa_mod
+    cdef int64_t[256] top_counts
+    cdef int64_t[256] sub_counts
+    cdef I64Vec unknown_tags           # (offset, tag) pairs
+    cdef I64Vec field_types, field_names
+    cdef I64Vec static_names, static_types, static_values
+    cdef I64Vec utf8_ids, utf8_off, utf8_len
+    cdef uint8_t* blob
+    cdef int64_t blob_n, blob_cap
+    cdef I64Vec lc_serial, lc_class, lc_name
+    cdef I64Vec heap_ids, heap_names
+    cdef int64_t[MAX_HEAPS] heap_objects
+    # largest objects: id, kind (0 instance, 1 object array, 2 primitive array), class or type, n, raw bytes
+    cdef int64_t[TOPK * 5] top
+    cdef int n_top
+    cdef int top_low
+    cdef int64_t top_min
+    cdef int64_t[SAMPLE * 4] sample
+    cdef int64_t n_sample
+
+    def __cinit__(self, int id_size, int64_t file_size=-1, int snapshot=0):
+        cdef int i
+        if id_size != 4 and id_size != 8:
+            raise ValueError("id size must be 4 or 8")
+        self.id_size = id_size
+        self.file_size = file_size
+        self.offset = 0
+        idmap_init(&self.classes, 1024)
+        self.blob_cap = 1 << 16
+        self.blob = <uint8_t*>malloc(self.blob_cap)
+        if self.blob == NULL:
+            raise MemoryError()
+        self.cur_heap = 0
+        self.snapshot_wanted = snapshot
+        self.snapshots = 0
+        self.counting = 0
+
+    def __dealloc__(self):
+        cdef int i
+        idmap_free(&self.classes)
+        for i in range(<int>C_NCOLS):
+            vec_free(&self.cols[i])
+        vec_free(&self.oa_mod)
+        vec_free(&self.unknown_tags)
+        vec_free(&self.field_types)
+        vec_free(&self.field_names)
+        vec_free(&self.static_names)
+        vec_free(&self.static_types)
+        vec_free(&self.static_values)
+        vec_free(&self.utf8_ids)
+        vec_free(&self.utf8_off)
+        vec_free(&self.utf8_len)
+        vec_free(&self.lc_serial)
+        vec_free(&self.lc_class)
+        vec_free(&self.lc_name)
+        vec_free(&self.heap_ids)
+        vec_free(&self.heap_names)
+        free(self.blob)
+
+    # ------------------------------------------------------------ helpers
+
+    cdef inline uint64_t rid(self, const uint8_t* p) noexcept nogil:
+        if self.id_size == 8:
+            return be8(p)
+        return be4(p)
+
+    cdef int64_t class_index(self, uint64_t cid) except -2:
+        cdef uint64_t key = cid if cid != 0 else <uint64_t>0xFFFFFFFFFFFFFFFF
+        cdef int32_t idx = idmap_get(&self.classes, key)
+        cdef int i
+        if idx >= 0:
+            return idx
+        idx = <int32_t>self.cols[<int>C_ID].n
+        idmap_put(&self.classes, key, idx)
+        for i in range(<int>C_NCOLS):
+            vec_push(&self.cols[i], 0)
+        self.cols[<int>C_ID].data[idx] = <int64_t>cid
+        self.cols[<int>C_OASLOT].data[idx] = -1
+        self.cols[<int>C_DUMPOFF].data[idx] = -1
+        return idx
+
+    cdef int note_object(self, uint64_t oid, int kind, int64_t cls, int64_t n, int64_t raw) except -1:
+        cdef int i, low
+        cdef int64_t* s
+        if self.n_sample < SAMPLE:
+            s = &self.sample[self.n_sample * 4]
+            s[0] = <int64_t>oid
+            s[1] = kind
+            s[2] = cls
+            s[3] = n
+            self.n_sample += 1
+        if self.cur_heap < MAX_HEAPS:
+            self.heap_objects[self.cur_heap] += 1
+        if self.n_top < TOPK:
+            i = self.n_top
+            self.n_top += 1
+        elif raw <= self.top_min:
+            return 0
+        else:
+            i = self.top_low
+        self.top[i * 5] = <int64_t>oid
+        self.top[i * 5 + 1] = kind
+        self.top[i * 5 + 2] = cls
+        self.top[i * 5 + 3] = n
+        self.top[i * 5 + 4] = raw
+        if self.n_top == TOPK:
+            low = 0
+            for i in range(1, TOPK):
+                if self.top[i * 5 + 4] < self.top[low * 5 + 4]:
+                    low = i
+            self.top_low = low
+            self.top_min = self.top[low * 5 + 4]
+        return 0
+
+    cdef int store_utf8(self, uint64_t sid, const uint8_t* p, int64_t n) except -1:
+        cdef int64_t cap
+        cdef uint8_t* b
+        if n > MAX_NAME:
+            n = MAX_NAME
+        if self.blob_n + n > self.blob_cap:
+            cap = self.blob_cap
+            while self.blob_n + n > cap:
+                cap *= 2
+            b = <uint8_t*>realloc(self.blob, cap)
+            if b == NULL:
+                raise MemoryError()
+            self.blob = b
+            self.blob_cap = cap
+        if n:
+            memcpy(self.blob + self.blob_n, p, n)
+        vec_push(&self.utf8_ids, <int64_t>sid)
+        vec_push(&self.utf8_off, self.blob_n)
+        vec_push(&self.utf8_len, n)
+        self.blob_n += n
+        return 0
+
+    cdef int fail(self, str what, int64_t at, str expected) except -1:
+        raise ScanError(what, at, expected)
+
+    # ------------------------------------------------------------ sub-records
+
+    cdef int64_t class_dump(self, const uint8_t* p, int64_t avail, int64_t at) except -1:
+        """Parse a CLASS DUMP starting after its tag; return bytes used or NEED_MORE."""
+        cdef int ids = self.id_size
+        cdef int64_t q = 0, idx, k
+        cdef uint64_t cid, sup, loader
+        cdef uint32_t isize
+        cdef int n, i, t, sz
+        cdef int64_t fstart, sstart
+        if avail < 7 * ids + 8 + 2:
+            return NEED_MORE
+        cid = self.rid(p)
+        sup = self.rid(p + ids + 4)
+        loader = self.rid(p + 2 * ids + 4)
+        q = 7 * ids + 4
+        isize = be4(p + q)
+        q += 4
+        n = (p[q] << 8) | p[q + 1]
+        q += 2
+        for i in range(n):                      # constant pool: u2 index, u1 type, value
+            if q + 3 > avail:
+                return NEED_MORE
+            t = p[q + 2]
+            if t < 2 or t > 11 or t == 3:
+                self.fail("CLASS DUMP constant pool entry has an invalid basic type", at + q + 2,
+                          "a basic type 2 or 4..11")
+            sz = ids if t == 2 else BASIC_SIZE[t]
+            q += 3 + sz
+        if q + 2 > avail:
+            return NEED_MORE
+        n = (p[q] << 8) | p[q + 1]
+        q += 2
+        sstart = self.static_names.n
+        for i in range(n):                      # statics: id name, u1 type, value
+            if q + ids + 1 > avail:
+                return NEED_MORE
+            t = p[q + ids]
+            if t < 2 or t > 11 or t == 3:
+                self.fail("CLASS DUMP static field has an invalid basic type", at + q + ids,
+                          "a basic type 2 or 4..11")
+            sz = ids if t == 2 else BASIC_SIZE[t]
+            if q + ids + 1 + sz > avail:
+                return NEED_MORE
+            q += ids + 1 + sz
+        if q + 2 > avail:
+            return NEED_MORE
+        n = (p[q] << 8) | p[q + 1]
+        if q + 2 + <int64_t>n * (ids + 1) > avail:
+            return NEED_MORE
+        if not self.counting:
+            return q + 2 + <int64_t>n * (ids + 1)
+        # complete: now record it (second pass over statics so nothing is stored twice)
+        idx = self.class_index(cid)
+        if self.cols[<int>C_DUMPED].data[idx]:
+            pass  # a second dump of the same class (several heap dumps): keep the latest layout
+        k = 7 * ids + 4 + 4
+        n = (p[k] << 8) | p[k + 1]
+        k += 2
+        for i in range(n):
+            t = p[k + 2]
+            k += 3 + (ids if t == 2 else BASIC_SIZE[t])
+        n = (p[k] << 8) | p[k + 1]
+        k += 2
+        sstart = self.static_names.n
+        for i in range(n):
+            t = p[k + ids]
+            sz = ids if t == 2 else BASIC_SIZE[t]
+            vec_push(&self.static_names, <int64_t>self.rid(p + k))
+            vec_push(&self.static_types, t)
+            if sz == 8:
+                vec_push(&self.static_values, <int64_t>be8(p + k + ids + 1))
+            elif sz == 4:
+                vec_push(&self.static_values, be4(p + k + ids + 1))
+            elif sz == 2:
+                vec_push(&self.static_values, (p[k + ids + 1] << 8) | p[k + ids + 2])
+            else:
+                vec_push(&self.static_values, p[k + ids + 1])
+            k += ids + 1 + sz
+        n = (p[k] << 8) | p[k + 1]
+        k += 2
+        fstart = self.field_names.n
+        for i in range(n):
+            t = p[k + ids]
+            if t < 2 or t > 11 or t == 3:
+                self.fail("CLASS DUMP instance field has an invalid basic type", at + k + ids,
+                          "a basic type 2 or 4..11")
+            vec_push(&self.field_names, <int64_t>self.rid(p + k))
+            vec_push(&self.field_types, t)
+            k += ids + 1
+        self.cols[<int>C_DUMPED].data[idx] = 1
+        self.cols[<int>C_SUPER].data[idx] = <int64_t>sup
+        self.cols[<int>C_LOADER].data[idx] = <int64_t>loader
+        self.cols[<int>C_INSTSIZE].data[idx] = isize
+        self.cols[<int>C_FSTART].data[idx] = fstart
+        self.cols[<int>C_FCOUNT].data[idx] = n
+        self.cols[<int>C_SSTART].data[idx] = sstart
+        self.cols[<int>C_SCOUNT].data[idx] = self.static_names.n - sstart
+        self.cols[<int>C_DUMPOFF].data[idx] = at - 1
+        self.n_classdumps += 1
+        return k
+
+    cdef int64_t sub_record(self, const uint8_t* p, int64_t avail, int64_t at) except -1:
+        """One heap-dump sub-record at ``p`` (tag included). Returns bytes used, or NEED_MORE.
+
+        Large payloads (array data, instance fields) are left to ``self.skip``.
+        """
+        cdef int ids = self.id_size
+        cdef int tag = p[0]
+        cdef int64_t need, idx, n, es, r, slot
+        cdef uint64_t oid, cid
+        cdef int t
+        if tag == 0xFF or tag == 0x05 or tag == 0x07 or 0x89 <= tag <= 0x8D or tag == 0x90:
+            need = 1 + ids
+        elif tag == 0x01:
+            need = 1 + 2 * ids
+        elif tag == 0x02 or tag == 0x03 or tag == 0x08 or tag == 0x8E:
+            need = 1 + ids + 8
+        elif tag == 0x04 or tag == 0x06:
+            need = 1 + ids + 4
+        elif tag == 0xFE:
+            need = 1 + 4 + ids
+            if avail < need:
+                return NEED_MORE
+            vec_push(&self.heap_ids, be4(p + 1))
+            vec_push(&self.heap_names, <int64_t>self.rid(p + 5))
+            self.cur_heap = <int>(self.heap_ids.n - 1) if self.heap_ids.n <= MAX_HEAPS else MAX_HEAPS
+            self.sub_counts[tag] += 1
+            return need
+        elif tag == 0x20:
+            if avail < 1:
+                return NEED_MORE
+            r = self.class_dump(p + 1, avail - 1, at + 1)
+            if r == NEED_MORE:
+                return NEED_MORE
+            self.sub_counts[tag] += 1
+            return r + 1
+        elif tag == 0x21:
+            need = 1 + 2 * ids + 8
+            if avail < need:
+                return NEED_MORE
+            oid = self.rid(p + 1)
+            cid = self.rid(p + 1 + ids + 4)
+            n = be4(p + 1 + 2 * ids + 4)
+            self.skip = n
+            self.sub_counts[tag] += 1
+            if not self.counting:
+                return need
+            idx = self.class_index(cid)
+            self.cols[<int>C_ICOUNT].data[idx] += 1
+            self.cols[<int>C_IBYTES].data[idx] += n
+            self.n_instances += 1
+            self.note_object(oid, 0, idx, n, n)
+            return need
+        elif tag == 0x22:
+            need = 1 + 2 * ids + 8
+            if avail < need:
+                return NEED_MORE
+            oid = self.rid(p + 1)
+            n = be4(p + 1 + ids + 4)
+            cid = self.rid(p + 1 + ids + 8)
+            self.skip = n * ids
+            self.sub_counts[tag] += 1
+            if not self.counting:
+                return need
+            idx = self.class_index(cid)
+            slot = self.cols[<int>C_OASLOT].data[idx]
+            if slot < 0:
+                slot = self.n_oa_slots
+                self.n_oa_slots += 1
+                vec_reserve(&self.oa_mod, self.n_oa_slots * MOD)
+                self.oa_mod.n = self.n_oa_slots * MOD
+                self.cols[<int>C_OASLOT].data[idx] = slot
+            self.oa_mod.data[slot * MOD + (n % MOD)] += 1
+            self.cols[<int>C_OACOUNT].data[idx] += 1
+            self.cols[<int>C_OAELEMS].data[idx] += n
+            if n > self.cols[<int>C_OAMAX].data[idx]:
+                self.cols[<int>C_OAMAX].data[idx] = n
+            self.n_objarrays += 1
+            self.note_object(oid, 1, idx, n, n * ids)
+            return need
+        elif tag == 0x23 or tag == 0xC3:
+            need = 1 + ids + 9
+            if avail < need:
+                return NEED_MORE
+            oid = self.rid(p + 1)
+            n = be4(p + 1 + ids + 4)
+            t = p[1 + ids + 8]
+            if t < 4 or t > 11:
+                self.fail("PRIMITIVE ARRAY DUMP has an invalid element type", at + 1 + ids + 8,
+                          "a primitive basic type 4..11")
+            es = BASIC_SIZE[t]
+            if tag == 0x23:
+                self.skip = n * es
+            self.sub_counts[tag] += 1
+            if not self.counting:
+                return need
+            self.pa_count[t] += 1
+            self.pa_elems[t] += n
+            if n > self.pa_max[t]:
+                self.pa_max[t] = n
+            self.pa_mod[t * MOD + (n % MOD)] += 1
+            self.n_primarrays += 1
+            self.note_object(oid, 2, t, n, n * es)
+            return need
+        else:
+            self.fail(f"unknown heap-dump sub-record tag 0x{tag:02x}", at,
+                      "a sub-record tag (0x01-0x08, 0x20-0x23, 0x89-0x8E, 0x90, 0xC3, 0xFE, 0xFF)")
+        if avail < need:
+            return NEED_MORE
+        self.sub_counts[tag] += 1
+        return need
+
+    # ------------------------------------------------------------ driver
+
+    def feed(self, buf, bint at_eof):
+        """Consume whole records from ``buf``; return the number of bytes used.
+
+        Raises ScanError(message, offset, expected) on structure that cannot be read past.
+        """
+        cdef const uint8_t[::1] mv = memoryview(buf).cast("B")
+        cdef int64_t n = mv.shape[0]
+        cdef const uint8_t* base
+        cdef int64_t pos = 0, k, r, avail, length
+        cdef int tag
+        if n == 0:
+            return 0
+        base = &mv[0]
+        while True:
+            if self.skip > 0:
+                k = self.skip if self.skip < n - pos else n - pos
+                pos += k
+                self.skip -= k
+                if self.in_heap and self.heap_left >= 0:
+                    self.heap_left -= k
+                if self.skip > 0:
+                    break
+            if self.in_heap:
+                if self.heap_left == 0:
+                    r = self.end_of_heap_record(base + pos, n - pos, at_eof)
+                    if r == NEED_MORE:
+                        break
+                    continue
+                if pos >= n:
+                    break
+                if self.heap_left < 0 and (0x09 <= base[pos] <= 0x0E or base[pos] == 0x1C or base[pos] == 0x2C):
+                    self.in_heap = 0      # an unbounded (length 0) record ends at the next top-level record
+                    continue
+                avail = n - pos
+                if self.heap_left > 0 and avail > self.heap_left:
+                    avail = self.heap_left
+                r = self.sub_record(base + pos, avail, self.offset + pos)
+                if r == NEED_MORE:
+                    if self.heap_left > 0 and n - pos >= self.heap_left and self.skip == 0:
+                        # the sub-record does not fit in what is left of its heap record
+                        if self.heap_tag == 0x0C:
+                            self.heap_left += <int64_t>1 << 32
+                            self.length_wraps += 1
+                            continue
+                        self.fail("heap-dump sub-record crosses the end of its segment",
+                                  self.offset + pos,
+                                  f"a whole sub-record within the {self.heap_left} bytes left")
+                    break
+                pos += r
+                if self.heap_left > 0:
+                    self.heap_left -= r
+                    while self.skip > self.heap_left:
+                        if self.heap_tag != 0x0C:
+                            self.fail("array or instance payload runs past the end of its segment",
+                                      self.offset + pos - r,
+                                      f"at most {self.heap_left} payload bytes")
+                        self.heap_left += <int64_t>1 << 32
+                        self.length_wraps += 1
+                continue
+            # top level
+            if n - pos < 9:
+                break
+            tag = base[pos]
+            length = be4(base + pos + 5)
+            self.top_counts[tag] += 1
+            if tag == 0x0C or tag == 0x1C:
+                if self.snapshots == 0 or tag == 0x0C or self.heap_closed:
+                    self.snapshots += 1
+                self.heap_closed = 0
+                self.counting = (self.snapshots - 1 == self.snapshot_wanted)
+                self.in_heap = 1
+                self.heap_tag = tag
+                self.heap_start = self.offset + pos
+                self.heap_records += 1
+                self.cur_heap = 0
+                if length == 0:
+                    self.heap_left = -1
+                    self.zero_length_heap_records += 1
+                else:
+                    self.heap_left = length
+                pos += 9
+                continue
+            if tag == 0x01:
+                if n - pos < 9 + length:
+                    if length > MAX_NAME + self.id_size:
+                        r = self.skip_huge_utf8(base + pos, n - pos)
+                        pos += r
+                        continue
+                    break
+                if length < self.id_size:
+                    self.fail("UTF8 record shorter than an id", self.offset + pos + 5,
+                              f"length >= {self.id_size}")
+                self.store_utf8(self.rid(base + pos + 9), base + pos + 9 + self.id_size,
+                                length - self.id_size)
+                pos += 9 + length
+                continue
+            if tag == 0x02:
+                if length != 8 + 2 * self.id_size:
+                    self.fail("LOAD CLASS record has the wrong length", self.offset + pos + 5,
+                              f"length {8 + 2 * self.id_size}")
+                if n - pos < 9 + length:
+                    break
+                vec_push(&self.lc_serial, be4(base + pos + 9))
+                vec_push(&self.lc_class, <int64_t>self.rid(base + pos + 13))
+                vec_push(&self.lc_name, <int64_t>self.rid(base + pos + 17 + self.id_size))
+                pos += 9 + length
+                continue
+            if tag == 0x2C:
+                self.heap_closed = 1
+            if not is_top_tag(tag):
+                if self.unknown_tags.n < 64:
+                    vec_push(&self.unknown_tags, self.offset + pos)
+                    vec_push(&self.unknown_tags, tag)
+            pos += 9
+            self.skip = length
+        self.offset += pos
+        return pos
+
+    cdef int64_t skip_huge_utf8(self, const uint8_t* p, int64_t avail) except -1:
+        """A UTF8 record too long to be a name: keep its first MAX_NAME bytes, skip the rest."""
+        cdef int64_t length = be4(p + 5)
+        if avail < 9 + self.id_size + MAX_NAME:
+            return 0
+        self.store_utf8(self.rid(p + 9), p + 9 + self.id_size, MAX_NAME)
+        self.skip = length - self.id_size - MAX_NAME
+        return 9 + self.id_size + MAX_NAME
+
+    cdef int64_t end_of_heap_record(self, const uint8_t* p, int64_t avail, bint at_eof) except -1:
+        """The current heap record's stated length is used up: leave it, or see a u4 wrap.
+
+        A single HEAP DUMP (0x0C) record over 4 GiB has a length that wrapped modulo 2**32.
+        If what follows is not a plausible top-level record but a sub-record, the record
+        goes on for another 4 GiB.
+        """
+        cdef int64_t length
+        cdef int tag
+        if self.heap_tag == 0x0C:
+            if avail == 0:
+                if at_eof:
+                    self.in_heap = 0
+                    return 1
+                return NEED_MORE
+            tag = p[0]
+            if avail < 9 and not at_eof:
+                return NEED_MORE
+            if not self.plausible_top(p, avail, at_eof):
+                self.heap_left = <int64_t>1 << 32
+                self.length_wraps += 1
+                return 1
+        self.in_heap = 0
+        return 1
+
+    cdef bint plausible_top(self, const uint8_t* p, int64_t avail, bint at_eof):
+        """Could ``p`` start a top-level record? Its tag must be one, and its length must
+        fit in what is left of the file (when that is known)."""
+        cdef int tag = p[0]
+        cdef int64_t length
+        if not is_top_tag(tag):
+            return False
+        if avail < 9:
+            return False
+        length = be4(p + 5)
+        if at_eof and 9 + length > avail:
+            return False
+        if self.file_size >= 0 and length > self.file_size:
+            return False
+        return True
+
+    # ------------------------------------------------------------ results
+
+    def state(self):
+        """Where the scan is: in a heap record or not, bytes still owed."""
+        return {"in_heap": bool(self.in_heap), "heap_tag": self.heap_tag,
+                "heap_left": self.heap_left, "skip": self.skip, "offset": self.offset}
+
+    def results(self):
+        """Everything collected, as numpy arrays and plain ints."""
+        cdef int i
+        cols = {}
+        names = ["id", "dumped", "super", "loader", "instance_size", "field_start", "field_count",
+                 "static_start", "static_count", "dump_offset", "instances", "instance_bytes",
+                 "objarrays", "objarray_elems", "objarray_slot", "objarray_max"]
+        for i in range(<int>C_NCOLS):
+            cols[names[i]] = vec_array(&self.cols[i])
+        oa_mod = vec_array(&self.oa_mod).reshape(-1, MOD) if self.n_oa_slots else np.zeros((0, MOD), np.int64)
+        pa_mod = np.array([self.pa_mod[i] for i in range(12 * MOD)], dtype=np.int64).reshape(12, MOD)
+        blob = bytes((<char*>self.blob)[:self.blob_n]) if self.blob_n else b""
+        top = np.array([self.top[i] for i in range(self.n_top * 5)], dtype=np.int64).reshape(-1, 5)
+        sample = np.array([self.sample[i] for i in range(self.n_sample * 4)], dtype=np.int64).reshape(-1, 4)
+        return {
+            "classes": cols,
+            "objarray_mod": oa_mod,
+            "primarray_count": np.array([self.pa_count[i] for i in range(12)], np.int64),
+            "primarray_elems": np.array([self.pa_elems[i] for i in range(12)], np.int64),
+            "primarray_mod": pa_mod,
+            "primarray_max": np.array([self.pa_max[i] for i in range(12)], np.int64),
+            "top_counts": np.array([self.top_counts[i] for i in range(256)], np.int64),
+            "sub_counts": np.array([self.sub_counts[i] for i in range(256)], np.int64),
+            "unknown_tags": vec_array(&self.unknown_tags).reshape(-1, 2),
+            "field_types": vec_array(&self.field_types),
+            "field_names": vec_array(&self.field_names),
+            "static_names": vec_array(&self.static_names),
+            "static_types": vec_array(&self.static_types),
+            "static_values": vec_array(&self.static_values),
+            "utf8_ids": vec_array(&self.utf8_ids),
+            "utf8_off": vec_array(&self.utf8_off),
+            "utf8_len": vec_array(&self.utf8_len),
+            "blob": blob,
+            "load_class": np.stack([vec_array(&self.lc_serial), vec_array(&self.lc_class),
+                                    vec_array(&self.lc_name)], axis=1) if self.lc_class.n else np.zeros((0, 3), np.int64),
+            "heaps": np.stack([vec_array(&self.heap_ids), vec_array(&self.heap_names)], axis=1) if self.heap_ids.n else np.zeros((0, 2), np.int64),
+            "heap_objects": np.array([self.heap_objects[i] for i in range(MAX_HEAPS)], np.int64),
+            "top": top,
+            "sample": sample,
+            "n_instances": self.n_instances,
+            "n_objarrays": self.n_objarrays,
+            "n_primarrays": self.n_primarrays,
+            "n_classdumps": self.n_classdumps,
+            "heap_records": self.heap_records,
+            "snapshots": self.snapshots,
+            "length_wraps": self.length_wraps,
+            "zero_length_heap_records": self.zero_length_heap_records,
+        }

@@ -1,0 +1,315 @@
+"""Class histogram (like ``jmap -histo``) from one pass over a heap dump, and what it says."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..findings import Evidence, Finding, Findings, Severity
+from ..render import human_bytes
+from ..table import Table
+from .layout import ClassModel, Layout, align, class_model, instance_sizes
+from .reader import ARRAY_CODES, ELEM_SIZE, ScanResult
+
+KIND_INSTANCE, KIND_OBJARRAY, KIND_PRIMARRAY, KIND_CLASS = "instance", "object-array", "primitive-array", "class"
+_PAD_MOD = 64
+
+
+def _aligned_total(count: int, elems: int, mod: np.ndarray, base: int, es: int, al: int) -> int:
+    """Sum of align(base + n*es, al) over arrays, from their count, element total and n mod 64."""
+    r = np.arange(_PAD_MOD, dtype=np.int64)
+    pad = (-(base + r * es)) % al
+    return int(count * base + elems * es + int((mod * pad).sum()))
+
+
+def _field_bytes(model: ClassModel, id_size: int) -> np.ndarray:
+    """HPROF instance-data length each class's instances must have (fields of the whole chain)."""
+    sizes = {2: id_size, 4: 1, 5: 2, 6: 4, 7: 8, 8: 1, 9: 2, 10: 4, 11: 8}
+    ft = model.field_types
+    own = np.zeros(model.n, dtype=np.int64)
+    fs, fc = model.field_start, model.field_count
+    lut = np.zeros(12, dtype=np.int64)
+    for t, s in sizes.items():
+        lut[t] = s
+    csum = np.concatenate([[0], np.cumsum(lut[ft])]) if len(ft) else np.zeros(1, np.int64)
+    own = csum[fs + fc] - csum[fs]
+    total = np.zeros(model.n, dtype=np.int64)
+    sup = model.super_idx.tolist()
+    for i in model.order:
+        s = sup[i]
+        total[i] = own[i] + (total[s] if s >= 0 else 0)
+    return total
+
+
+class Histogram:
+    """Per-class instance counts and shallow bytes, with the single largest objects.
+
+    ``table`` has one row per class (instances, object arrays, primitive arrays and the
+    ``java.lang.Class`` mirrors): ``class_name``, ``kind``, ``count``, ``shallow_bytes``,
+    ``largest_bytes``, ``size_exact``.
+    """
+
+    def __init__(self, table: Table, largest: Table, layout: Layout, scan: ScanResult,
+                 problems: list[Finding]):
+        self.table = table
+        self.largest = largest
+        self.layout = layout
+        self.scan = scan
+        self.problems = problems
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def total_count(self) -> int:
+        return int(self.table["count"].sum())
+
+    @property
+    def total_bytes(self) -> int:
+        return int(self.table["shallow_bytes"].sum())
+
+    def top_by_bytes(self, n: int = 20) -> Table:
+        return self.table.sort_by("shallow_bytes").head(n)
+
+    def top_by_count(self, n: int = 20) -> Table:
+        return self.table.sort_by("count").head(n)
+
+    def row(self, class_name: str) -> dict | None:
+        hit = np.flatnonzero(self.table["class_name"] == class_name)
+        return self[int(hit[0])] if len(hit) else None
+
+    def __getitem__(self, i: int) -> dict:
+        return {k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in
+                ((c, self.table[c]) for c in self.table.columns)}
+
+    def to_pandas(self):
+        return self.table.to_pandas()
+
+    def as_dict(self) -> dict[str, dict]:
+        """class name -> {count, shallow_bytes} (names are unique per kind; first wins)."""
+        out: dict[str, dict] = {}
+        for r in self.table.rows():
+            out.setdefault(r["class_name"], {"count": r["count"], "shallow_bytes": r["shallow_bytes"]})
+        return out
+
+    def footprint(self, n: int = 10) -> Table:
+        """The one-big-vs-many-small reading for the top ``n`` classes by bytes."""
+        top = self.top_by_bytes(n)
+        share = np.where(top["shallow_bytes"] > 0, top["largest_bytes"] / np.maximum(top["shallow_bytes"], 1), 0.0)
+        reading = np.where(share >= 0.5, "one big object",
+                           np.where(top["count"] >= 1000, "many small objects", "a few objects"))
+        avg = top["shallow_bytes"] // np.maximum(top["count"], 1)
+        return Table({"class_name": top["class_name"], "count": top["count"],
+                      "shallow_bytes": top["shallow_bytes"], "average_bytes": avg,
+                      "largest_bytes": top["largest_bytes"], "largest_share": np.round(share, 4),
+                      "reading": reading}, title="footprint: one big object or many small ones?")
+
+    def text(self, top: int = 20) -> str:
+        return self.top_by_bytes(top).text()
+
+    def _repr_html_(self) -> str:
+        return self.top_by_bytes(50)._repr_html_()
+
+    def diff(self, other: "Histogram") -> Table:
+        """Growth by class from ``self`` (before) to ``other`` (after), largest growth first."""
+        return diff_histograms(self, other)
+
+
+def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
+    raw = scan.raw
+    c = raw["classes"]
+    names = scan.class_names()
+    model = class_model(scan)
+    inst_size = instance_sizes(model, layout)
+    id_size = scan.header.id_size
+    problems: list[Finding] = []
+
+    rows_name, rows_kind, rows_count, rows_bytes, rows_largest, rows_exact = [], [], [], [], [], []
+
+    icount = c["instances"]
+    has_inst = np.flatnonzero(icount > 0)
+    undumped = has_inst[~model.dumped[has_inst]]
+    field_bytes = _field_bytes(model, id_size)
+    per_inst_data = np.where(icount > 0, c["instance_bytes"] // np.maximum(icount, 1), 0)
+    mismatch = has_inst[model.dumped[has_inst] & ((per_inst_data[has_inst] * icount[has_inst]
+                                                   != c["instance_bytes"][has_inst])
+                                                  | (per_inst_data[has_inst] != field_bytes[has_inst]))]
+    chain_ok = np.ones(model.n, bool)
+    sup = model.super_idx.tolist()
+    for i in has_inst.tolist():
+        j = i
+        steps = 0
+        while j >= 0 and steps < 10000:
+            if not model.dumped[j] or j in model.broken:
+                chain_ok[i] = False
+                break
+            if model.super_idx[j] < 0 and c["super"][j] != 0:
+                chain_ok[i] = False
+                break
+            j = sup[j]
+            steps += 1
+    for i in has_inst.tolist():
+        exact = bool(chain_ok[i]) and i not in set(mismatch.tolist())
+        size = int(inst_size[i]) if exact else int(align(layout.header + per_inst_data[i], layout.align))
+        rows_name.append(names[i])
+        rows_kind.append(KIND_INSTANCE)
+        rows_count.append(int(icount[i]))
+        rows_bytes.append(size * int(icount[i]))
+        rows_largest.append(size)
+        rows_exact.append(exact)
+    if len(undumped):
+        problems.append(Finding(
+            "hprof-class-missing", Severity.WARNING,
+            f"{int(icount[undumped].sum()):,} instances of {len(undumped)} classes whose CLASS DUMP is not in the file",
+            [Evidence("class ids", [int(x) for x in c["id"][undumped][:10]], hex=True),
+             Evidence("instances", int(icount[undumped].sum()))],
+            ["their sizes are estimated from the instance data length; the dump is incomplete or was "
+             "written by a tool that drops classes: compare with a fresh jmap -histo"]))
+    if len(mismatch):
+        problems.append(Finding(
+            "hprof-layout-mismatch", Severity.WARNING,
+            f"{len(mismatch)} classes have instances whose data length disagrees with their fields",
+            [Evidence("classes", [names[i] for i in mismatch[:10].tolist()]),
+             Evidence("class dump offsets", [int(c["dump_offset"][i]) for i in mismatch[:10].tolist()], hex=True)],
+            ["the dump is corrupt or mixes class versions; do not trust field values of these classes"]))
+
+    oa = np.flatnonzero(c["objarrays"] > 0)
+    oamod = raw["objarray_mod"]
+    ref = layout.ref_size
+    base = layout.array_base(ref)
+    for i in oa.tolist():
+        slot = int(c["objarray_slot"][i])
+        total = _aligned_total(int(c["objarrays"][i]), int(c["objarray_elems"][i]), oamod[slot], base, ref, layout.align)
+        rows_name.append(names[i])
+        rows_kind.append(KIND_OBJARRAY)
+        rows_count.append(int(c["objarrays"][i]))
+        rows_bytes.append(total)
+        rows_largest.append(int(layout.array_size(ref, int(c["objarray_max"][i]))))
+        rows_exact.append(True)
+
+    for t, es in ELEM_SIZE.items():
+        cnt = int(raw["primarray_count"][t])
+        if not cnt:
+            continue
+        rows_name.append("[" + ARRAY_CODES[t])
+        rows_kind.append(KIND_PRIMARRAY)
+        rows_count.append(cnt)
+        rows_bytes.append(_aligned_total(cnt, int(raw["primarray_elems"][t]), raw["primarray_mod"][t],
+                                         layout.array_base(es), es, layout.align))
+        rows_largest.append(int(layout.array_size(es, int(raw["primarray_max"][t]))))
+        rows_exact.append(True)
+
+    dumped = np.flatnonzero(model.dumped)
+    if len(dumped):
+        cls_idx = np.flatnonzero(names == "java.lang.Class")
+        mirror = int(inst_size[cls_idx[0]]) if len(cls_idx) else layout.header + 8 * ref
+        ss, sc = c["static_start"][dumped], c["static_count"][dumped]
+        st = raw["static_types"]
+        lut = np.zeros(12, np.int64)
+        for t, s in ELEM_SIZE.items():
+            lut[t] = s
+        lut[2] = ref
+        csum = np.concatenate([[0], np.cumsum(lut[st])]) if len(st) else np.zeros(1, np.int64)
+        statics = csum[ss + sc] - csum[ss]
+        sizes = align(mirror + statics, layout.align)
+        rows_name.append("java.lang.Class")
+        rows_kind.append(KIND_CLASS)
+        rows_count.append(len(dumped))
+        rows_bytes.append(int(sizes.sum()))
+        rows_largest.append(int(sizes.max()))
+        rows_exact.append(False)
+
+    table = Table({
+        "class_name": np.array(rows_name, dtype=object),
+        "kind": np.array(rows_kind, dtype=object),
+        "count": np.array(rows_count, dtype=np.int64),
+        "shallow_bytes": np.array(rows_bytes, dtype=np.int64),
+        "largest_bytes": np.array(rows_largest, dtype=np.int64),
+        "size_exact": np.array(rows_exact, dtype=bool),
+    }, title="class histogram").sort_by("shallow_bytes")
+
+    top = raw["top"]
+    sizes = np.zeros(len(top), dtype=np.int64)
+    lnames = np.empty(len(top), dtype=object)
+    kinds = np.empty(len(top), dtype=object)
+    for k, (oid, kind, cls, n, _) in enumerate(top.tolist()):
+        if kind == 0:
+            sizes[k] = int(inst_size[cls]) or int(align(layout.header + n, layout.align))
+            lnames[k], kinds[k] = names[cls], KIND_INSTANCE
+        elif kind == 1:
+            sizes[k] = int(layout.array_size(ref, n))
+            lnames[k], kinds[k] = names[cls], KIND_OBJARRAY
+        else:
+            sizes[k] = int(layout.array_size(ELEM_SIZE[cls], n))
+            lnames[k], kinds[k] = "[" + ARRAY_CODES[cls], KIND_PRIMARRAY
+    largest = Table({"object_id": top[:, 0].astype(np.uint64) if len(top) else np.zeros(0, np.uint64),
+                     "class_name": lnames, "kind": kinds,
+                     "length": top[:, 3] if len(top) else np.zeros(0, np.int64),
+                     "shallow_bytes": sizes}, title="largest objects", hex_columns={"object_id"}
+                    ).sort_by("shallow_bytes")
+    return Histogram(table, largest, layout, scan, problems)
+
+
+def diff_histograms(before: Histogram, after: Histogram) -> Table:
+    """Counts and bytes per class in two dumps of the same JVM, sorted by byte growth."""
+    a, b = before.as_dict(), after.as_dict()
+    names = sorted(set(a) | set(b))
+    ca = np.array([a.get(k, {}).get("count", 0) for k in names], dtype=np.int64)
+    cb = np.array([b.get(k, {}).get("count", 0) for k in names], dtype=np.int64)
+    ba = np.array([a.get(k, {}).get("shallow_bytes", 0) for k in names], dtype=np.int64)
+    bb = np.array([b.get(k, {}).get("shallow_bytes", 0) for k in names], dtype=np.int64)
+    status = np.array(["new" if k not in a else "gone" if k not in b else "" for k in names], dtype=object)
+    return Table({"class_name": np.array(names, dtype=object), "count_before": ca, "count_after": cb,
+                  "count_growth": cb - ca, "bytes_before": ba, "bytes_after": bb,
+                  "bytes_growth": bb - ba, "status": status},
+                 title="histogram diff (after - before)").sort_by("bytes_growth")
+
+
+def histogram_findings(dump, hist: Histogram, top: int = 5) -> Findings:
+    """What the histogram says, each with the evidence that can be checked in the dump."""
+    out = Findings()
+    scan = hist.scan
+    for p in scan.problems:
+        out.append(Finding(
+            "hprof-partial", Severity.CRITICAL,
+            "the heap dump is damaged or incomplete: counts below are a lower bound",
+            [Evidence("problem", str(p)), Evidence("offset reached", scan.bytes_scanned, hex=True),
+             Evidence("file bytes", scan.total_bytes if scan.total_bytes is not None else "unknown")],
+            ["take a new dump (jcmd PID GC.heap_dump) and check the disk had room for it",
+             "classes that were being written when the dump stopped are missing or undercounted"]))
+    for n in scan.notes:
+        out.append(Finding("hprof-note", Severity.NOTICE, n, [], []))
+    out.extend(hist.problems)
+    lay = hist.layout
+    out.append(Finding(
+        "hprof-layout", Severity.INFO if lay.inferred else Severity.NOTICE,
+        f"object sizes computed for: {lay.name}, {lay.fields} field layout, {lay.align}-byte alignment"
+        + ("" if lay.inferred else " (assumed, not inferred)"),
+        [Evidence("inference", lay.evidence)],
+        [] if lay.inferred else ["pass the JVM's real layout (histogram(layout=...)) if known; "
+                                 "sizes may be off by the header/reference size per object"]))
+    fp = hist.footprint(top)
+    for r in fp.rows():
+        if r["reading"] == "one big object":
+            lg = hist.largest.where(hist.largest["class_name"] == r["class_name"]).head(1).rows()
+            ev = [Evidence("class", r["class_name"]), Evidence("instances", r["count"]),
+                  Evidence("class bytes", r["shallow_bytes"]), Evidence("largest object bytes", r["largest_bytes"])]
+            if lg:
+                ev.insert(1, Evidence("largest object id", int(lg[0]["object_id"]), hex=True))
+            out.append(Finding(
+                "hprof-one-big-object", Severity.NOTICE,
+                f"{r['class_name']}: {human_bytes(r['shallow_bytes'])} is mostly one object "
+                f"({r['largest_share']:.0%} in one {human_bytes(r['largest_bytes'])} object)",
+                ev, ["find who holds it (dumpx hprof path FILE ID) before calling it the leak: "
+                     "one big buffer is often in-flight work, not accumulation"]))
+        elif r["reading"] == "many small objects":
+            out.append(Finding(
+                "hprof-many-small", Severity.WARNING if r["count"] >= 100_000 else Severity.NOTICE,
+                f"{r['class_name']}: {r['count']:,} objects of ~{r['average_bytes']} bytes "
+                f"= {human_bytes(r['shallow_bytes'])}",
+                [Evidence("class", r["class_name"]), Evidence("instances", r["count"]),
+                 Evidence("class bytes", r["shallow_bytes"]), Evidence("average bytes", r["average_bytes"]),
+                 Evidence("largest object bytes", r["largest_bytes"])],
+                ["many small objects of one class point at accumulation in a collection: "
+                 "find the dominator that retains them (dumpx hprof dominators FILE)",
+                 "compare with a second dump taken later (histogram diff) to see if it grows"]))
+    return out

@@ -1,0 +1,307 @@
+"""HPROF reader: the header, one streaming pass over the records, and what it found."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .._native.hprofscan import ScanError, Scanner
+from ..errors import CorruptDumpError, DumpError, TruncatedDumpError, TruncationWarning, DumpWarning
+from ..sources import Source, open_source
+
+VERSIONS = ("JAVA PROFILE 1.0.1", "JAVA PROFILE 1.0.2", "JAVA PROFILE 1.0.3")
+BASIC_TYPES = {2: "object", 4: "boolean", 5: "char", 6: "float", 7: "double", 8: "byte",
+               9: "short", 10: "int", 11: "long"}
+ARRAY_CODES = {4: "Z", 5: "C", 6: "F", 7: "D", 8: "B", 9: "S", 10: "I", 11: "J"}
+ELEM_SIZE = {4: 1, 5: 2, 6: 4, 7: 8, 8: 1, 9: 2, 10: 4, 11: 8}
+TOP_TAGS = {0x01: "UTF8", 0x02: "LOAD CLASS", 0x03: "UNLOAD CLASS", 0x04: "FRAME", 0x05: "TRACE",
+            0x06: "ALLOC SITES", 0x07: "HEAP SUMMARY", 0x0A: "START THREAD", 0x0B: "END THREAD",
+            0x0C: "HEAP DUMP", 0x0D: "CPU SAMPLES", 0x0E: "CONTROL SETTINGS",
+            0x1C: "HEAP DUMP SEGMENT", 0x2C: "HEAP DUMP END"}
+ROOT_TAGS = {0xFF: "unknown", 0x01: "JNI global", 0x02: "JNI local", 0x03: "Java frame",
+             0x04: "native stack", 0x05: "sticky class", 0x06: "thread block",
+             0x07: "monitor used", 0x08: "thread object", 0x89: "interned string",
+             0x8A: "finalizing", 0x8B: "debugger", 0x8C: "reference cleanup",
+             0x8D: "VM internal", 0x8E: "JNI monitor", 0x90: "unreachable"}
+
+FEED_WINDOW = 64 << 20
+MAX_CARRY = 64 << 20
+
+
+@dataclass
+class Header:
+    version: str
+    id_size: int
+    timestamp_ms: int
+    length: int
+
+
+def read_header(head: bytes, name: str | None = None) -> Header:
+    """Parse the HPROF header; raise a DumpError that says what is wrong with it."""
+    nul = head.find(b"\x00", 0, 32)
+    if nul < 0:
+        if len(head) < 32 and b"JAVA PROFILE".startswith(head[:12]):
+            raise TruncatedDumpError("HPROF header is cut short", offset=0, wanted=31,
+                                     available=len(head), path=name)
+        raise CorruptDumpError("no NUL-terminated HPROF version string", offset=0,
+                               expected="'JAVA PROFILE 1.0.x\\0'", path=name)
+    version = head[:nul].decode("ascii", "replace")
+    if version not in VERSIONS:
+        from ..errors import UnsupportedFormatError
+        raise UnsupportedFormatError(f"unknown HPROF version {version!r}", detected="hprof",
+                                     path=name)
+    if len(head) < nul + 13:
+        raise TruncatedDumpError("HPROF header is cut short", offset=nul + 1, wanted=12,
+                                 available=len(head) - nul - 1, path=name)
+    id_size, hi, lo = struct.unpack_from(">III", head, nul + 1)
+    if id_size not in (4, 8):
+        raise CorruptDumpError(f"identifier size {id_size}", offset=nul + 1,
+                               expected="4 or 8", path=name)
+    return Header(version[len("JAVA PROFILE "):], id_size, (hi << 32) | lo, nul + 13)
+
+
+@dataclass
+class ScanResult:
+    """Everything the single pass collected, plus what went wrong and how far it got."""
+
+    header: Header
+    raw: dict[str, Any]
+    bytes_scanned: int
+    total_bytes: int | None
+    complete: bool
+    problems: list[DumpError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    # -- names -------------------------------------------------------------------------
+    def _utf8_index(self):
+        if not hasattr(self, "_u8"):
+            ids = self.raw["utf8_ids"]
+            order = np.argsort(ids, kind="stable")
+            self._u8 = (ids[order], order)
+        return self._u8
+
+    def strings(self, ids) -> list[str | None]:
+        """The UTF8 records for ``ids`` (None where a string id was never defined)."""
+        sorted_ids, order = self._utf8_index()
+        ids = np.asarray(ids, dtype=np.int64)
+        pos = np.searchsorted(sorted_ids, ids)
+        blob, off, ln = self.raw["blob"], self.raw["utf8_off"], self.raw["utf8_len"]
+        out: list[str | None] = []
+        for i, p in zip(ids.tolist(), pos.tolist()):
+            if p < len(sorted_ids) and sorted_ids[p] == i:
+                k = order[p]
+                out.append(blob[off[k]:off[k] + ln[k]].decode("utf-8", "backslashreplace"))
+            else:
+                out.append(None)
+        return out
+
+    def class_names(self) -> np.ndarray:
+        """Java names per dense class index (``java.lang.String``, ``[Ljava.lang.Object;``)."""
+        if getattr(self, "_names", None) is not None:
+            return self._names
+        ids = self.raw["classes"]["id"]
+        lc = self.raw["load_class"]
+        names = np.empty(len(ids), dtype=object)
+        name_of: dict[int, int] = {}
+        if len(lc):
+            order = np.argsort(lc[:, 1], kind="stable")
+            keys, vals = lc[order, 1], lc[order, 2]
+            pos = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+            hit = keys[pos] == ids
+            strs = self.strings(vals[pos[hit]])
+            name_of = dict(zip(np.flatnonzero(hit).tolist(), strs))
+        for i, cid in enumerate(ids.tolist()):
+            s = name_of.get(i)
+            names[i] = s.replace("/", ".") if s else f"<class 0x{cid & (2**64 - 1):x}>"
+        self._names = names
+        return names
+
+
+class _Progress:
+    def __init__(self, callback: Callable[[int, int | None], None] | None, total: int | None):
+        self.cb = callback
+        self.total = total
+
+    def __call__(self, done: int) -> None:
+        if self.cb:
+            self.cb(done, self.total)
+
+
+def scan(source: Source, *, progress: Callable[[int, int | None], None] | None = None,
+         snapshot: int = 0) -> ScanResult:
+    """One pass over an HPROF source. Damage ends the pass early; the result says so.
+
+    A file can hold several heap dumps (snapshots); ``snapshot`` picks the one to count
+    (0 = the first) and the result says how many there are.
+    """
+    head = source.head(64)
+    header = read_header(head, source.name)
+    plain = source.compression is None
+    sc = Scanner(header.id_size, source.size if plain else -1, snapshot)
+    prog = _Progress(progress, source.size if plain else None)
+    problems: list[DumpError] = []
+    notes: list[str] = []
+    consumed = header.length
+    leftover = 0
+    at_eof = False
+    try:
+        if plain:
+            buf = source.view().buffer
+            pos = header.length
+            n = len(buf)
+            while pos < n or not at_eof:
+                end = min(n, pos + FEED_WINDOW)
+                at_eof = end >= n
+                used = sc.feed(buf[pos:end], at_eof)
+                if used == 0 and not at_eof:
+                    if end - pos >= MAX_CARRY:
+                        raise CorruptDumpError("a record needs more than 64 MiB to be read whole",
+                                               offset=pos, expected="a plausible record length",
+                                               path=source.name)
+                    end = min(n, pos + 2 * (end - pos))
+                    at_eof = end >= n
+                    used = sc.feed(buf[pos:end], at_eof)
+                pos += used
+                prog(pos)
+                if at_eof:
+                    leftover = n - pos
+                    break
+            consumed = pos
+        else:
+            carry = b""
+            skipped = header.length
+            first = True
+            it = source.chunks()
+            for chunk in it:
+                if first:
+                    chunk = chunk[skipped:]
+                    first = False
+                data = carry + bytes(chunk) if carry else chunk
+                used = sc.feed(data, False)
+                carry = bytes(data[used:])
+                if len(carry) > MAX_CARRY:
+                    raise CorruptDumpError("a record needs more than 64 MiB to be read whole",
+                                           offset=consumed + used, expected="a plausible record length",
+                                           path=source.name)
+                consumed += used
+                prog(consumed)
+            at_eof = True
+            if carry:
+                used = sc.feed(carry, True)
+                consumed += used
+                leftover = len(carry) - used
+    except ScanError as e:
+        msg, off, expected = e.args
+        problems.append(CorruptDumpError(msg, offset=off, expected=expected, path=source.name))
+        at_eof = False
+    except DumpError as e:
+        problems.append(e)
+        if isinstance(e, TruncatedDumpError):
+            st = sc.state()
+            consumed = st["offset"]
+            leftover = 1
+            at_eof = True
+    st = sc.state()
+    complete = not problems
+    if at_eof and (st["skip"] > 0 or leftover > 0 or (st["in_heap"] and st["heap_left"] > 0)):
+        complete = False
+        what = []
+        if st["in_heap"]:
+            what.append(f"inside a {TOP_TAGS.get(st['heap_tag'], 'heap')} record that began at "
+                        f"offset {sc.heap_start}")
+            if st["heap_left"] > 0:
+                what.append(f"{st['heap_left'] + st['skip']} bytes of it are missing")
+        elif st["skip"] > 0:
+            what.append(f"{st['skip']} bytes of a top-level record are missing")
+        if leftover:
+            what.append(f"the last {leftover} bytes hold an incomplete record")
+        trunc = TruncatedDumpError(
+            "the heap dump ends early: " + "; ".join(what)
+            + "; records after that point are lost and cannot be counted",
+            offset=st["offset"] + leftover if leftover else st["offset"], wanted=None,
+            available=leftover, path=source.name)
+        problems.append(trunc)
+    elif st["in_heap"] and st["heap_left"] < 0 and at_eof and not problems:
+        pass
+    raw = sc.results()
+    if raw["zero_length_heap_records"]:
+        notes.append(f"{raw['zero_length_heap_records']} heap dump record(s) declare length 0 "
+                     f"(the writing JVM died or was killed mid-dump); read up to the end of the file")
+        complete = False
+    if raw["length_wraps"]:
+        notes.append(f"a HEAP DUMP record's u4 length wrapped past 4 GiB {raw['length_wraps']} time(s); "
+                     f"its real extent was recovered from the records that follow")
+    if raw["snapshots"] > 1:
+        notes.append(f"the file holds {raw['snapshots']} heap dumps; counted number {snapshot} "
+                     f"(0-based); pick another with snapshot=N")
+    elif raw["snapshots"] == 0:
+        notes.append("the file holds no heap dump record (only class and trace records)")
+    if snapshot >= max(raw["snapshots"], 1):
+        problems.append(CorruptDumpError(f"snapshot {snapshot} requested but the file holds "
+                                         f"{raw['snapshots']}", offset=None))
+    for off, tag in raw["unknown_tags"].tolist():
+        notes.append(f"unknown top-level record tag 0x{tag:02x} at offset {off} skipped by its length")
+    for p in problems:
+        warnings.warn(TruncationWarning(f"{source.name}: partial result: {p}"), stacklevel=3)
+    if source.damage is not None and source.damage not in problems:
+        problems.append(source.damage)
+    total = source.size
+    return ScanResult(header, raw, consumed, total, complete and source.damage is None, problems, notes)
+
+
+class HeapDump:
+    """An HPROF heap dump: ``dumpx.open("heap.hprof")`` returns one.
+
+    The records are streamed once, on first use, by the native scanner.
+    """
+
+    def __init__(self, source, detection=None, *, progress=None, snapshot: int = 0):
+        self.snapshot = snapshot
+        self.source = open_source(source)
+        self.detection = detection
+        self.header = read_header(self.source.head(64), self.source.name)
+        self._scan: ScanResult | None = None
+        self._progress = progress
+
+    def __repr__(self) -> str:
+        return (f"<HeapDump {self.source.name!r} HPROF {self.header.version} "
+                f"id size {self.header.id_size}>")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self.source.close()
+
+    @property
+    def scan(self) -> ScanResult:
+        if self._scan is None:
+            self._scan = scan(self.source, progress=self._progress, snapshot=self.snapshot)
+        return self._scan
+
+    def layout(self):
+        from .layout import infer_layout
+        return infer_layout(self.scan)
+
+    def histogram(self, layout=None):
+        from .histogram import build_histogram
+        return build_histogram(self.scan, layout or self.layout())
+
+    def provenance(self) -> dict[str, Any]:
+        from .provenance import provenance
+        return provenance(self)
+
+    def findings(self):
+        from .histogram import histogram_findings
+        return histogram_findings(self, self.histogram())
+
+
+def open_heap_dump(source, detection=None) -> HeapDump:
+    return HeapDump(source, detection)
