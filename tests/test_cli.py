@@ -71,3 +71,33 @@ def test_console_script_installed():
 def test_missing_file_is_a_clean_error(capsys):
     assert main(["info", "/nonexistent/x.hprof"]) == 2
     assert "No such file" in capsys.readouterr().err
+
+
+def test_hprof_histo_json_on_fixture(capsys):
+    from conftest import fixture_file
+    p = fixture_file("hprof/out/heapshape-coops.hprof.gz")
+    assert main(["hprof", "histo", "--json", "--top", "5", str(p)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["histogram"][0]["class_name"] == "[B"
+    assert d["largest_objects"][0]["length"] == 8 << 20
+    assert d["provenance"]["layout"].startswith("64-bit, compressed oops")
+    assert any(f["kind"] == "hprof-one-big-object" for f in d["findings"])
+
+
+def test_hprof_histo_text_and_diff(capsys):
+    from conftest import fixture_file
+    a = fixture_file("hprof/out/heapshape-coops.hprof.gz")
+    b = fixture_file("hprof/out/heapshape-coops-grown.hprof.gz")
+    assert main(["hprof", "histo", "--quiet", "--top", "5", str(a), "--diff", str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "HeapShape$CacheEntry" in out and "20,000" in out and "histogram diff" in out
+
+
+def test_hprof_histo_damaged_exits_1(tmp_path, capsys):
+    from conftest import fixture_file
+    import gzip as _gz
+    raw = _gz.decompress(fixture_file("hprof/out/heapshape-coops.hprof.gz").read_bytes())
+    p = tmp_path / "cut.hprof"
+    p.write_bytes(raw[: len(raw) // 3])
+    assert main(["hprof", "histo", "--quiet", str(p)]) == 1
+    assert "damaged or incomplete" in capsys.readouterr().out

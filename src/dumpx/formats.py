@@ -10,7 +10,9 @@ from .sniff import Detection, detect
 from .sources import Source, open_source
 
 # format id -> "module:callable" taking (source, detection)
-READERS: dict[str, str] = {}
+READERS: dict[str, str] = {
+    "hprof": "dumpx.hprof.reader:open_heap_dump",
+}
 
 
 def register(fmt: str, target: str) -> None:

@@ -11,7 +11,9 @@ from .sniff import detect
 from .sources import open_source
 
 # format id -> "module:callable(source, detection) -> dict" adding reader-level provenance
-PROVENANCE: dict[str, str] = {}
+PROVENANCE: dict[str, str] = {
+    "hprof": "dumpx.hprof.provenance:info_provenance",
+}
 
 
 def _iso_ms(ms: int) -> str | None:
@@ -53,7 +55,10 @@ def info(origin, *, measure: bool = True) -> dict[str, Any]:
         if target:
             mod, _, fn = target.partition(":")
             try:
-                out["provenance"].update(getattr(importlib.import_module(mod), fn)(src, det))
+                prov = getattr(importlib.import_module(mod), fn)(src, det)
             except DumpError as e:
                 out["problems"].append(str(e))
+            else:
+                out["problems"] += prov.pop("problems", [])
+                out["provenance"].update(prov)
         return out

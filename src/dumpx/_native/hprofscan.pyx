@@ -23,6 +23,8 @@ DEF TOPK = 64
 DEF SAMPLE = 262144
 DEF MAX_NAME = 1 << 20
 DEF MAX_HEAPS = 16
+DEF MAX_CLASSES = 4194304         # distinct class ids; real heaps have well under a million
+DEF MAX_OA_SLOTS = 1048576        # distinct object-array classes
 
 cdef enum:
     NEED_MORE = 0
@@ -255,6 +257,9 @@ cdef class Scanner:
         cdef int i
         if idx >= 0:
             return idx
+        if self.cols[<int>C_ID].n >= MAX_CLASSES:
+            self.fail("more than 4194304 distinct class ids", self.offset,
+                      "a plausible number of classes (the dump is corrupt or crafted)")
         idx = <int32_t>self.cols[<int>C_ID].n
         idmap_put(&self.classes, key, idx)
         for i in range(<int>C_NCOLS):
@@ -490,6 +495,9 @@ cdef class Scanner:
             idx = self.class_index(cid)
             slot = self.cols[<int>C_OASLOT].data[idx]
             if slot < 0:
+                if self.n_oa_slots >= MAX_OA_SLOTS:
+                    self.fail("more than 1048576 distinct object-array classes", at,
+                              "a plausible number of array classes (corrupt or crafted dump)")
                 slot = self.n_oa_slots
                 self.n_oa_slots += 1
                 vec_reserve(&self.oa_mod, self.n_oa_slots * MOD)
@@ -623,6 +631,8 @@ cdef class Scanner:
                 if n - pos < 9 + length:
                     if length > MAX_NAME + self.id_size:
                         r = self.skip_huge_utf8(base + pos, n - pos)
+                        if r == NEED_MORE:
+                            break
                         pos += r
                         continue
                     break
@@ -710,6 +720,7 @@ cdef class Scanner:
     def state(self):
         """Where the scan is: in a heap record or not, bytes still owed."""
         return {"in_heap": bool(self.in_heap), "heap_tag": self.heap_tag,
+                "heap_closed": bool(self.heap_closed),
                 "heap_left": self.heap_left, "skip": self.skip, "offset": self.offset}
 
     def results(self):

@@ -7,9 +7,10 @@ import sys
 
 from ..errors import DumpError
 from ..render import safe_text
+from . import hprof as _hprof
 from . import info as _info
 
-COMMANDS = [_info]
+COMMANDS = [_info, _hprof]
 
 
 def build_parser() -> argparse.ArgumentParser:

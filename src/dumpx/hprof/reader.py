@@ -142,12 +142,14 @@ def scan(source: Source, *, progress: Callable[[int, int | None], None] | None =
     header = read_header(head, source.name)
     plain = source.compression is None
     sc = Scanner(header.id_size, source.size if plain else -1, snapshot)
+    sc.offset = header.length
     prog = _Progress(progress, source.size if plain else None)
     problems: list[DumpError] = []
     notes: list[str] = []
     consumed = header.length
     leftover = 0
     at_eof = False
+    carry = b""
     try:
         if plain:
             buf = source.view().buffer
@@ -172,7 +174,6 @@ def scan(source: Source, *, progress: Callable[[int, int | None], None] | None =
                     break
             consumed = pos
         else:
-            carry = b""
             skipped = header.length
             first = True
             it = source.chunks()
@@ -201,9 +202,8 @@ def scan(source: Source, *, progress: Callable[[int, int | None], None] | None =
     except DumpError as e:
         problems.append(e)
         if isinstance(e, TruncatedDumpError):
-            st = sc.state()
-            consumed = st["offset"]
-            leftover = 1
+            consumed = sc.state()["offset"]
+            leftover = len(carry) if not plain else 0
             at_eof = True
     st = sc.state()
     complete = not problems
@@ -225,9 +225,18 @@ def scan(source: Source, *, progress: Callable[[int, int | None], None] | None =
             offset=st["offset"] + leftover if leftover else st["offset"], wanted=None,
             available=leftover, path=source.name)
         problems.append(trunc)
-    elif st["in_heap"] and st["heap_left"] < 0 and at_eof and not problems:
-        pass
     raw = sc.results()
+    if complete and at_eof and raw["snapshots"] and st["heap_tag"] == 0x1C and not st["heap_closed"]:
+        complete = False
+        problems.append(TruncatedDumpError(
+            "the heap dump ends after a HEAP DUMP SEGMENT without the HEAP DUMP END record that "
+            "closes it: the file was cut at a record boundary and later segments are lost",
+            offset=st["offset"], available=0, path=source.name))
+    if complete and at_eof and not raw["snapshots"]:
+        complete = False
+        problems.append(TruncatedDumpError(
+            "the file holds no heap dump record: it was cut before the heap was written, or "
+            "holds only class and trace records", offset=st["offset"], available=0, path=source.name))
     if raw["zero_length_heap_records"]:
         notes.append(f"{raw['zero_length_heap_records']} heap dump record(s) declare length 0 "
                      f"(the writing JVM died or was killed mid-dump); read up to the end of the file")
@@ -238,8 +247,6 @@ def scan(source: Source, *, progress: Callable[[int, int | None], None] | None =
     if raw["snapshots"] > 1:
         notes.append(f"the file holds {raw['snapshots']} heap dumps; counted number {snapshot} "
                      f"(0-based); pick another with snapshot=N")
-    elif raw["snapshots"] == 0:
-        notes.append("the file holds no heap dump record (only class and trace records)")
     if snapshot >= max(raw["snapshots"], 1):
         problems.append(CorruptDumpError(f"snapshot {snapshot} requested but the file holds "
                                          f"{raw['snapshots']}", offset=None))
