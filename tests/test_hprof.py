@@ -398,3 +398,32 @@ def _nth_sub_record(data, heap_pos, want, nth):
         elif t == 0x23:
             (n,) = struct.unpack_from(">I", data, q + ids + 4); q += ids + 9 + n * sizes[data[q + ids + 8]]
         p = q
+
+
+# ---------------------------------------------------------------- provenance
+
+def test_provenance_reads_jvm_version_and_command_from_system_properties():
+    d = HeapDump(fixture_file(f"{OUT}/heapshape-coops.hprof.gz"))
+    p = d.provenance()
+    jvm_txt = fixture_file(f"{OUT}/heapshape-coops.jvm.txt").read_text()
+    version = re.search(r"java (\S+)", jvm_txt).group(1)    # the JVM's -XshowSettings:properties
+    assert p["java_version"] == version
+    assert p["command"] == "HeapShape 20000"                # how make.sh started it
+    assert p["layout"].startswith("64-bit, compressed oops") and p["complete"] is True
+
+
+@pytest.mark.parametrize("name,version", [("oracle_jdk8_05_x64.hprof", "1.8.0_05"),
+                                          ("openjdk_jdk11_04_x64.hprof.gz", "11.0.4")])
+def test_provenance_of_real_dumps_names_their_jdk(name, version):
+    from dumpx.hprof.objects import system_properties
+    props = system_properties(HeapDump(real_dump(f"hprof/{name}")))
+    assert props["java.version"] == version          # as SOURCES.md and the file name say
+    assert props["sun.java.command"] == "org.eclipse.mat.tests.CreateCollectionDump"
+
+
+def test_system_properties_of_a_damaged_dump_are_partial_not_an_exception(jdk8):
+    from dumpx.hprof.objects import system_properties
+    data, _ = jdk8
+    for cut in (len(data) // 4, len(data) // 2, len(data) - 100):
+        props = system_properties(HeapDump(data[:cut]))
+        assert isinstance(props, dict)

@@ -30,6 +30,7 @@ def _read(data: bytes):
         return None
     h = d.histogram()
     d.findings()
+    d.provenance(deep=True)
     for p in d.scan.problems:
         assert isinstance(p, DumpError)
     return d, h

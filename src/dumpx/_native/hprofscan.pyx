@@ -25,6 +25,7 @@ DEF MAX_NAME = 1 << 20
 DEF MAX_HEAPS = 16
 DEF MAX_CLASSES = 4194304         # distinct class ids; real heaps have well under a million
 DEF MAX_OA_SLOTS = 1048576        # distinct object-array classes
+DEF FETCH_MAX = 1 << 24           # a fetched object's record is copied only up to this size
 
 cdef enum:
     NEED_MORE = 0
@@ -204,6 +205,11 @@ cdef class Scanner:
     cdef int64_t top_min
     cdef int64_t[SAMPLE * 4] sample
     cdef int64_t n_sample
+    cdef IdMap fetch                   # ids whose whole records are to be copied out
+    cdef int64_t fetch_n
+    cdef uint8_t* fblob
+    cdef int64_t fblob_n, fblob_cap
+    cdef I64Vec f_id, f_off, f_len
 
     def __cinit__(self, int id_size, int64_t file_size=-1, int snapshot=0):
         cdef int i
@@ -221,6 +227,7 @@ cdef class Scanner:
         self.snapshot_wanted = snapshot
         self.snapshots = 0
         self.counting = 0
+        idmap_init(&self.fetch, 16)
 
     def __dealloc__(self):
         cdef int i
@@ -243,6 +250,52 @@ cdef class Scanner:
         vec_free(&self.heap_ids)
         vec_free(&self.heap_names)
         free(self.blob)
+        idmap_free(&self.fetch)
+        free(self.fblob)
+        vec_free(&self.f_id)
+        vec_free(&self.f_off)
+        vec_free(&self.f_len)
+
+    def set_fetch(self, ids):
+        """Copy out the whole records of these object ids during the pass (see ``fetched``)."""
+        cdef uint64_t k
+        for k in np.asarray(ids, dtype=np.uint64).tolist():
+            if k != 0:
+                idmap_put(&self.fetch, k, 1)
+                self.fetch_n += 1
+
+    def fetched(self):
+        """{id: record bytes (tag included)} for the fetched objects that were found."""
+        out = {}
+        cdef int64_t i
+        for i in range(self.f_id.n):
+            out[<uint64_t>self.f_id.data[i]] = bytes((<char*>self.fblob)[self.f_off.data[i]:self.f_off.data[i] + self.f_len.data[i]])
+        return out
+
+    cdef int64_t take(self, uint64_t oid, const uint8_t* p, int64_t need, int64_t payload,
+                      int64_t avail) except -1:
+        """If ``oid`` is to be fetched, copy its record: return its length, NEED_MORE, or -2."""
+        cdef int64_t total = need + payload, cap
+        cdef uint8_t* b
+        if self.fetch_n == 0 or payload > FETCH_MAX or idmap_get(&self.fetch, oid) < 0:
+            return -2
+        if avail < total:
+            return NEED_MORE
+        if self.fblob_n + total > self.fblob_cap:
+            cap = self.fblob_cap if self.fblob_cap else 1 << 16
+            while self.fblob_n + total > cap:
+                cap *= 2
+            b = <uint8_t*>realloc(self.fblob, cap)
+            if b == NULL:
+                raise MemoryError()
+            self.fblob = b
+            self.fblob_cap = cap
+        memcpy(self.fblob + self.fblob_n, p, total)
+        vec_push(&self.f_id, <int64_t>oid)
+        vec_push(&self.f_off, self.fblob_n)
+        vec_push(&self.f_len, total)
+        self.fblob_n += total
+        return total
 
     # ------------------------------------------------------------ helpers
 
@@ -472,6 +525,14 @@ cdef class Scanner:
             cid = self.rid(p + 1 + ids + 4)
             n = be4(p + 1 + 2 * ids + 4)
             self.skip = n
+            if self.counting:
+                r = self.take(oid, p, need, n, avail)
+                if r == NEED_MORE:
+                    self.skip = 0
+                    return NEED_MORE
+                if r > 0:
+                    self.skip = 0
+                    need = r
             self.sub_counts[tag] += 1
             if not self.counting:
                 return need
@@ -489,6 +550,14 @@ cdef class Scanner:
             n = be4(p + 1 + ids + 4)
             cid = self.rid(p + 1 + ids + 8)
             self.skip = n * ids
+            if self.counting:
+                r = self.take(oid, p, need, n * ids, avail)
+                if r == NEED_MORE:
+                    self.skip = 0
+                    return NEED_MORE
+                if r > 0:
+                    self.skip = 0
+                    need = r
             self.sub_counts[tag] += 1
             if not self.counting:
                 return need
@@ -524,6 +593,14 @@ cdef class Scanner:
             es = BASIC_SIZE[t]
             if tag == 0x23:
                 self.skip = n * es
+                if self.counting:
+                    r = self.take(oid, p, need, n * es, avail)
+                    if r == NEED_MORE:
+                        self.skip = 0
+                        return NEED_MORE
+                    if r > 0:
+                        self.skip = 0
+                        need = r
             self.sub_counts[tag] += 1
             if not self.counting:
                 return need

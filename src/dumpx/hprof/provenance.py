@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from ..errors import DumpError
+
 
 def _iso(ms: int) -> str | None:
     try:
@@ -13,8 +15,34 @@ def _iso(ms: int) -> str | None:
         return None
 
 
-def provenance(dump) -> dict[str, Any]:
-    """Version, id size, time, layout, heaps, snapshots and integrity of a heap dump."""
+DEEP_LIMIT = 1 << 30
+PROPS = {"java_version": "java.version", "jvm": ("java.vm.name", "java.vm.version"),
+         "command": "sun.java.command", "java_home": "java.home", "os": ("os.name", "os.arch"),
+         "user": "user.name"}
+
+
+def jvm_properties(dump) -> dict[str, Any]:
+    """The JVM version and command line from ``java.lang.System``'s properties in the dump."""
+    from .objects import system_properties
+    if dump.source.compression:
+        dump.source.view()              # spill once; the passes then read the mapped work file
+    props = system_properties(dump)
+    out: dict[str, Any] = {}
+    for key, names in PROPS.items():
+        names = (names,) if isinstance(names, str) else names
+        vals = [props[n] for n in names if n in props]
+        if vals:
+            out[key] = " ".join(vals)
+    out["system_properties"] = len(props)
+    return out
+
+
+def provenance(dump, deep: bool | None = None) -> dict[str, Any]:
+    """Version, id size, time, layout, heaps, snapshots and integrity of a heap dump.
+
+    With ``deep`` (default: for dumps up to 1 GiB) the JVM's version and command line are read
+    from the System properties held in the heap, at the cost of a few more passes.
+    """
     h = dump.header
     s = dump.scan
     out: dict[str, Any] = {
@@ -33,10 +61,17 @@ def provenance(dump) -> dict[str, Any]:
     if len(s.raw["heaps"]):
         names = s.strings(s.raw["heaps"][:, 1])
         out["heaps"] = {int(hid): n for hid, n in zip(s.raw["heaps"][:, 0].tolist(), names)}
+    if deep is None:
+        deep = (s.total_bytes or s.bytes_scanned) <= DEEP_LIMIT
+    if deep and s.raw["snapshots"]:
+        try:
+            out.update(jvm_properties(dump))
+        except DumpError as e:
+            out["notes"] = [f"System properties could not be read: {e}"]
     if s.problems:
         out["problems"] = [str(p) for p in s.problems]
     if s.notes:
-        out["notes"] = list(s.notes)
+        out["notes"] = out.get("notes", []) + list(s.notes)
     return out
 
 

@@ -75,6 +75,7 @@ class ScanResult:
     complete: bool
     problems: list[DumpError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    fetched: dict = field(default_factory=dict)
 
     # -- names -------------------------------------------------------------------------
     def _utf8_index(self):
@@ -132,7 +133,7 @@ class _Progress:
 
 
 def scan(source: Source, *, progress: Callable[[int, int | None], None] | None = None,
-         snapshot: int = 0) -> ScanResult:
+         snapshot: int = 0, fetch=None) -> ScanResult:
     """One pass over an HPROF source. Damage ends the pass early; the result says so.
 
     A file can hold several heap dumps (snapshots); ``snapshot`` picks the one to count
@@ -143,6 +144,8 @@ def scan(source: Source, *, progress: Callable[[int, int | None], None] | None =
     plain = source.compression is None
     sc = Scanner(header.id_size, source.size if plain else -1, snapshot)
     sc.offset = header.length
+    if fetch is not None:
+        sc.set_fetch(np.asarray(list(fetch), dtype=np.uint64))
     prog = _Progress(progress, source.size if plain else None)
     problems: list[DumpError] = []
     notes: list[str] = []
@@ -150,6 +153,8 @@ def scan(source: Source, *, progress: Callable[[int, int | None], None] | None =
     leftover = 0
     at_eof = False
     carry = b""
+    if not plain and source._view is not None and source.damage is None:
+        plain = True                    # already spilled to a mapped work file: read that
     try:
         if plain:
             buf = source.view().buffer
@@ -252,12 +257,14 @@ def scan(source: Source, *, progress: Callable[[int, int | None], None] | None =
                                          f"{raw['snapshots']}", offset=None))
     for off, tag in raw["unknown_tags"].tolist():
         notes.append(f"unknown top-level record tag 0x{tag:02x} at offset {off} skipped by its length")
-    for p in problems:
+    for p in problems if fetch is None else ():
         warnings.warn(TruncationWarning(f"{source.name}: partial result: {p}"), stacklevel=3)
     if source.damage is not None and source.damage not in problems:
         problems.append(source.damage)
     total = source.size
-    return ScanResult(header, raw, consumed, total, complete and source.damage is None, problems, notes)
+    res = ScanResult(header, raw, consumed, total, complete and source.damage is None, problems, notes)
+    res.fetched = sc.fetched() if fetch is not None else {}
+    return res
 
 
 class HeapDump:
@@ -301,9 +308,14 @@ class HeapDump:
         from .histogram import build_histogram
         return build_histogram(self.scan, layout or self.layout())
 
-    def provenance(self) -> dict[str, Any]:
+    def provenance(self, deep: bool | None = None) -> dict[str, Any]:
+        """What the dump says about itself; ``deep`` adds the JVM's System properties."""
         from .provenance import provenance
-        return provenance(self)
+        return provenance(self, deep)
+
+    def system_properties(self) -> dict[str, str]:
+        from .objects import system_properties
+        return system_properties(self)
 
     def findings(self):
         from .histogram import histogram_findings

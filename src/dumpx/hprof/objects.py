@@ -1,0 +1,207 @@
+"""Reading individual objects out of a heap dump by id, without an object index.
+
+Each ``fetch`` is one more streaming pass that copies out the records of the wanted ids.
+Following a chain of references therefore costs one pass per level; that is what the
+System-properties reader does (about six passes), and why it runs on demand.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+
+from ..errors import CorruptDumpError, DumpError
+from .reader import ELEM_SIZE, HeapDump, scan
+
+_FMT = {4: ">?", 5: ">H", 6: ">f", 7: ">d", 8: ">b", 9: ">h", 10: ">i", 11: ">q"}
+
+
+def fetch(dump: HeapDump, ids) -> dict[int, tuple]:
+    """One pass: {id: ("instance", class_id, data) | ("objarray", class_id, ids) |
+    ("primarray", type, data)} for the ids found."""
+    ids = [int(i) for i in ids if i]
+    if not ids:
+        return {}
+    res = scan(dump.source, snapshot=dump.snapshot, fetch=ids)
+    isz = dump.header.id_size
+    idf = ">I" if isz == 4 else ">Q"
+    out: dict[int, tuple] = {}
+    for oid, rec in res.fetched.items():
+        tag = rec[0]
+        try:
+            if tag == 0x21:
+                (cid,) = struct.unpack_from(idf, rec, 1 + isz + 4)
+                (n,) = struct.unpack_from(">I", rec, 1 + 2 * isz + 4)
+                out[oid] = ("instance", cid, rec[1 + 2 * isz + 8:1 + 2 * isz + 8 + n])
+            elif tag == 0x22:
+                (n,) = struct.unpack_from(">I", rec, 1 + isz + 4)
+                (cid,) = struct.unpack_from(idf, rec, 1 + isz + 8)
+                body = rec[1 + 2 * isz + 8:]
+                dt = np.dtype(">u4" if isz == 4 else ">u8")
+                out[oid] = ("objarray", cid, np.frombuffer(body[:n * isz], dtype=dt).astype(np.uint64))
+            elif tag == 0x23:
+                (n,) = struct.unpack_from(">I", rec, 1 + isz + 4)
+                t = rec[1 + isz + 8]
+                out[oid] = ("primarray", t, rec[1 + isz + 9:1 + isz + 9 + n * ELEM_SIZE.get(t, 1)])
+        except struct.error:
+            raise CorruptDumpError("fetched record is shorter than its header", offset=None,
+                                   expected="a whole record") from None
+    return out
+
+
+class Fields:
+    """Field layouts of the dumped classes: name -> (type, offset) in an instance's data."""
+
+    def __init__(self, dump: HeapDump):
+        s = dump.scan
+        self.scan = s
+        self.isz = dump.header.id_size
+        c = s.raw["classes"]
+        self.ids = c["id"].astype(np.uint64)
+        self.order = np.argsort(self.ids)
+        self.cache: dict[int, dict[str, tuple[int, int]]] = {}
+
+    def _index(self, cid: int) -> int | None:
+        pos = int(np.searchsorted(self.ids[self.order], np.uint64(cid)))
+        if pos < len(self.order) and int(self.ids[self.order[pos]]) == cid:
+            return int(self.order[pos])
+        return None
+
+    def layout(self, cid: int) -> dict[str, tuple[int, int]]:
+        if cid in self.cache:
+            return self.cache[cid]
+        c = self.scan.raw["classes"]
+        out: dict[str, tuple[int, int]] = {}
+        off = 0
+        seen = set()
+        cur = cid
+        while cur and cur not in seen:
+            seen.add(cur)
+            i = self._index(cur)
+            if i is None or not c["dumped"][i]:
+                break
+            a, k = int(c["field_start"][i]), int(c["field_count"][i])
+            names = self.scan.strings(self.scan.raw["field_names"][a:a + k])
+            for nm, t in zip(names, self.scan.raw["field_types"][a:a + k].tolist()):
+                if nm is not None and nm not in out:
+                    out[nm] = (t, off)
+                off += self.isz if t == 2 else ELEM_SIZE.get(t, 0)
+            cur = int(c["super"][i]) & (2**64 - 1)
+        self.cache[cid] = out
+        return out
+
+    def read(self, cid: int, data: bytes, name: str) -> Any:
+        f = self.layout(cid).get(name)
+        if f is None:
+            return None
+        t, off = f
+        try:
+            if t == 2:
+                return struct.unpack_from(">I" if self.isz == 4 else ">Q", data, off)[0]
+            return struct.unpack_from(_FMT[t], data, off)[0]
+        except (struct.error, KeyError):
+            return None
+
+    def static(self, class_name: str, field: str) -> int | None:
+        """Value of a static reference (or primitive) field of a class, from its class dump."""
+        raw = self.scan.raw
+        names = self.scan.class_names()
+        for i in np.flatnonzero(names == class_name).tolist():
+            a, k = int(raw["classes"]["static_start"][i]), int(raw["classes"]["static_count"][i])
+            sn = self.scan.strings(raw["static_names"][a:a + k])
+            for j, nm in enumerate(sn):
+                if nm == field:
+                    return int(raw["static_values"][a + j]) & (2**64 - 1)
+        return None
+
+
+def _decode_string(fields: Fields, inst: tuple, arrays: dict[int, tuple]) -> str | None:
+    _, cid, data = inst
+    vid = fields.read(cid, data, "value")
+    coder = fields.read(cid, data, "coder")
+    arr = arrays.get(vid)
+    if arr is None or arr[0] != "primarray":
+        return None
+    t, raw = arr[1], arr[2]
+    if t == 5:                                  # char[] (JDK <= 8), written big-endian
+        return raw.decode("utf-16-be", "replace")
+    if t == 8:                                  # byte[] (JDK 9+): LATIN1 or UTF16 (native order)
+        if coder == 1:
+            return raw.decode("utf-16-le", "replace")
+        return raw.decode("latin-1")
+    return None
+
+
+def system_properties(dump: HeapDump, limit: int = 4096) -> dict[str, str]:
+    """The JVM's ``System.getProperties()`` as the dump holds them ({} if not reachable).
+
+    Follows ``java.lang.System.props`` through its Hashtable (JDK <= 8) or ConcurrentHashMap
+    (JDK 9+) to the key and value strings: about six passes over the dump.
+    """
+    fields = Fields(dump)
+    props = fields.static("java.lang.System", "props")
+    if not props:
+        return {}
+    got = fetch(dump, [props])
+    if props not in got or got[props][0] != "instance":
+        return {}
+    _, pcid, pdata = got[props]
+    holder = fields.read(pcid, pdata, "map")           # JDK 9+: Properties -> ConcurrentHashMap
+    if holder:
+        got = fetch(dump, [holder])
+        if holder not in got:
+            return {}
+        _, hcid, hdata = got[holder]
+        table = fields.read(hcid, hdata, "table")
+    else:
+        table = fields.read(pcid, pdata, "table")       # JDK <= 8: Properties is a Hashtable
+    if not table:
+        return {}
+    got = fetch(dump, [table])
+    if table not in got or got[table][0] != "objarray":
+        return {}
+    pending = [int(x) for x in got[table][2].tolist() if x]
+    pairs: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    strings: dict[int, tuple] = {}
+    for _ in range(16):                          # chains of next-nodes, bounded
+        pending = [x for x in pending if x not in seen][:limit]
+        if not pending:
+            break
+        seen.update(pending)
+        nodes = fetch(dump, pending)
+        pending = []
+        for nid, rec in nodes.items():
+            if rec[0] != "instance":
+                continue
+            _, ncid, ndata = rec
+            k = fields.read(ncid, ndata, "key")
+            v = fields.read(ncid, ndata, "val")
+            if v is None:
+                v = fields.read(ncid, ndata, "value")
+            nxt = fields.read(ncid, ndata, "next")
+            if k and v:
+                pairs.append((k, v))
+            if nxt:
+                pending.append(nxt)
+        if len(pairs) >= limit:
+            break
+    sids = {x for kv in pairs for x in kv}
+    strings = fetch(dump, sids)
+    arrays_wanted = set()
+    for sid, rec in strings.items():
+        if rec[0] == "instance":
+            vid = fields.read(rec[1], rec[2], "value")
+            if vid:
+                arrays_wanted.add(vid)
+    arrays = fetch(dump, arrays_wanted)
+    out: dict[str, str] = {}
+    for k, v in pairs:
+        if k in strings and v in strings and strings[k][0] == strings[v][0] == "instance":
+            ks = _decode_string(fields, strings[k], arrays)
+            vs = _decode_string(fields, strings[v], arrays)
+            if ks is not None and vs is not None:
+                out[ks] = vs
+    return dict(sorted(out.items()))
