@@ -101,3 +101,26 @@ def test_hprof_histo_damaged_exits_1(tmp_path, capsys):
     p.write_bytes(raw[: len(raw) // 3])
     assert main(["hprof", "histo", "--quiet", str(p)]) == 1
     assert "damaged or incomplete" in capsys.readouterr().out
+
+
+def test_progress_shows_on_a_terminal_only():
+    import io
+    from dumpx.cli.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    t, f = Tty(), io.StringIO()
+    p_on, p_off = Progress("scan", stream=t), Progress("scan", stream=f)
+    for p in (p_on, p_off):
+        p.last = -1
+        p(512 << 20, 1 << 30)
+        p.close()
+    assert "50.0%" in t.getvalue() and f.getvalue() == ""
+
+
+def test_hprof_histo_quiet_writes_nothing_to_stderr(capsys):
+    from conftest import fixture_file
+    assert main(["hprof", "histo", "--quiet", "--json", str(fixture_file("hprof/out/heapshape-noccp.hprof.gz"))]) == 0
+    assert capsys.readouterr().err == ""
