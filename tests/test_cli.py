@@ -14,7 +14,8 @@ from dumpx.cli import main
 from conftest import FIXTURES, REAL_DUMPS, real_dump
 from test_sniff import EXPECTED
 
-FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if p.is_file() and p.parent.name == "out")
+MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
+FIXTURE_DUMPS = sorted(MANIFEST["dumps"].items())
 
 
 @pytest.mark.parametrize("rel,fmt,comp,details", EXPECTED, ids=[e[0] for e in EXPECTED])
@@ -36,11 +37,19 @@ def test_info_on_every_file_under_real_dumps(capsys):
     assert out.count("format:") == sum(1 for p in REAL_DUMPS.rglob("*") if p.is_file())
 
 
-@pytest.mark.parametrize("path", FIXTURE_FILES, ids=[str(p.relative_to(FIXTURES)) for p in FIXTURE_FILES])
-def test_info_on_committed_fixtures(path, capsys):
-    assert main(["info", "--json", str(path)]) == 0
+@pytest.mark.parametrize("rel,want", FIXTURE_DUMPS, ids=[r for r, _ in FIXTURE_DUMPS])
+def test_info_on_committed_fixtures(rel, want, capsys):
+    assert main(["info", "--json", str(FIXTURES / rel)]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["format"] not in ("unknown",), path
+    assert (d["format"], d["compression"]) == (want["format"], want["compression"])
+    assert d["problems"] == []
+
+
+def test_every_fixture_output_is_in_the_manifest():
+    import fnmatch
+    for p in sorted(FIXTURES.glob("*/out/*")):
+        rel = str(p.relative_to(FIXTURES))
+        assert rel in MANIFEST["dumps"] or any(fnmatch.fnmatch(rel, g) for g in MANIFEST["oracles"]), rel
 
 
 def test_info_reports_truncated_compression(tmp_path, capsys):

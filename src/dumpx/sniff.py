@@ -51,11 +51,33 @@ def _elf(head: bytes) -> Detection:
                          details={"ei_class": head[4], "ei_data": head[5]})
     e_type, e_machine = struct.unpack_from(order + "HH", head, 16)
     kind = ELF_TYPES.get(e_type, f"type-{e_type}")
+    if e_type == 3 and _has_interp(head, cls, order):
+        kind = "executable"            # a PIE executable is ET_DYN with a program interpreter
     machine = ELF_MACHINES.get(e_machine, f"machine-{e_machine}")
     fmt = "elf-core" if e_type == 4 else f"elf-{kind}"
     desc = f"ELF {cls}-bit {'LSB' if order == '<' else 'MSB'} {kind}, {machine}"
     return Detection(fmt, desc, details={"class": cls, "byteorder": "little" if order == "<" else "big",
                                          "type": kind, "machine": machine})
+
+
+def _has_interp(head: bytes, cls: int, order: str) -> bool:
+    """Whether the program headers within ``head`` include PT_INTERP."""
+    try:
+        if cls == 64:
+            phoff, = struct.unpack_from(order + "Q", head, 32)
+            phentsize, phnum = struct.unpack_from(order + "HH", head, 54)
+        else:
+            phoff, = struct.unpack_from(order + "I", head, 28)
+            phentsize, phnum = struct.unpack_from(order + "HH", head, 42)
+        for k in range(min(phnum, 256)):
+            off = phoff + k * phentsize
+            if phentsize < 4 or off + 4 > len(head):
+                return False
+            if struct.unpack_from(order + "I", head, off)[0] == 3:
+                return True
+    except struct.error:
+        return False
+    return False
 
 
 def _hprof(head: bytes) -> Detection:
