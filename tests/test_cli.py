@@ -133,3 +133,12 @@ def test_hprof_histo_quiet_writes_nothing_to_stderr(capsys):
     from conftest import fixture_file
     assert main(["hprof", "histo", "--quiet", "--json", str(fixture_file("hprof/out/heapshape-noccp.hprof.gz"))]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_directory_and_empty_file_are_clean_errors(tmp_path, capsys):
+    assert main(["info", str(tmp_path)]) == 2
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert main(["info", "--json", str(empty)]) == 0
+    assert json.loads(capsys.readouterr().out)["format"] == "unknown"
+    assert main(["hprof", "histo", "--quiet", str(empty)]) == 2

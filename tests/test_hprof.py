@@ -110,6 +110,8 @@ def test_heapshape_truth_by_construction(variant):
     assert hist.row("[LHeapShape$P1;")["count"] == 20
     big = hist.largest.head(1).rows()[0]
     assert big["class_name"] == "[B" and big["length"] == 8 << 20
+    df = hist.to_pandas()
+    assert int(df.loc[df["class_name"] == "HeapShape$CacheEntry", "count"].iloc[0]) == 20000
     fp = {r["class_name"]: r["reading"] for r in hist.footprint(5).rows()}
     assert fp["[B"] == "one big object"
     assert fp["HeapShape$CacheEntry"] == "many small objects"

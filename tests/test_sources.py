@@ -197,3 +197,31 @@ def test_real_compressed_cores_match_tools(rel, tool):
 def test_source_from_bytesio_and_bytes_agree():
     packed = PY_COMPRESSORS["xz"](PAYLOAD)
     assert Source(io.BytesIO(packed)).view().read(0, len(PAYLOAD)) == PAYLOAD
+
+
+def _prefix_or_error_file(packed: bytes, original: bytes, kind: str) -> None:
+    assert _check_prefix_or_error(packed, original, kind) in ("ok", "member-boundary", "error", None)
+
+
+def test_every_truncation_point_of_a_real_gzip_fixture():
+    """Go's own gzip writer: the debug=0 goroutine profile, cut at every byte."""
+    from conftest import fixture_file
+    packed = fixture_file("go/out/stuck.debug0.pb.gz").read_bytes()
+    original = gzip.decompress(packed)
+    outcomes = [_check_prefix_or_error(packed[:cut], original, "gzip") for cut in range(len(packed))]
+    assert outcomes.count("error") >= len(packed) - 12   # only cuts inside the magic are plain data
+    assert _check_prefix_or_error(packed, original, "gzip") == "ok"
+
+
+@settings(max_examples=60, deadline=None)
+@given(frac=st.floats(min_value=0, max_value=1))
+def test_truncation_points_of_real_zstd_core_and_hotspot_gzip(frac):
+    from conftest import fixture_file
+    for rel, kind in (("elf/out/smash.core.zst", "zstd"), ("hprof/out/heapshape-noccp.hprof.gz", "gzip")):
+        packed = _FIXTURE_CACHE.setdefault(rel, fixture_file(rel).read_bytes())
+        original = _FIXTURE_CACHE.setdefault(rel + "!", b"".join(bytes(c) for c in Source(packed).chunks()))
+        cut = int(frac * len(packed))
+        _prefix_or_error_file(packed[:cut], original, kind)
+
+
+_FIXTURE_CACHE: dict = {}

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     except DumpError as e:
         print(f"dumpx: {safe_text(e)}", file=sys.stderr)
         return 2
-    except FileNotFoundError as e:
+    except OSError as e:
         print(f"dumpx: {safe_text(e)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # pragma: no cover
