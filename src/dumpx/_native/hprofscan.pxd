@@ -19,3 +19,10 @@ cdef struct I64Vec:
 cdef int vec_push(I64Vec* v, int64_t x) except -1
 cdef int vec_reserve(I64Vec* v, int64_t n) except -1
 cdef void vec_free(I64Vec* v) noexcept nogil
+
+cdef struct ByteBlob:
+    uint8_t* data
+    int64_t n
+    int64_t cap
+
+cdef int64_t blob_append(ByteBlob* b, const uint8_t* p, int64_t n) except -1

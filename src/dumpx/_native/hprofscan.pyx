@@ -129,6 +129,25 @@ cdef void vec_free(I64Vec* v) noexcept nogil:
     v.cap = 0
 
 
+cdef int64_t blob_append(ByteBlob* b, const uint8_t* p, int64_t n) except -1:
+    """Append ``n`` bytes; return the offset they start at."""
+    cdef int64_t cap, at = b.n
+    cdef uint8_t* d
+    if b.n + n > b.cap:
+        cap = b.cap if b.cap else 1 << 16
+        while b.n + n > cap:
+            cap *= 2
+        d = <uint8_t*>realloc(b.data, cap)
+        if d == NULL:
+            raise MemoryError()
+        b.data = d
+        b.cap = cap
+    if n:
+        memcpy(b.data + b.n, p, n)
+    b.n += n
+    return at
+
+
 cdef object vec_array(I64Vec* v):
     out = np.empty(v.n, dtype=np.int64)
     cdef int64_t[::1] o = out
@@ -193,8 +212,7 @@ cdef class Scanner:
     cdef I64Vec field_types, field_names
     cdef I64Vec static_names, static_types, static_values
     cdef I64Vec utf8_ids, utf8_off, utf8_len
-    cdef uint8_t* blob
-    cdef int64_t blob_n, blob_cap
+    cdef ByteBlob blob
     cdef I64Vec lc_serial, lc_class, lc_name
     cdef I64Vec heap_ids, heap_names
     cdef int64_t[MAX_HEAPS] heap_objects
@@ -207,8 +225,7 @@ cdef class Scanner:
     cdef int64_t n_sample
     cdef IdMap fetch                   # ids whose whole records are to be copied out
     cdef int64_t fetch_n
-    cdef uint8_t* fblob
-    cdef int64_t fblob_n, fblob_cap
+    cdef ByteBlob fblob
     cdef I64Vec f_id, f_off, f_len
 
     def __cinit__(self, int id_size, int64_t file_size=-1, int snapshot=0):
@@ -219,10 +236,6 @@ cdef class Scanner:
         self.file_size = file_size
         self.offset = 0
         idmap_init(&self.classes, 1024)
-        self.blob_cap = 1 << 16
-        self.blob = <uint8_t*>malloc(self.blob_cap)
-        if self.blob == NULL:
-            raise MemoryError()
         self.cur_heap = 0
         self.snapshot_wanted = snapshot
         self.snapshots = 0
@@ -249,9 +262,9 @@ cdef class Scanner:
         vec_free(&self.lc_name)
         vec_free(&self.heap_ids)
         vec_free(&self.heap_names)
-        free(self.blob)
+        free(self.blob.data)
         idmap_free(&self.fetch)
-        free(self.fblob)
+        free(self.fblob.data)
         vec_free(&self.f_id)
         vec_free(&self.f_off)
         vec_free(&self.f_len)
@@ -269,32 +282,35 @@ cdef class Scanner:
         out = {}
         cdef int64_t i
         for i in range(self.f_id.n):
-            out[<uint64_t>self.f_id.data[i]] = bytes((<char*>self.fblob)[self.f_off.data[i]:self.f_off.data[i] + self.f_len.data[i]])
+            out[<uint64_t>self.f_id.data[i]] = bytes((<char*>self.fblob.data)[self.f_off.data[i]:self.f_off.data[i] + self.f_len.data[i]])
         return out
+
+    cdef int64_t payload(self, uint64_t oid, const uint8_t* p, int64_t need, int64_t size,
+                         int64_t avail) except -1:
+        """After an object's header: copy the whole record out if its id is fetched, else
+        leave its ``size`` payload bytes to be skipped. Returns the bytes to consume now."""
+        cdef int64_t r
+        if self.counting:
+            r = self.take(oid, p, need, size, avail)
+            if r == NEED_MORE:
+                return NEED_MORE
+            if r > 0:
+                self.skip = 0
+                return r
+        self.skip = size
+        return need
 
     cdef int64_t take(self, uint64_t oid, const uint8_t* p, int64_t need, int64_t payload,
                       int64_t avail) except -1:
         """If ``oid`` is to be fetched, copy its record: return its length, NEED_MORE, or -2."""
-        cdef int64_t total = need + payload, cap
-        cdef uint8_t* b
+        cdef int64_t total = need + payload
         if self.fetch_n == 0 or payload > FETCH_MAX or idmap_get(&self.fetch, oid) < 0:
             return -2
         if avail < total:
             return NEED_MORE
-        if self.fblob_n + total > self.fblob_cap:
-            cap = self.fblob_cap if self.fblob_cap else 1 << 16
-            while self.fblob_n + total > cap:
-                cap *= 2
-            b = <uint8_t*>realloc(self.fblob, cap)
-            if b == NULL:
-                raise MemoryError()
-            self.fblob = b
-            self.fblob_cap = cap
-        memcpy(self.fblob + self.fblob_n, p, total)
+        vec_push(&self.f_off, blob_append(&self.fblob, p, total))
         vec_push(&self.f_id, <int64_t>oid)
-        vec_push(&self.f_off, self.fblob_n)
         vec_push(&self.f_len, total)
-        self.fblob_n += total
         return total
 
     # ------------------------------------------------------------ helpers
@@ -356,25 +372,11 @@ cdef class Scanner:
         return 0
 
     cdef int store_utf8(self, uint64_t sid, const uint8_t* p, int64_t n) except -1:
-        cdef int64_t cap
-        cdef uint8_t* b
         if n > MAX_NAME:
             n = MAX_NAME
-        if self.blob_n + n > self.blob_cap:
-            cap = self.blob_cap
-            while self.blob_n + n > cap:
-                cap *= 2
-            b = <uint8_t*>realloc(self.blob, cap)
-            if b == NULL:
-                raise MemoryError()
-            self.blob = b
-            self.blob_cap = cap
-        if n:
-            memcpy(self.blob + self.blob_n, p, n)
+        vec_push(&self.utf8_off, blob_append(&self.blob, p, n))
         vec_push(&self.utf8_ids, <int64_t>sid)
-        vec_push(&self.utf8_off, self.blob_n)
         vec_push(&self.utf8_len, n)
-        self.blob_n += n
         return 0
 
     cdef int fail(self, str what, int64_t at, str expected) except -1:
@@ -524,15 +526,9 @@ cdef class Scanner:
             oid = self.rid(p + 1)
             cid = self.rid(p + 1 + ids + 4)
             n = be4(p + 1 + 2 * ids + 4)
-            self.skip = n
-            if self.counting:
-                r = self.take(oid, p, need, n, avail)
-                if r == NEED_MORE:
-                    self.skip = 0
-                    return NEED_MORE
-                if r > 0:
-                    self.skip = 0
-                    need = r
+            need = self.payload(oid, p, need, n, avail)
+            if need == NEED_MORE:
+                return NEED_MORE
             self.sub_counts[tag] += 1
             if not self.counting:
                 return need
@@ -549,15 +545,9 @@ cdef class Scanner:
             oid = self.rid(p + 1)
             n = be4(p + 1 + ids + 4)
             cid = self.rid(p + 1 + ids + 8)
-            self.skip = n * ids
-            if self.counting:
-                r = self.take(oid, p, need, n * ids, avail)
-                if r == NEED_MORE:
-                    self.skip = 0
-                    return NEED_MORE
-                if r > 0:
-                    self.skip = 0
-                    need = r
+            need = self.payload(oid, p, need, n * ids, avail)
+            if need == NEED_MORE:
+                return NEED_MORE
             self.sub_counts[tag] += 1
             if not self.counting:
                 return need
@@ -592,15 +582,9 @@ cdef class Scanner:
                           "a primitive basic type 4..11")
             es = BASIC_SIZE[t]
             if tag == 0x23:
-                self.skip = n * es
-                if self.counting:
-                    r = self.take(oid, p, need, n * es, avail)
-                    if r == NEED_MORE:
-                        self.skip = 0
-                        return NEED_MORE
-                    if r > 0:
-                        self.skip = 0
-                        need = r
+                need = self.payload(oid, p, need, n * es, avail)
+                if need == NEED_MORE:
+                    return NEED_MORE
             self.sub_counts[tag] += 1
             if not self.counting:
                 return need
@@ -811,7 +795,7 @@ cdef class Scanner:
             cols[names[i]] = vec_array(&self.cols[i])
         oa_mod = vec_array(&self.oa_mod).reshape(-1, MOD) if self.n_oa_slots else np.zeros((0, MOD), np.int64)
         pa_mod = np.array([self.pa_mod[i] for i in range(12 * MOD)], dtype=np.int64).reshape(12, MOD)
-        blob = bytes((<char*>self.blob)[:self.blob_n]) if self.blob_n else b""
+        blob = bytes((<char*>self.blob.data)[:self.blob.n]) if self.blob.n else b""
         top = np.array([self.top[i] for i in range(self.n_top * 5)], dtype=np.int64).reshape(-1, 5)
         sample = np.array([self.sample[i] for i in range(self.n_sample * 4)], dtype=np.int64).reshape(-1, 4)
         return {
