@@ -12,6 +12,7 @@ dumps' field layouts, names, the largest objects and a sample of the first objec
 layout inference. Never anything per heap object.
 """
 
+cimport cython
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
@@ -177,6 +178,7 @@ cdef enum ClassCol:
     C_DUMPOFF, C_ICOUNT, C_IBYTES, C_OACOUNT, C_OAELEMS, C_OASLOT, C_OAMAX, C_NCOLS
 
 
+@cython.final
 cdef class Scanner:
     """Incremental HPROF record scanner (histogram mode)."""
 
@@ -285,12 +287,12 @@ cdef class Scanner:
             out[<uint64_t>self.f_id.data[i]] = bytes((<char*>self.fblob.data)[self.f_off.data[i]:self.f_off.data[i] + self.f_len.data[i]])
         return out
 
-    cdef int64_t payload(self, uint64_t oid, const uint8_t* p, int64_t need, int64_t size,
-                         int64_t avail) except -1:
+    cdef inline int64_t payload(self, uint64_t oid, const uint8_t* p, int64_t need, int64_t size,
+                                int64_t avail) except -1:
         """After an object's header: copy the whole record out if its id is fetched, else
         leave its ``size`` payload bytes to be skipped. Returns the bytes to consume now."""
         cdef int64_t r
-        if self.counting:
+        if self.counting and self.fetch_n:
             r = self.take(oid, p, need, size, avail)
             if r == NEED_MORE:
                 return NEED_MORE
@@ -338,7 +340,7 @@ cdef class Scanner:
         self.cols[<int>C_DUMPOFF].data[idx] = -1
         return idx
 
-    cdef int note_object(self, uint64_t oid, int kind, int64_t cls, int64_t n, int64_t raw) except -1:
+    cdef inline int note_object(self, uint64_t oid, int kind, int64_t cls, int64_t n, int64_t raw) except -1:
         cdef int i, low
         cdef int64_t* s
         if self.n_sample < SAMPLE:
