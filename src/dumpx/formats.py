@@ -12,6 +12,11 @@ from .sources import Source, open_source
 # format id -> "module:callable" taking (source, detection)
 READERS: dict[str, str] = {
     "hprof": "dumpx.hprof.reader:open_heap_dump",
+    "go-goroutines-debug2": "dumpx.goroutines:open_detected",
+    "go-panic": "dumpx.goroutines:open_detected",
+    "go-sigquit": "dumpx.goroutines:open_detected",
+    "go-goroutines-debug1": "dumpx.goroutines:open_detected",
+    "go-pprof-proto": "dumpx.goroutines:open_detected",
 }
 
 

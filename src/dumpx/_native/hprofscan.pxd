@@ -19,6 +19,7 @@ cdef struct I64Vec:
 cdef int vec_push(I64Vec* v, int64_t x) except -1
 cdef int vec_reserve(I64Vec* v, int64_t n) except -1
 cdef void vec_free(I64Vec* v) noexcept nogil
+cdef object vec_array(I64Vec* v)
 
 cdef struct ByteBlob:
     uint8_t* data
