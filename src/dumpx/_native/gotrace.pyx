@@ -88,6 +88,11 @@ cdef class GoScan:
         if k == 0:
             return 0
         i = 10 + k
+        if i >= n or p[i] != 0x20:
+            return 0
+        i += 1
+        if not (i < n and p[i] == 0x5B) and not starts(p + i, n - i, b"gp=", 3):
+            return 0                                # "[state]" or "gp=... m=... [state]"
         q = find(p + i, n - i, b"[", 1)
         if q < 0 or n < 2 or p[n - 1] != 0x3A or p[n - 2] != 0x5D:   # ends with "]:"
             return 0

@@ -177,6 +177,8 @@ def _absent_producers(d: GoroutineDump, expect) -> Findings:
 
 def diff(before: GoroutineDump, after: GoroutineDump) -> Table:
     """Buckets (state + stack, arguments ignored) that appeared, vanished, grew or shrank."""
+    tops: dict = {}
+
     def keyed(d):
         b = buckets(d, exact=False)
         out = {}
@@ -184,11 +186,12 @@ def diff(before: GoroutineDump, after: GoroutineDump) -> Table:
             st = d.stacks[int(r["stack"])]
             k = (r["state"], st.user_functions() or st.functions())
             out[k] = out.get(k, 0) + r["count"]
+            tops[k] = st.top()
         return out
     a, b = keyed(before), keyed(after)
     keys = sorted(set(a) | set(b), key=lambda k: -(b.get(k, 0) - a.get(k, 0)))
     return Table({"state": np.array([k[0] for k in keys], dtype=object),
-                  "top_function": np.array([k[1][0] if k[1] else "?" for k in keys], dtype=object),
+                  "top_function": np.array([tops[k] for k in keys], dtype=object),
                   "before": np.array([a.get(k, 0) for k in keys], np.int64),
                   "after": np.array([b.get(k, 0) for k in keys], np.int64),
                   "growth": np.array([b.get(k, 0) - a.get(k, 0) for k in keys], np.int64),

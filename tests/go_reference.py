@@ -1,0 +1,42 @@
+"""A plain, regex-per-line reader of Go goroutine text: the reference for the native scanner."""
+
+from __future__ import annotations
+
+import re
+
+HDR = re.compile(r"^goroutine (\d+) (?:gp=[^\[]*)?\[(.*)\]:$")
+
+
+def walk(text: str) -> list[dict]:
+    out = []
+    cur = None
+    for line in text.split("\n"):
+        line = line.rstrip("\r")
+        m = HDR.match(line)
+        if m:
+            items = m.group(2).split(", ")
+            minutes = next((int(x.split(" ")[0]) for x in items[1:] if re.match(r"^\d+ minutes?$", x)), -1)
+            cur = {"id": int(m.group(1)), "state": items[0], "minutes": minutes,
+                   "locked": "locked to thread" in items[1:], "creator": -1, "frames": 0,
+                   "elided": False}
+            out.append(cur)
+            continue
+        if cur is None:
+            continue
+        if not line:
+            cur = None
+        elif line.startswith("\t"):
+            pass
+        elif line.startswith("created by "):
+            m2 = re.search(r" in goroutine (\d+)$", line)
+            if m2:
+                cur["creator"] = int(m2.group(1))
+        elif line.startswith("..."):
+            cur["elided"] = True
+        elif line.startswith("goroutine running on other thread"):
+            pass
+        elif line.endswith(")") and "(" in line[1:]:
+            cur["frames"] += 1
+        else:
+            cur = None
+    return out

@@ -1,0 +1,227 @@
+"""Go goroutine dumps: the fixture's truth, the three formats agreeing, gostackparse's golden
+readings of real tracebacks, the native scanner against a plain reference, and damage."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dumpx
+from dumpx.errors import DumpError
+from dumpx.goroutines import GoroutineDump, diff, stuck_set
+from dumpx.goroutines.text import read_text
+
+import go_reference
+from conftest import fixture_file, real_dump
+
+OUT = "go/out"
+# fixtures/go/stuck/main.go: function -> (state as debug=2 names it, count)
+TRUTH = {"main.consumer": ("chan receive", 50), "main.locker": ("sync.Mutex.Lock", 20),
+         "main.selector": ("select", 10), "main.waiter": ("sync.WaitGroup.Wait", 5),
+         "main.pinned": ("chan receive", 1), "main.holder": ("sleep", 1)}
+
+
+def by_top(d: GoroutineDump) -> Counter:
+    c: Counter = Counter()
+    for r in d.buckets(exact=False).rows():
+        c[(r["top_function"], r["state"])] += r["count"]
+    return c
+
+
+@pytest.mark.parametrize("name", ["stuck.debug2.txt", "stuck.panic.txt", "stuck.sigquit.txt"])
+def test_text_forms_carry_the_constructed_sets(name):
+    d = dumpx.open(fixture_file(f"{OUT}/{name}"))
+    c = by_top(d)
+    for func, (state, n) in TRUTH.items():
+        assert c[(func, state)] == n, func
+    locked = d.goroutines.where(d.goroutines["locked"])
+    assert [d.stacks[int(s)].top() for s in locked["stack"].tolist()] == ["main.pinned"]
+
+
+def test_three_formats_of_one_moment_agree():
+    d2 = dumpx.open(fixture_file(f"{OUT}/stuck.debug2.txt"))
+    d1 = dumpx.open(fixture_file(f"{OUT}/stuck.debug1.txt"))
+    d0 = dumpx.open(fixture_file(f"{OUT}/stuck.debug0.pb.gz"))
+    assert d2.total == d1.total == d0.total == d1.total_declared == 88
+
+    def per_func(d):
+        c: Counter = Counter()
+        for r in d.buckets(exact=False).rows():
+            c[r["top_function"]] += r["count"]
+        return c
+    c2, c1, c0 = per_func(d2), per_func(d1), per_func(d0)
+    for func, (state, n) in TRUTH.items():
+        assert c2[func] == c1[func] == c0[func] == n, func
+    # the protobuf keeps runtime frames, so its inferred states match debug=2's real ones
+    p = {k[0]: k[1] for k in by_top(d0)}
+    for func, (state, n) in TRUTH.items():
+        assert p[func] == state, func
+    assert d0.state_inferred and d1.state_inferred and not d2.state_inferred
+    labels = [lab for lab, cnt in zip(d0.group_labels, d0.group_count.tolist()) if lab]
+    assert labels == [{"role": "consumer"}]
+
+
+def test_absent_producer_and_expect():
+    d = dumpx.open(fixture_file(f"{OUT}/stuck.debug2.txt"))
+    fs = d.findings(expect=["main.producer", "main.holder"])
+    absent = fs.of_kind("go-expected-absent")
+    assert [f.evidence[0].value for f in absent] == ["main.producer"]
+    assert [f.evidence[1].value for f in fs.of_kind("go-expected-present")] == [1]
+    ap = [f for f in fs.of_kind("go-absent-producer") if "main.consumer" in f.title]
+    assert ap and ap[0].evidence[0].value == 50
+    assert {e.label: e.value for e in ap[0].evidence}["goroutines in chan send"] == 0
+    stuck = {r["top_function"]: r["count"] for r in stuck_set(d).rows()}
+    assert stuck == {"main.consumer": 50, "main.locker": 20, "main.selector": 10}
+
+
+def test_diff_shows_the_released_lockers_gone():
+    a = dumpx.open(fixture_file(f"{OUT}/stuck.debug2.txt"))
+    b = dumpx.open(fixture_file(f"{OUT}/stuck.later.debug2.txt"))
+    t = {(r["top_function"], r["state"]): r for r in diff(a, b).rows()}
+    assert t[("main.locker", "sync.Mutex.Lock")]["status"] == "vanished"
+    assert t[("main.locker", "sync.Mutex.Lock")]["before"] == 20
+    assert t[("main.holder", "sleep")]["status"] == "vanished"
+    assert t[("main.consumer", "chan receive")]["growth"] == 0
+    kinds = Counter(f.kind for f in a.findings(diff=b))
+    assert kinds["go-diff-vanished"] >= 2
+
+
+# ---------------------------------------------------------------- real dumps
+
+GOLDEN = ["go121_createdby", "waitsince", "frameselided", "lockedm"]
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_matches_gostackparse_golden(name):
+    gold = json.loads(real_dump(f"go/{name}.golden.json").read_text())["Goroutines"]
+    d = read_text(real_dump(f"go/{name}.txt"))
+    g = d.goroutines
+    assert g["id"].tolist() == [x["ID"] for x in gold]
+    for i, x in enumerate(gold):
+        stack = d.stacks[int(g["stack"][i])]
+        assert d.states[int(g["state"][i])] == x["State"]
+        assert max(int(g["wait_minutes"][i]), 0) == x["Wait"] // 60_000_000_000   # golden: nanoseconds
+        assert bool(g["locked"][i]) == x["LockedToThread"]
+        assert [(f.func, f.file, f.line) for f in stack.frames] == \
+            [(f["Func"], f["File"], f["Line"]) for f in x["Stack"]]
+        assert stack.elided == x["FramesElided"]
+        cb = x["CreatedBy"]
+        assert (stack.created_by and (stack.created_by.func, stack.created_by.file, stack.created_by.line)) == \
+            (cb and (cb["Func"], cb["File"], cb["Line"]))
+
+
+@pytest.mark.parametrize("run", ["1", "2"])
+def test_go115_formats_agree(run):
+    names = {"debug2": f"go/{run}.pprof.lookup.goroutine.debug2.txt",
+             "debug1": f"go/{run}.pprof.lookup.goroutine.debug1.txt",
+             "proto": f"go/{run}.pprof.lookup.goroutine.debug0.pb.gz"}
+    ds = {k: dumpx.open(real_dump(v)) for k, v in names.items()}
+    totals = {k: d.total for k, d in ds.items()}
+    assert len(set(totals.values())) == 1, totals
+
+    def user(d):
+        """Counts per user stack, leaving out the goroutine that was writing this very profile."""
+        c: Counter = Counter()
+        for g in range(len(d.group_count)):
+            st = d.stacks[int(d.group_stack[g])]
+            if any(f.startswith("runtime/pprof.") for f in st.functions()):
+                continue
+            c[st.user_functions()[-3:]] += int(d.group_count[g])
+        return c
+    assert user(ds["debug1"]) == user(ds["proto"])
+
+
+@pytest.mark.parametrize("name", ["go121_createdby.txt", "waitsince.txt", "frameselided.txt", "lockedm.txt",
+                                  "1.runtime.stack.txt", "2.runtime.stack.txt",
+                                  "1.net.http.pprof.goroutine.debug2.txt"])
+def test_native_scanner_equals_reference(name):
+    p = real_dump(f"go/{name}")
+    _native_vs_reference(p.read_bytes())
+
+
+@pytest.mark.parametrize("name", ["stuck.debug2.txt", "stuck.panic.txt", "stuck.sigquit.txt", "stuck.later.debug2.txt"])
+def test_native_scanner_equals_reference_on_fixtures(name):
+    _native_vs_reference(fixture_file(f"{OUT}/{name}").read_bytes())
+
+
+def _native_vs_reference(data: bytes):
+    ref = go_reference.walk(data.decode("utf-8", "backslashreplace"))
+    d = read_text(data)
+    g = d.goroutines
+    assert g["id"].tolist() == [x["id"] for x in ref]
+    assert [d.states[i] for i in g["state"].tolist()] == [x["state"] for x in ref]
+    assert g["wait_minutes"].tolist() == [x["minutes"] for x in ref]
+    assert g["locked"].tolist() == [x["locked"] for x in ref]
+    assert g["creator"].tolist() == [x["creator"] for x in ref]
+    assert g["frames"].tolist() == [x["frames"] for x in ref]
+    assert g["elided"].tolist() == [x["elided"] for x in ref]
+
+
+# ---------------------------------------------------------------- damage
+
+def test_cut_mid_line_is_reported_truncated():
+    data = fixture_file(f"{OUT}/stuck.debug2.txt").read_bytes()
+    d = read_text(data[: len(data) // 2 + 7])
+    assert any("middle of a line" in str(p) for p in d.problems)
+    assert d.findings().of_kind("go-truncated")
+
+
+def test_exactly_64_mib_is_the_runtime_cap(tmp_path):
+    block = fixture_file(f"{OUT}/stuck.debug2.txt").read_bytes().split(b"\n\n")[2] + b"\n\n"
+    p = tmp_path / "cap.txt"
+    with open(p, "wb") as f:
+        n = 0
+        while n + len(block) <= 64 << 20:
+            f.write(block)
+            n += len(block)
+        f.write(block[: (64 << 20) - n])
+    d = read_text(p)
+    assert any("64 MiB" in str(x) for x in d.problems)
+
+
+def test_no_goroutine_header_is_a_dump_error():
+    with pytest.raises(DumpError):
+        read_text(b"hello\nworld\n")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3000))
+def test_arbitrary_bytes_after_a_header(body):
+    try:
+        d = read_text(b"goroutine 1 [running]:\n" + body)
+        d.findings()
+        d.buckets()
+    except DumpError:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(cut=st.integers(min_value=0), flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 7)), max_size=4))
+def test_bit_flips_and_cuts_of_the_fixture(cut, flips):
+    data = bytearray(fixture_file(f"{OUT}/stuck.sigquit.txt").read_bytes())
+    for pos, bit in flips:
+        data[pos % len(data)] ^= 1 << bit
+    data = bytes(data[: cut % (len(data) + 1)])
+    try:
+        d = read_text(data)
+        _native_vs_reference(data)
+        d.findings(expect=["main.producer"])
+    except DumpError:
+        pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(min_value=0))
+def test_damaged_protobuf_is_a_dump_error(cut):
+    import gzip
+    raw = gzip.decompress(fixture_file(f"{OUT}/stuck.debug0.pb.gz").read_bytes())
+    try:
+        from dumpx.goroutines import read_proto
+        read_proto(raw[: cut % (len(raw) + 1)]).findings()
+    except DumpError:
+        pass
