@@ -16,41 +16,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+from _common import PeakAnon, raw_read
+
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
-
-
-def rss_anon() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-class PeakAnon:
-    def __init__(self):
-        self.peak = rss_anon()
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, rss_anon())
-
-    def __enter__(self):
-        self.base = rss_anon()
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, rss_anon())
 
 
 def java_home() -> Path:
@@ -79,15 +51,6 @@ def generate(mib: int) -> Path:
         p.stdin.close()
         p.wait()
     return out
-
-
-def raw_read(path: Path) -> float:
-    buf = bytearray(16 << 20)
-    t = time.perf_counter()
-    with open(path, "rb", buffering=0) as f:
-        while f.readinto(buf):
-            pass
-    return time.perf_counter() - t
 
 
 def main() -> None:

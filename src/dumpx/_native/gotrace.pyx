@@ -12,11 +12,15 @@ Every read is checked against the end of the buffer; numbers from the text are b
 
 cimport cython
 from libc.stdint cimport uint8_t, uint64_t, int64_t
-from libc.string cimport memchr
+from libc.string cimport memchr, memcpy
 
 import numpy as np
 
-from .hprofscan cimport I64Vec, vec_array, vec_free, vec_push
+from libc.stdlib cimport free
+from libc.stdint cimport int32_t
+
+from .hprofscan cimport (ByteBlob, I64Vec, IdMap, blob_append, idmap_free, idmap_get, idmap_init,
+                         idmap_put, vec_array, vec_free, vec_push)
 
 DEF FNV_OFFSET = 0xcbf29ce484222325
 DEF FNV_PRIME = 0x100000001b3
@@ -28,10 +32,18 @@ cdef enum:
 
 
 cdef uint64_t fnv(uint64_t h, const uint8_t* p, int64_t n) noexcept nogil:
-    cdef int64_t i
-    for i in range(n):
+    """Hash ``n`` bytes into ``h``: eight bytes per step, then FNV-1a over the tail."""
+    cdef int64_t i = 0
+    cdef uint64_t w
+    while i + 8 <= n:
+        memcpy(&w, p + i, 8)
+        h = (h ^ w) * <uint64_t>0x9E3779B97F4A7C15
+        h ^= h >> 29
+        i += 8
+    while i < n:
         h ^= p[i]
         h *= <uint64_t>FNV_PRIME
+        i += 1
     return h
 
 
@@ -54,6 +66,24 @@ cdef inline int64_t find(const uint8_t* p, int64_t n, const char* lit, int64_t k
     return -1
 
 
+cdef inline bint is_hex(uint8_t c) noexcept nogil:
+    return (0x30 <= c <= 0x39) or (0x61 <= c <= 0x66) or (0x41 <= c <= 0x46)
+
+
+cdef inline int64_t plus_offset(const uint8_t* line, int64_t ln) noexcept nogil:
+    """Index of the '+' of the first " +0x" in the line, or -1."""
+    cdef const uint8_t* q = line
+    cdef const uint8_t* end = line + ln
+    while q < end:
+        q = <const uint8_t*>memchr(q, 0x2B, end - q)
+        if q == NULL:
+            return -1
+        if q > line and q[-1] == 0x20 and end - q >= 3 and q[1] == 0x30 and q[2] == 0x78:
+            return q - line
+        q += 1
+    return -1
+
+
 cdef inline int64_t parse_uint(const uint8_t* p, int64_t n, int64_t* out) noexcept nogil:
     """Digits at p (at most 18): their value in out, their count returned (0: none)."""
     cdef int64_t i = 0, v = 0
@@ -64,144 +94,288 @@ cdef inline int64_t parse_uint(const uint8_t* p, int64_t n, int64_t* out) noexce
     return i
 
 
+cdef enum:
+    R_COUNT, R_WMIN, R_WMAX, R_LOCKED, R_TEXT_OFF, R_TEXT_LEN, R_STATE_OFF, R_STATE_LEN,
+    R_FIRST_ID, R_FIRST_OFF, R_NCREATORS, R_FRAMES, R_ELIDED, R_NCOLS
+
+DEF MAX_BLOCK = 65536            # bytes of one goroutine's stack kept as its group's text
+DEF MAX_STATE = 256
+DEF MAX_CREATORS = 16            # distinct creator ids remembered per group
+DEF MAX_LOCKED_IDS = 256
+
+
 @cython.final
 cdef class GoScan:
+    """Incremental scanner: ``feed(buf, final)`` consumes whole lines and returns how many
+    bytes it used. Goroutines are aggregated into groups (same state, same stack with
+    arguments ignored) as they close; per-goroutine rows are kept only with ``rows=True``."""
+
+    cdef bint keep_rows
     cdef I64Vec cols[<int>G_NCOLS]
+    cdef I64Vec grp[<int>R_NCOLS]
+    cdef IdMap gmap
+    cdef ByteBlob text
+    cdef I64Vec creators            # (group, creator id) pairs
+    cdef I64Vec locked_ids
+    cdef public int64_t offset
+    cdef public int64_t goroutines
     cdef public int64_t other_lines
     cdef I64Vec other_offsets
     cdef public bint ends_mid_line
+    # the goroutine being read
+    cdef bint in_block
+    cdef int64_t cur_id, cur_hdr, cur_minutes, cur_creator, cur_frames, cur_start, cur_end
+    cdef bint cur_locked, cur_elided
+    cdef uint64_t hx, hl, hs
+    cdef uint8_t[MAX_STATE] state
+    cdef int64_t state_len
+    cdef ByteBlob block
+
+    def __cinit__(self, bint rows=False):
+        self.keep_rows = rows
+        idmap_init(&self.gmap, 64)
 
     def __dealloc__(self):
         cdef int i
         for i in range(<int>G_NCOLS):
             vec_free(&self.cols[i])
+        for i in range(<int>R_NCOLS):
+            vec_free(&self.grp[i])
+        idmap_free(&self.gmap)
+        free(self.text.data)
+        free(self.block.data)
+        vec_free(&self.creators)
+        vec_free(&self.locked_ids)
         vec_free(&self.other_offsets)
 
-    cdef int header(self, const uint8_t* p, int64_t n, int64_t at) except -1:
-        """``goroutine N [gp=.. m=.. mp=.. ][state, ...]:`` -> a new row; returns 1 if it was one."""
-        cdef int64_t k, gid, i, j, q, item, ilen, v
-        cdef int c
-        cdef bint first
+    cdef int64_t state_at(self, const uint8_t* p, int64_t n, int64_t* gid) noexcept:
+        """Where the state text of a goroutine header starts (and its id), or -1 if ``p`` is no
+        header: ``goroutine N [state, ...]:`` or ``goroutine N gp=.. m=.. [state]:``."""
+        cdef int64_t k, i, q
         if not starts(p, n, b"goroutine ", 10):
-            return 0
-        k = parse_uint(p + 10, n - 10, &gid)
+            return -1
+        k = parse_uint(p + 10, n - 10, gid)
         if k == 0:
-            return 0
+            return -1
         i = 10 + k
         if i >= n or p[i] != 0x20:
-            return 0
+            return -1
         i += 1
         if not (i < n and p[i] == 0x5B) and not starts(p + i, n - i, b"gp=", 3):
-            return 0                                # "[state]" or "gp=... m=... [state]"
+            return -1
         q = find(p + i, n - i, b"[", 1)
         if q < 0 or n < 2 or p[n - 1] != 0x3A or p[n - 2] != 0x5D:   # ends with "]:"
-            return 0
-        i += q + 1
-        j = n - 2                                   # state text is p[i:j]
-        for c in range(<int>G_NCOLS):
-            vec_push(&self.cols[c], 0)
-        self.cols[<int>G_ID].data[self.cols[<int>G_ID].n - 1] = gid
-        self.cols[<int>G_HDR].data[self.cols[<int>G_ID].n - 1] = at
-        self.cols[<int>G_STATE].data[self.cols[<int>G_ID].n - 1] = at + i
-        self.cols[<int>G_MINUTES].data[self.cols[<int>G_ID].n - 1] = -1
-        self.cols[<int>G_CREATOR].data[self.cols[<int>G_ID].n - 1] = -1
+            return -1
+        return i + q + 1
+
+    cdef int header(self, const uint8_t* p, int64_t n, int64_t at, int64_t i, int64_t gid) except -1:
+        """Start the goroutine whose header is ``p`` (state text from ``i``)."""
+        cdef int64_t k, j, q, item, ilen, v
+        cdef bint first = True
+        j = n - 2
+        self.cur_id = gid
+        self.cur_hdr = at
+        self.cur_minutes = -1
+        self.cur_locked = False
+        self.cur_creator = -1
+        self.cur_frames = 0
+        self.cur_elided = False
         item = i
-        first = True
         while item <= j:
             q = find(p + item, j - item, b", ", 2)
             ilen = (j - item) if q < 0 else q
             if first:
-                self.cols[<int>G_STATELEN].data[self.cols[<int>G_ID].n - 1] = ilen
-                self.cols[<int>G_SHASH].data[self.cols[<int>G_ID].n - 1] = <int64_t>fnv(FNV_OFFSET, p + item, ilen)
+                self.state_len = ilen if ilen < MAX_STATE else MAX_STATE
+                memcpy(self.state, p + item, self.state_len)
+                self.hs = fnv(FNV_OFFSET, p + item, ilen)
                 first = False
             else:
                 k = parse_uint(p + item, ilen, &v)
                 if k > 0 and starts(p + item + k, ilen - k, b" minute", 7):
-                    self.cols[<int>G_MINUTES].data[self.cols[<int>G_ID].n - 1] = v
+                    self.cur_minutes = v
                 elif starts(p + item, ilen, b"locked to thread", 16):
-                    self.cols[<int>G_LOCKED].data[self.cols[<int>G_ID].n - 1] = 1
+                    self.cur_locked = True
             if q < 0:
                 break
             item += q + 2
         return 1
 
-    def scan(self, buf):
-        """Scan ``buf``; return per-goroutine numpy columns and what else was found."""
+    cdef int close(self) except -1:
+        """The goroutine being read is complete: add it to its group (and to the rows)."""
+        cdef uint64_t key = (self.hs * <uint64_t>0x9E3779B97F4A7C15) ^ self.hl
+        cdef int32_t g
+        cdef int c
+        cdef int64_t k, found
+        if key == 0:
+            key = 1
+        g = idmap_get(&self.gmap, key)
+        if g < 0:
+            g = <int32_t>self.grp[<int>R_COUNT].n
+            idmap_put(&self.gmap, key, g)
+            for c in range(<int>R_NCOLS):
+                vec_push(&self.grp[c], 0)
+            self.grp[<int>R_WMIN].data[g] = -1
+            self.grp[<int>R_WMAX].data[g] = -1
+            self.grp[<int>R_STATE_OFF].data[g] = blob_append(&self.text, self.state, self.state_len)
+            self.grp[<int>R_STATE_LEN].data[g] = self.state_len
+            self.grp[<int>R_TEXT_OFF].data[g] = blob_append(&self.text, self.block.data, self.block.n)
+            self.grp[<int>R_TEXT_LEN].data[g] = self.block.n
+            self.grp[<int>R_FIRST_ID].data[g] = self.cur_id
+            self.grp[<int>R_FIRST_OFF].data[g] = self.cur_hdr
+            self.grp[<int>R_FRAMES].data[g] = self.cur_frames
+            self.grp[<int>R_ELIDED].data[g] = self.cur_elided
+        self.grp[<int>R_COUNT].data[g] += 1
+        if self.cur_minutes >= 0:
+            if self.grp[<int>R_WMIN].data[g] < 0 or self.cur_minutes < self.grp[<int>R_WMIN].data[g]:
+                self.grp[<int>R_WMIN].data[g] = self.cur_minutes
+            if self.cur_minutes > self.grp[<int>R_WMAX].data[g]:
+                self.grp[<int>R_WMAX].data[g] = self.cur_minutes
+        if self.cur_locked:
+            self.grp[<int>R_LOCKED].data[g] += 1
+            if self.locked_ids.n < MAX_LOCKED_IDS:
+                vec_push(&self.locked_ids, self.cur_id)
+        if self.cur_creator >= 0 and self.grp[<int>R_NCREATORS].data[g] < MAX_CREATORS:
+            found = 0
+            k = 0
+            while k < self.creators.n:
+                if self.creators.data[k] == g and self.creators.data[k + 1] == self.cur_creator:
+                    found = 1
+                    break
+                k += 2
+            if not found:
+                vec_push(&self.creators, g)
+                vec_push(&self.creators, self.cur_creator)
+                self.grp[<int>R_NCREATORS].data[g] += 1
+        if self.keep_rows:
+            for c in range(<int>G_NCOLS):
+                vec_push(&self.cols[c], 0)
+            k = self.cols[<int>G_ID].n - 1
+            self.cols[<int>G_ID].data[k] = self.cur_id
+            self.cols[<int>G_HDR].data[k] = self.cur_hdr
+            self.cols[<int>G_STATE].data[k] = g
+            self.cols[<int>G_MINUTES].data[k] = self.cur_minutes
+            self.cols[<int>G_LOCKED].data[k] = self.cur_locked
+            self.cols[<int>G_START].data[k] = self.cur_start
+            self.cols[<int>G_END].data[k] = self.cur_end
+            self.cols[<int>G_EXACT].data[k] = <int64_t>self.hx
+            self.cols[<int>G_LOOSE].data[k] = <int64_t>self.hl
+            self.cols[<int>G_CREATOR].data[k] = self.cur_creator
+            self.cols[<int>G_FRAMES].data[k] = self.cur_frames
+            self.cols[<int>G_ELIDED].data[k] = self.cur_elided
+            self.cols[<int>G_SHASH].data[k] = <int64_t>self.hs
+        self.goroutines += 1
+        self.in_block = False
+        return 0
+
+    cdef int keep_line(self, const uint8_t* line, int64_t ln) except -1:
+        """Add a stack line to the goroutine's text (bounded) for its group's representative."""
+        cdef uint8_t nl = 0x0A
+        if self.block.n + ln + 1 <= MAX_BLOCK:
+            blob_append(&self.block, line, ln)
+            blob_append(&self.block, &nl, 1)
+        return 0
+
+    def feed(self, buf, bint final=True):
+        """Consume whole lines of ``buf`` (all of it when ``final``); return the bytes used."""
         cdef const uint8_t[::1] mv = memoryview(buf).cast("B")
         cdef int64_t n = mv.shape[0]
         cdef const uint8_t* base
         cdef const uint8_t* line
         cdef const uint8_t* nl
-        cdef int64_t pos = 0, ln, row = -1, cut, k, v, q
-        cdef uint64_t hx = 0, hl = 0
-        cdef bint in_block = False
+        cdef int64_t pos = 0, ln, cut, k, v, q, at
         if n == 0:
-            return self.results()
+            if final and self.in_block:
+                self.close()
+            return 0
         base = &mv[0]
-        self.ends_mid_line = base[n - 1] != 0x0A
+        if final:
+            self.ends_mid_line = base[n - 1] != 0x0A
         while pos < n:
             nl = <const uint8_t*>memchr(base + pos, 0x0A, n - pos)
+            if nl == NULL and not final:
+                break
             ln = (nl - (base + pos)) if nl != NULL else n - pos
             line = base + pos
+            at = self.offset + pos
             if ln > 0 and line[ln - 1] == 0x0D:
                 ln -= 1
-            if self.header(line, ln, pos):
-                if in_block:
-                    self.close(row, hx, hl)
-                row = self.cols[<int>G_ID].n - 1
-                in_block = True
-                hx = FNV_OFFSET
-                hl = FNV_OFFSET
-                self.cols[<int>G_START].data[row] = pos + ln + 1
-                self.cols[<int>G_END].data[row] = pos + ln + 1
-            elif in_block and ln > 0 and (line[0] == 0x09 or self.stack_line(line, ln)):
+            if self.header_candidate(line, ln) and self.start(line, ln, at):
+                pass
+            elif self.in_block and ln > 0 and (line[0] == 0x09 or self.stack_line(line, ln)):
                 if line[0] == 0x09:                  # "\t/path/file.go:123 +0x1f fp=.. sp=.. pc=.."
-                    cut = find(line, ln, b" fp=", 4)
-                    k = ln if cut < 0 else cut
-                    hx = fnv(hx, line, k)
-                    cut = find(line, k, b" +0x", 4)
-                    hl = fnv(hl, line, k if cut < 0 else cut)
+                    cut = plus_offset(line, ln)
+                    if cut > 0:                      # exact: up to the end of +0x..; loose: file:line
+                        k = cut + 3
+                        while k < ln and is_hex(line[k]):
+                            k += 1
+                        self.hx = fnv(self.hx, line, k)
+                        self.hl = fnv(self.hl, line, cut - 1)
+                    else:                            # no PC offset (inlined frame): drop any fp= tail
+                        cut = find(line, ln, b" fp=", 4)
+                        k = ln if cut < 0 else cut
+                        self.hx = fnv(self.hx, line, k)
+                        self.hl = fnv(self.hl, line, k)
                 elif starts(line, ln, b"created by ", 11):
-                    hx = fnv(hx, line, ln)
+                    self.hx = fnv(self.hx, line, ln)
                     cut = find(line, ln, b" in goroutine ", 14)
-                    hl = fnv(hl, line, ln if cut < 0 else cut)
+                    self.hl = fnv(self.hl, line, ln if cut < 0 else cut)
                     if cut >= 0:
                         k = parse_uint(line + cut + 14, ln - cut - 14, &v)
                         if k > 0:
-                            self.cols[<int>G_CREATOR].data[row] = v
+                            self.cur_creator = v
                 elif line[0] == 0x2E:                # "...additional frames elided..." / "...N frames elided..."
-                    hx = fnv(hx, line, ln)
-                    hl = fnv(hl, line, ln)
-                    self.cols[<int>G_ELIDED].data[row] = 1
+                    self.hx = fnv(self.hx, line, ln)
+                    self.hl = fnv(self.hl, line, ln)
+                    self.cur_elided = True
                 else:                                # "pkg.(*T).f(0x1, {...})" or "pkg.f(...)"
-                    hx = fnv(hx, line, ln)
+                    self.hx = fnv(self.hx, line, ln)
                     q = ln
                     if line[ln - 1] == 0x29:
                         while q > 0 and line[q - 1] != 0x28:
                             q -= 1
-                        if q > 0:
-                            q -= 1
-                        else:
-                            q = ln
-                    hl = fnv(hl, line, q)
-                    self.cols[<int>G_FRAMES].data[row] += 1
-                hx = fnv(hx, <const uint8_t*>b"\n", 1)
-                hl = fnv(hl, <const uint8_t*>b"\n", 1)
-                self.cols[<int>G_END].data[row] = pos + ln + 1 if nl != NULL else n
+                        q = q - 1 if q > 0 else ln
+                    self.hl = fnv(self.hl, line, q)
+                    if not starts(line, ln, b"goroutine running on other thread", 33):
+                        self.cur_frames += 1
+                self.hx = fnv(self.hx, <const uint8_t*>b"\n", 1)
+                self.hl = fnv(self.hl, <const uint8_t*>b"\n", 1)
+                self.keep_line(line, ln)
+                self.cur_end = at + ln + 1 if nl != NULL else at + ln
             else:
-                if in_block:
-                    self.close(row, hx, hl)
-                    in_block = False
+                if self.in_block:
+                    self.close()
                 if ln > 0:
                     self.other_lines += 1
                     if self.other_offsets.n < MAX_OTHER:
-                        vec_push(&self.other_offsets, pos)
+                        vec_push(&self.other_offsets, at)
             if nl == NULL:
+                pos = n
                 break
             pos += (nl - (base + pos)) + 1
-        if in_block:
-            self.close(row, hx, hl)
-        return self.results()
+        if final and self.in_block:
+            self.close()
+        self.offset += pos
+        return pos
+
+    cdef inline bint header_candidate(self, const uint8_t* line, int64_t ln) noexcept:
+        return ln > 10 and line[0] == 0x67
+
+    cdef int start(self, const uint8_t* line, int64_t ln, int64_t at) except -1:
+        """If ``line`` is a goroutine header, close the goroutine being read and start this one."""
+        cdef int64_t gid = 0
+        cdef int64_t i = self.state_at(line, ln, &gid)
+        if i < 0:
+            return 0
+        if self.in_block:
+            self.close()
+        self.header(line, ln, at, i, gid)
+        self.in_block = True
+        self.hx = FNV_OFFSET
+        self.hl = FNV_OFFSET
+        self.block.n = 0
+        self.cur_start = at + ln + 1
+        self.cur_end = at + ln + 1
+        return 1
 
     cdef bint stack_line(self, const uint8_t* line, int64_t ln):
         """A function line, ``created by``, an elision marker, or ``goroutine running on other thread``."""
@@ -214,20 +388,27 @@ cdef class GoScan:
         if starts(line, ln, b"goroutine ", 10):
             return False
         # registers of a SIGQUIT dump ("rax    0x0") and other text are not frames
-        return line[ln - 1] == 0x29 and find(line, ln, b"(", 1) > 0
-
-    cdef void close(self, int64_t row, uint64_t hx, uint64_t hl) noexcept:
-        self.cols[<int>G_EXACT].data[row] = <int64_t>hx
-        self.cols[<int>G_LOOSE].data[row] = <int64_t>hl
+        return line[ln - 1] == 0x29 and memchr(line + 1, 0x28, ln - 1) != NULL
 
     def results(self):
-        names = ["id", "header", "state_start", "state_len", "wait_minutes", "locked", "stack_start",
+        rows = {}
+        names = ["id", "header", "group", "state_len", "wait_minutes", "locked", "stack_start",
                  "stack_end", "hash_exact", "hash_loose", "creator", "frames", "elided", "hash_state"]
-        out = {}
         cdef int i
-        for i in range(<int>G_NCOLS):
-            out[names[i]] = vec_array(&self.cols[i])
-        out["other_offsets"] = vec_array(&self.other_offsets)
-        out["other_lines"] = self.other_lines
-        out["ends_mid_line"] = bool(self.ends_mid_line)
-        return out
+        if self.keep_rows:
+            for i in range(<int>G_NCOLS):
+                rows[names[i]] = vec_array(&self.cols[i])
+        gnames = ["count", "wait_min", "wait_max", "locked", "text_off", "text_len", "state_off",
+                  "state_len", "first_id", "first_offset", "ncreators", "frames", "elided"]
+        groups = {gnames[i]: vec_array(&self.grp[i]) for i in range(<int>R_NCOLS)}
+        return {
+            "rows": rows if self.keep_rows else None,
+            "groups": groups,
+            "text": bytes((<char*>self.text.data)[:self.text.n]) if self.text.n else b"",
+            "creators": vec_array(&self.creators).reshape(-1, 2),
+            "locked_ids": vec_array(&self.locked_ids),
+            "goroutines": self.goroutines,
+            "other_offsets": vec_array(&self.other_offsets),
+            "other_lines": self.other_lines,
+            "ends_mid_line": bool(self.ends_mid_line),
+        }

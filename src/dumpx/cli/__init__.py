@@ -7,10 +7,11 @@ import sys
 
 from ..errors import DumpError
 from ..render import safe_text
+from . import goroutines as _goroutines
 from . import hprof as _hprof
 from . import info as _info
 
-COMMANDS = [_info, _hprof]
+COMMANDS = [_info, _hprof, _goroutines]
 
 
 def build_parser() -> argparse.ArgumentParser:

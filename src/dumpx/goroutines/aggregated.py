@@ -61,10 +61,10 @@ def _groups(fmt, name, entries, declared=None, notes=()):
         gcount.append(count)
         labels.append(lab)
     n = len(gcount)
-    loose = np.arange(len(stacks), dtype=np.int64)
     d = GoroutineDump(fmt, name, stacks, states, np.array(gstate, np.int64), np.array(gstack, np.int64),
                       np.array(gcount, np.int64), np.full(n, -1, np.int64), np.full(n, -1, np.int64),
-                      np.zeros(n, np.int64), labels, True, None, loose, [], [], list(notes), declared)
+                      np.zeros(n, np.int64), group_labels=labels, state_inferred=True,
+                      notes=list(notes), total_declared=declared)
     d.notes.append("states inferred from runtime frames (this format records none)")
     return d
 

@@ -16,30 +16,27 @@ STUCK_MIN = 10
 WAIT_NOTE = "N minutes is a lower bound, and absent below one minute"
 
 
-def _key_stack(d: GoroutineDump, exact: bool) -> np.ndarray:
-    if exact or d.loose_of_stack is None:
-        return d.group_stack
-    return d.loose_of_stack[d.group_stack]
+def buckets(d: GoroutineDump, exact: bool = False) -> Table:
+    """Goroutines with the same state and stack, largest first.
 
-
-def buckets(d: GoroutineDump, exact: bool = True) -> Table:
-    """Goroutines with the same state and stack (``exact=False``: arguments ignored), largest first."""
-    ks = _key_stack(d, exact)
-    key = d.group_state * (int(ks.max(initial=0)) + 1) + ks
-    uk, inv = np.unique(key, return_inverse=True)
-    n = len(uk)
-    count = np.bincount(inv, weights=d.group_count, minlength=n).astype(np.int64)
-    locked = np.bincount(inv, weights=d.group_locked, minlength=n).astype(np.int64)
-    wmax = np.full(n, -1, np.int64)
-    np.maximum.at(wmax, inv, d.group_wait_max)
-    big = np.iinfo(np.int64).max
-    wmin = np.full(n, big, np.int64)
-    np.minimum.at(wmin, inv, np.where(d.group_wait_min < 0, 0, d.group_wait_min))
-    wmin = np.where(wmax < 0, -1, wmin)
-    rep = np.zeros(n, np.int64)
-    rep[inv] = np.arange(len(inv))                  # a representative group per bucket
-    stack = d.group_stack[rep]
-    states = np.array([d.states[i] for i in d.group_state[rep].tolist()], dtype=object)
+    By default arguments (and the creator's goroutine id) are ignored; ``exact=True`` tells
+    apart stacks that differ in them (text formats only: aggregated formats have no arguments).
+    """
+    if exact and d.goroutines is not None:
+        g = d.goroutines
+        ns = int(g["exact"].max(initial=0)) + 1
+        key = g["state"] * ns + g["exact"]
+        uk, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        from .text import wait_range
+        count = np.bincount(inv, minlength=len(uk)).astype(np.int64)
+        wmin, wmax = wait_range(inv, g["wait_minutes"], len(uk))
+        locked = np.bincount(inv, weights=g["locked"], minlength=len(uk)).astype(np.int64)
+        state_i, stack = g["state"][first], g["stack"][first]
+    else:
+        count, locked = d.group_count, d.group_locked
+        wmin, wmax = d.group_wait_min, d.group_wait_max
+        state_i, stack = d.group_state, d.group_stack
+    states = np.array([d.states[i] for i in state_i.tolist()], dtype=object)
     top = np.array([d.stacks[i].top() for i in stack.tolist()], dtype=object)
     created = np.array([(d.stacks[i].created_by.func if d.stacks[i].created_by else "")
                         for i in stack.tolist()], dtype=object)
@@ -58,7 +55,7 @@ def _wait(r) -> str:
 
 
 def stuck_set(d: GoroutineDump, minimum: int = STUCK_MIN) -> Table:
-    b = buckets(d, exact=False)
+    b = buckets(d)
     parked = np.array([s in PARKED for s in b["state"].tolist()], dtype=bool)
     big = b["count"] >= max(minimum, 1)
     return b.where(parked & big)
@@ -73,6 +70,7 @@ def _goroutines_running(d: GoroutineDump, func: str) -> int:
 
 
 def _ids_present(d: GoroutineDump) -> set[int] | None:
+    """Goroutine ids in the dump (only known when per-goroutine rows were kept)."""
     return set(d.goroutines["id"].tolist()) if d.goroutines is not None else None
 
 
@@ -104,16 +102,15 @@ def findings(d: GoroutineDump, expect=(), other: GoroutineDump | None = None) ->
             ["these are victims: find who should wake them (the sender, the lock holder, "
              "the Done() caller) and whether it is still in the dump"]))
     out.extend(_absent_producers(d, expect))
-    if d.goroutines is not None:
-        locked = d.goroutines.where(d.goroutines["locked"])
-        if len(locked):
-            out.append(Finding(
-                "go-locked-thread", Severity.INFO,
-                f"{len(locked)} goroutines are locked to their OS thread",
-                [Evidence("goroutine ids", locked["id"][:20].tolist()),
-                 Evidence("top functions", sorted({d.stacks[int(s)].top() for s in locked["stack"].tolist()})[:10])],
-                ["a locked goroutine that is parked holds its thread: check cgo and "
-                 "runtime.LockOSThread callers"]))
+    n_locked = int(d.group_locked.sum())
+    if n_locked:
+        tops = sorted({d.stacks[int(d.group_stack[g])].top() for g in np.flatnonzero(d.group_locked).tolist()})
+        out.append(Finding(
+            "go-locked-thread", Severity.INFO,
+            f"{n_locked} goroutines are locked to their OS thread",
+            [Evidence("goroutine ids", (d.locked_ids or [])[:20]), Evidence("top functions", tops[:10])],
+            ["a locked goroutine that is parked holds its thread: check cgo and "
+             "runtime.LockOSThread callers"]))
     if other is not None:
         out.extend(diff_findings(d, other))
     return out
@@ -142,10 +139,9 @@ def _absent_producers(d: GoroutineDump, expect) -> Findings:
             continue
         st = d.stacks[int(r["stack"])]
         pkg = st.top().rsplit(".", 1)[0] if "." in st.top() else st.top()
-        creator_ids = []
-        if d.goroutines is not None:
-            mask = (d.goroutines["stack"] == r["stack"]) & (d.goroutines["creator"] >= 0)
-            creator_ids = sorted(set(d.goroutines["creator"][mask].tolist()))
+        creator_ids = sorted({c for gi in range(len(d.group_count))
+                              if d.group_creators and int(d.group_stack[gi]) == int(r["stack"])
+                              for c in d.group_creators[gi]})
         gone = [c for c in creator_ids if ids is not None and c not in ids]
         # goroutines of the same package doing something other than waiting
         active = 0
@@ -189,7 +185,7 @@ def diff(before: GoroutineDump, after: GoroutineDump) -> Table:
             tops[k] = st.top()
         return out
     a, b = keyed(before), keyed(after)
-    keys = sorted(set(a) | set(b), key=lambda k: -(b.get(k, 0) - a.get(k, 0)))
+    keys = sorted(set(a) | set(b), key=lambda k: -abs(b.get(k, 0) - a.get(k, 0)))
     return Table({"state": np.array([k[0] for k in keys], dtype=object),
                   "top_function": np.array([tops[k] for k in keys], dtype=object),
                   "before": np.array([a.get(k, 0) for k in keys], np.int64),

@@ -71,12 +71,13 @@ class GoroutineDump:
     group_locked: np.ndarray
     group_labels: list[dict] = field(default_factory=list)
     state_inferred: bool = False
-    goroutines: Table | None = None  # per goroutine (text formats): id, group, wait_minutes, locked, creator
-    loose_of_stack: np.ndarray | None = None
+    goroutines: Table | None = None  # per goroutine (text formats): id, group, state, stack, exact, ...
     preamble: list[str] = field(default_factory=list)
     problems: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     total_declared: int | None = None
+    group_creators: list[list[int]] | None = None   # per group: creator goroutine ids (up to 16)
+    locked_ids: list[int] | None = None             # ids of goroutines locked to threads (up to 256)
 
     @property
     def total(self) -> int:
@@ -90,6 +91,6 @@ class GoroutineDump:
         from .analysis import findings
         return findings(self, expect=expect, other=diff)
 
-    def buckets(self, exact: bool = True) -> Table:
+    def buckets(self, exact: bool = False) -> Table:
         from .analysis import buckets
         return buckets(self, exact=exact)

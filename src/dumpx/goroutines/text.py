@@ -61,65 +61,98 @@ def parse_stack(text: str) -> Stack:
     return Stack(tuple(frames), created, elided)
 
 
-def read_text(origin, fmt: str = "go-goroutines-debug2") -> GoroutineDump:
-    """Read a goroutine text dump; the scan is native, frames are parsed once per distinct stack."""
+def wait_range(group_of: np.ndarray, minutes: np.ndarray, n: int):
+    """Per group: the smallest and largest reported wait (-1 where none was reported)."""
+    wmax = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(wmax, group_of, minutes)
+    wmin = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(wmin, group_of, np.where(minutes < 0, np.iinfo(np.int64).max, minutes))
+    wmin = np.where(wmin == np.iinfo(np.int64).max, -1, wmin)
+    return wmin, wmax
+
+
+def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = None) -> GoroutineDump:
+    """Read goroutine text in one streaming pass.
+
+    The native scanner groups goroutines by state and stack (arguments ignored) as it goes and
+    keeps one stack text per group, so memory follows the distinct stacks. Per-goroutine rows
+    (ids, creators, exact stacks) are kept with ``rows=True``; by default only for dumps up to
+    the runtime's 64 MiB cap.
+    """
     src = open_source(origin)
-    view = src.view()
-    buf = view.buffer
-    r = GoScan().scan(buf)
-    n = len(r["id"])
+    if rows is None:
+        rows = (src.size if src.size is not None else src.compressed_size * 8) <= RUNTIME_CAP
+    sc = GoScan(rows)
     problems: list = []
-    notes: list[str] = []
-    if src.damage is not None:
-        problems.append(src.damage)
-    if n == 0:
+    size = 0
+    carry = b""
+    try:
+        for chunk in src.chunks():
+            data = carry + bytes(chunk) if carry else chunk
+            used = sc.feed(data, False)
+            carry = bytes(data[used:])
+            size += len(chunk)
+    except (TruncatedDumpError, CorruptDumpError) as e:
+        problems.append(e)
+    sc.feed(carry, True)
+    r = sc.results()
+    if r["goroutines"] == 0:
         raise CorruptDumpError("no 'goroutine N [state]:' header in the text", offset=0,
                                expected="a goroutine header line", path=src.name)
-    # states
-    _, first_s, state_idx = np.unique(r["hash_state"], return_index=True, return_inverse=True)
-    states = [bytes(buf[s:s + l]).decode("utf-8", "backslashreplace")
-              for s, l in zip(r["state_start"][first_s].tolist(), r["state_len"][first_s].tolist())]
-    # distinct exact stacks
-    hx, hl = r["hash_exact"], r["hash_loose"]
-    ux, first_x, stack_idx = np.unique(hx, return_index=True, return_inverse=True)
-    stacks = []
-    for i in first_x.tolist():
-        a, b = int(r["stack_start"][i]), int(r["stack_end"][i])
-        stacks.append(parse_stack(bytes(buf[a:b]).decode("utf-8", "backslashreplace")))
-    loose_vals = hl[first_x]
-    _, loose_of_stack = np.unique(loose_vals, return_inverse=True)
-    # groups = (state, stack)
-    key = state_idx.astype(np.int64) * (len(ux) + 1) + stack_idx
-    gkeys, group_of, counts = np.unique(key, return_inverse=True, return_counts=True)
-    gstate = (gkeys // (len(ux) + 1)).astype(np.int64)
-    gstack = (gkeys % (len(ux) + 1)).astype(np.int64)
-    wm = r["wait_minutes"]
-    big = np.iinfo(np.int64).max
-    wmin = np.full(len(gkeys), big, dtype=np.int64)
-    np.minimum.at(wmin, group_of, np.where(wm < 0, 0, wm))
-    wmax = np.full(len(gkeys), -1, dtype=np.int64)
-    np.maximum.at(wmax, group_of, wm)
-    wmin = np.where(wmax < 0, -1, wmin)
-    locked = np.bincount(group_of, weights=r["locked"], minlength=len(gkeys)).astype(np.int64)
-    gor = Table({"id": r["id"], "group": group_of.astype(np.int64), "state": state_idx.astype(np.int64),
-                 "stack": stack_idx.astype(np.int64), "wait_minutes": wm, "locked": r["locked"].astype(bool),
-                 "creator": r["creator"], "frames": r["frames"], "elided": r["elided"].astype(bool),
-                 "offset": r["header"]}, title="goroutines")
+    g = r["groups"]
+    text = r["text"]
+
+    def piece(off, n):
+        return text[off:off + n].decode("utf-8", "backslashreplace")
+
+    state_names = [piece(o, n) for o, n in zip(g["state_off"].tolist(), g["state_len"].tolist())]
+    stack_texts = [piece(o, n) for o, n in zip(g["text_off"].tolist(), g["text_len"].tolist())]
+    states = sorted(set(state_names))
+    sidx = {s: i for i, s in enumerate(states)}
+    uniq: dict[str, int] = {}
+    stacks: list[Stack] = []
+    gstack = np.empty(len(stack_texts), dtype=np.int64)
+    for k, t in enumerate(stack_texts):
+        j = uniq.get(t)
+        if j is None:
+            st = parse_stack(t)
+            j = uniq[t] = len(stacks)
+            stacks.append(Stack(tuple(Frame(f.func, f.file, f.line) for f in st.frames),
+                                st.created_by, st.elided))
+        gstack[k] = j
+    gstate = np.array([sidx[s] for s in state_names], dtype=np.int64)
+    creators = [[] for _ in range(len(gstate))]
+    for grp, cid in r["creators"].tolist():
+        creators[grp].append(cid)
+    gor = None
+    if r["rows"] is not None:
+        rw = r["rows"]
+        _, exact_idx = np.unique(rw["hash_exact"], return_inverse=True)
+        grp = rw["group"]
+        gor = Table({"id": rw["id"], "group": grp, "state": gstate[grp], "stack": gstack[grp],
+                     "exact": exact_idx.astype(np.int64), "wait_minutes": rw["wait_minutes"],
+                     "locked": rw["locked"].astype(bool), "creator": rw["creator"],
+                     "frames": rw["frames"], "elided": rw["elided"].astype(bool),
+                     "offset": rw["header"], "stack_start": rw["stack_start"],
+                     "stack_end": rw["stack_end"]}, title="goroutines")
+    notes: list[str] = []
     # what came before the first goroutine (panic message, SIGQUIT lines)
-    first = int(r["header"][0])
-    preamble = bytes(buf[:min(first, 4096)]).decode("utf-8", "backslashreplace").splitlines()
-    size = view.size
+    first = int(g["first_offset"].min())
+    head = src.head(min(first, 4096)) if first else b""
+    preamble = head.decode("utf-8", "backslashreplace").splitlines()
+    if src.damage is not None and src.damage not in problems:
+        problems.append(src.damage)
     if r["ends_mid_line"] or size == RUNTIME_CAP:
-        last = int(r["id"][-1])
         why = ("the dump is exactly 64 MiB, the cap runtime/pprof writes debug=2 at"
                if size == RUNTIME_CAP else "the text ends in the middle of a line")
         problems.append(TruncatedDumpError(
-            f"{why}: goroutine {last} and any after it are cut or missing; a goroutine absent "
+            f"{why}: the last goroutine and any after it are cut or missing; a goroutine absent "
             f"from this dump may have been cut, not gone", offset=size, available=0, path=src.name))
     if r["other_lines"]:
         notes.append(f"{r['other_lines']} lines outside goroutine blocks kept as text "
                      f"(first at offsets {r['other_offsets'][:5].tolist()})")
     return GoroutineDump(fmt.replace("go-", "").replace("goroutines-", ""), src.name, stacks, states,
-                         gstate, gstack, counts.astype(np.int64), wmin, wmax, locked,
-                         [{} for _ in range(len(gkeys))], False, gor, loose_of_stack.astype(np.int64),
-                         [p for p in preamble if p.strip()], problems, notes)
+                         gstate, gstack, g["count"], g["wait_min"], g["wait_max"], g["locked"],
+                         group_labels=[{} for _ in range(len(gstate))], goroutines=gor,
+                         preamble=[p for p in preamble if p.strip()], problems=problems, notes=notes,
+                         group_creators=creators, locked_ids=r["locked_ids"].tolist())

@@ -1,0 +1,118 @@
+"""Benchmark: dumpx's goroutine text reader on a runtime-cap-sized dump and on 1,000,000 goroutines.
+
+    python benchmarks/goroutines.py                 # 64 MiB and 1M-goroutine inputs, with the peer
+    python benchmarks/goroutines.py --input FILE    # any dump (CI: a fixture)
+
+Inputs are made from the real blocks of fixtures/go/out/stuck.debug2.txt and
+stuck.later.debug2.txt (Go's own debug=2 output) with fresh goroutine ids, wait times and
+pointer arguments (so, as in real dumps, nearly every goroutine's exact stack is distinct while
+the stacks with arguments ignored are few). The peer is
+DataDog/gostackparse (benchmarks/peers/gostackparse, built with the Go toolchain), timed on the
+same file in the same run. A raw read of the file is the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from _common import PeakAnon, raw_read
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+SEEDS = [HERE.parent / "fixtures/go/out/stuck.debug2.txt",
+         HERE.parent / "fixtures/go/out/stuck.later.debug2.txt"]
+
+
+def make(path: Path, *, target_bytes: int | None = None, goroutines: int | None = None) -> Path:
+    if path.exists():
+        return path
+    WORK.mkdir(exist_ok=True)
+    text = "\n\n".join(p.read_text().strip() for p in SEEDS)
+    blocks = [b for b in text.split("\n\n") if b.startswith("goroutine ")]
+    args = re.compile(r"^([^\t\n].*)\((.*)\)$", re.M)
+    rng = random.Random(1)
+    hdr = re.compile(r"^goroutine \d+ (gp=\S+ m=\S+ (?:mp=\S+ )?)?\[([^\],]*)")
+    out = []
+    size = 0
+    gid = 1
+    while True:
+        b = rng.choice(blocks)
+        m = hdr.match(b)
+        mins = rng.choice(["", "", f", {rng.randint(1, 300)} minutes"])
+        b = hdr.sub(lambda mm: f"goroutine {gid} {mm.group(1) or ''}[{mm.group(2)}{mins}", b, count=1)
+        b = re.sub(r" in goroutine \d+", f" in goroutine {rng.randint(1, gid)}", b)
+        b = args.sub(lambda mm: mm.group(1) if mm.group(1).startswith("created by") else
+                     f"{mm.group(1)}(0xc{rng.getrandbits(36):09x}, 0x{rng.getrandbits(12):x})", b)
+        piece = b + "\n\n"
+        if target_bytes is not None and size + len(piece) > target_bytes:
+            break
+        out.append(piece)
+        size += len(piece)
+        gid += 1
+        if goroutines is not None and gid > goroutines:
+            break
+    path.write_text("".join(out))
+    return path
+
+
+def peer(path: Path):
+    src = HERE / "peers/gostackparse"
+    exe = WORK / "gostackparse-peer"
+    if not exe.exists():
+        if not shutil.which("go"):
+            return None
+        r = subprocess.run(["go", "build", "-o", str(exe), "."], cwd=src, capture_output=True)
+        if r.returncode:
+            return {"error": r.stderr.decode()[-300:]}
+    r = subprocess.run([str(exe), str(path)], capture_output=True, text=True)
+    return json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr[-300:]}
+
+
+def measure(path: Path, with_peer: bool) -> dict:
+    from dumpx.goroutines.text import read_text
+    size = path.stat().st_size
+    raw_read(path)
+    t_raw = raw_read(path)
+    with PeakAnon() as mem:
+        t = time.perf_counter()
+        d = read_text(path)
+        t_read = time.perf_counter() - t
+        t = time.perf_counter()
+        b = d.buckets()
+        d.findings()
+        t_bucket = time.perf_counter() - t
+    res = {"file": str(path), "bytes": size, "goroutines": d.total, "distinct_stacks": len(d.stacks),
+           "buckets": len(b), "raw_read_s": round(t_raw, 4),
+           "read_s": round(t_read, 3), "read_MiBps": round(size / t_read / 2**20, 1),
+           "bucket_and_findings_s": round(t_bucket, 3),
+           "read_plus_bucket_s": round(t_read + t_bucket, 3),
+           "per_goroutine_rows": d.goroutines is not None,
+           "anon_growth_MiB": round((mem.peak - mem.base) / 2**20, 1)}
+    if with_peer:
+        res["peer_gostackparse"] = peer(path)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--input")
+    ap.add_argument("--no-peer", action="store_true")
+    args = ap.parse_args()
+    if args.input:
+        print(json.dumps(measure(Path(args.input), not args.no_peer)))
+        return
+    cap = make(WORK / "goroutines-64mib.txt", target_bytes=64 << 20)
+    print(json.dumps(measure(cap, not args.no_peer)))
+    million = make(WORK / "goroutines-1m.txt", goroutines=1_000_000)
+    print(json.dumps(measure(million, not args.no_peer)))
+
+
+if __name__ == "__main__":
+    main()
