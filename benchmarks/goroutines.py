@@ -44,7 +44,6 @@ def make(path: Path, *, target_bytes: int | None = None, goroutines: int | None 
     gid = 1
     while True:
         b = rng.choice(blocks)
-        m = hdr.match(b)
         mins = rng.choice(["", "", f", {rng.randint(1, 300)} minutes"])
         b = hdr.sub(lambda mm: f"goroutine {gid} {mm.group(1) or ''}[{mm.group(2)}{mins}", b, count=1)
         b = re.sub(r" in goroutine \d+", f" in goroutine {rng.randint(1, gid)}", b)

@@ -7,7 +7,7 @@ histogram needs per snapshot so the native numbers can be compared one to one.
 from __future__ import annotations
 
 import struct
-from collections import Counter, defaultdict
+from collections import Counter
 
 SIZES = {4: 1, 5: 2, 6: 4, 7: 8, 8: 1, 9: 2, 10: 4, 11: 8}
 ROOT_LEN = {0xFF: 1, 0x05: 1, 0x07: 1, 0x89: 1, 0x8A: 1, 0x8B: 1, 0x8C: 1, 0x8D: 1, 0x90: 1,

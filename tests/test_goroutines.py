@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -225,3 +224,66 @@ def test_damaged_protobuf_is_a_dump_error(cut):
         read_proto(raw[: cut % (len(raw) + 1)]).findings()
     except DumpError:
         pass
+
+
+def test_header_and_frame_forms_of_newer_and_older_go():
+    """Each form as Go's traceback.go prints it (constructed; no toolchain here makes all of them)."""
+    text = (
+        "goroutine 1 gp=0xc000002380 m=0 mp=0x5a1b20 [chan receive (scan), 3 minutes, locked to thread]:\n"
+        "main.consumer(0x1?, {0xc0000a0000, 0x2, 0x2}, ...)\n"
+        "\tC:/Users/dev/app/main.go:12 +0x1d fp=0xc0000fff00 sp=0xc0000ffee8 pc=0x4a1b2d\n"
+        "main.helper(...)\n"
+        "\tC:/Users/dev/app/helper.go:5\n"
+        "runtime.cgocall(0x4b0000, 0xc000012345)\n"
+        "\t/usr/local/go/src/runtime/cgocall.go:167 +0x4b\n"
+        "...2 frames elided...\n"
+        "created by main.main in goroutine 7\n"
+        "\tC:/Users/dev/app/main.go:30 +0x25\n"
+        "\n"
+        "goroutine 2 [chan receive, 9 minutes, synctest group 1]:\n"
+        "main.consumer(0x2?, {0xc0000b0000, 0x1, 0x1}, ...)\n"
+        "\tC:/Users/dev/app/main.go:12 +0x1d\n"
+        "main.helper(...)\n"
+        "\tC:/Users/dev/app/helper.go:5\n"
+        "runtime.cgocall(0x4b0000, 0xc000099999)\n"
+        "\t/usr/local/go/src/runtime/cgocall.go:167 +0x4b\n"
+        "...2 frames elided...\n"
+        "created by main.main in goroutine 8\n"
+        "\tC:/Users/dev/app/main.go:30 +0x25\n"
+        "\n"
+        "goroutine 3 [running]:\n"
+        "\tgoroutine running on other thread; stack unavailable\n"
+        "\n"
+        "goroutine 4 [select]:\n"
+        "main.loop()\n"
+        "\t/src/loop.go:9 +0x10\n"
+        "...additional frames elided...\n"
+    ).encode()
+    d = read_text(text)
+    g = d.goroutines
+    assert g["id"].tolist() == [1, 2, 3, 4]
+    assert [d.states[i] for i in g["state"].tolist()] == ["chan receive", "chan receive", "running", "select"]
+    assert g["wait_minutes"].tolist() == [3, 9, -1, -1]
+    assert g["locked"].tolist() == [True, False, False, False]
+    assert g["creator"].tolist() == [7, 8, -1, -1]
+    assert g["elided"].tolist() == [True, True, False, True]
+    # 1 and 2 differ only in arguments, creator id, fp/sp/pc and "(scan)": one bucket
+    b = {r["top_function"]: r for r in d.buckets().rows()}
+    assert b["main.consumer"]["count"] == 2
+    assert (b["main.consumer"]["wait_min_minutes"], b["main.consumer"]["wait_max_minutes"]) == (3, 9)
+    assert len(d.buckets(exact=True)) == 4
+    st = d.stacks[int(g["stack"][0])]
+    assert [(f.func, f.file, f.line) for f in st.frames] == [
+        ("main.consumer", "C:/Users/dev/app/main.go", 12), ("main.helper", "C:/Users/dev/app/helper.go", 5),
+        ("runtime.cgocall", "/usr/local/go/src/runtime/cgocall.go", 167)]
+    assert st.created_by.func == "main.main" and d.group_creators
+    assert sorted(c for cs in d.group_creators for c in cs) == [7, 8]
+
+
+def test_rows_off_keeps_groups_creators_and_locked_ids():
+    p = fixture_file(f"{OUT}/stuck.debug2.txt")
+    a, b = read_text(p, rows=True), read_text(p, rows=False)
+    assert b.goroutines is None
+    assert sorted(a.group_count.tolist()) == sorted(b.group_count.tolist())
+    assert a.locked_ids == b.locked_ids and len(b.locked_ids) == 1
+    assert {f.kind for f in a.findings()} == {f.kind for f in b.findings()}

@@ -6,14 +6,13 @@ from __future__ import annotations
 import gzip
 import re
 import struct
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import dumpx
-from dumpx.errors import CorruptDumpError, DumpError, TruncatedDumpError
+from dumpx.errors import CorruptDumpError, TruncatedDumpError
 from dumpx.hprof import HeapDump, diff_histograms
 from dumpx.sources import Source
 
@@ -263,18 +262,11 @@ def test_u4_length_that_wrapped_past_4_gib(tmp_path, jdk8):
     data, full = jdk8
     (heap_pos, _, heap_len), = [(p, t, l) for p, t, l in _records(data) if t == 0x0C]
     head, body, tail = data[:heap_pos], data[heap_pos + 9:heap_pos + 9 + heap_len], data[heap_pos + 9 + heap_len:]
-    ids = 8
     n = (1 << 32) // 8 + 1000               # a long[] of just over 4 GiB
     arr_hdr = bytes([0x23]) + (0xDEAD0000).to_bytes(8, "big") + (0).to_bytes(4, "big") + n.to_bytes(4, "big") + bytes([11])
     true_len = len(body) + len(arr_hdr) + n * 8
     p = tmp_path / "wrapped.hprof"
-    with open(p, "wb") as f:
-        f.write(head)
-        f.write(bytes([0x0C]) + b"\x00\x00\x00\x00" + (true_len % (1 << 32)).to_bytes(4, "big"))
-        f.write(body[: len(body) // 2 // 1])
-        split = len(body) // 2
-        # keep sub-records whole: find a boundary by re-walking is costly; put the array first
-    # rebuild properly: array first, then the real sub-records (their order does not matter)
+    # the huge array first, then the real sub-records (their order does not matter)
     with open(p, "wb") as f:
         f.write(head)
         f.write(bytes([0x0C]) + b"\x00\x00\x00\x00" + (true_len % (1 << 32)).to_bytes(4, "big"))

@@ -4,7 +4,6 @@ DumpErrors with offsets; it never raises anything else, never hangs, never crash
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

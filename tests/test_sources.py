@@ -16,7 +16,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dumpx.errors import CorruptDumpError, DumpError, DumpWarning, TruncatedDumpError
+from dumpx.errors import CorruptDumpError, DumpError, TruncatedDumpError
 from dumpx.sources import ByteView, Source, detect_compression
 
 from conftest import need_tool, real_dump
@@ -99,12 +99,14 @@ def test_byteview_bounds():
     assert v.cstring(0, limit=4) == b"0123"
 
 
-def test_trailing_garbage_warns_and_keeps_data():
+def test_trailing_garbage_keeps_the_data_then_says_corrupt():
     packed = gzip.compress(PAYLOAD) + b"GARBAGE!"
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always")
-        assert read_all_stream(packed) == PAYLOAD
-    assert any(issubclass(x.category, DumpWarning) for x in w)
+    got = bytearray()
+    with pytest.raises(CorruptDumpError) as ei:
+        for c in Source(packed).chunks():
+            got += c
+    assert bytes(got) == PAYLOAD and ei.value.offset == len(PAYLOAD)
+    assert read_all_stream(gzip.compress(PAYLOAD) + bytes(512)) == PAYLOAD   # zero padding is fine
 
 
 def _check_prefix_or_error(data: bytes, original: bytes, kind: str):

@@ -27,7 +27,7 @@ import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
-from .errors import CorruptDumpError, DumpWarning, TruncatedDumpError, TruncationWarning
+from .errors import CorruptDumpError, TruncatedDumpError, TruncationWarning
 
 MAGICS: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gzip"),
@@ -157,11 +157,16 @@ def iter_decompressed(raw: BinaryIO, kind: str, *, name: str | None = None,
             if magic.startswith(more):
                 in_member = True
                 break
-            tail = more + raw.read()
+            tail = more + raw.read(1 << 20)
             if tail.strip(b"\x00"):
-                warnings.warn(DumpWarning(
-                    f"{name or 'input'}: {len(tail)} bytes after the last {kind} member at "
-                    f"compressed byte {consumed} are not {kind} data; ignored"), stacklevel=2)
+                if buf:
+                    produced += len(buf)
+                    yield bytes(buf)
+                    buf.clear()
+                raise CorruptDumpError(
+                    f"bytes after a complete {kind} member at compressed byte {consumed} are "
+                    f"neither another member nor padding (a damaged member header?)",
+                    offset=produced, expected=f"a {kind} member or the end of the file", path=name)
             pending = b""
             break
         consumed += len(piece)

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._native.gotrace import GoScan
 from ..errors import CorruptDumpError, TruncatedDumpError
-from ..sources import Source, open_source
+from ..sources import open_source
 from ..table import Table
 from .model import Frame, GoroutineDump, Stack
 
@@ -105,30 +105,47 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
     def piece(off, n):
         return text[off:off + n].decode("utf-8", "backslashreplace")
 
-    state_names = [piece(o, n) for o, n in zip(g["state_off"].tolist(), g["state_len"].tolist())]
+    # " (scan)": the GC was scanning the stack at that moment; the state is the same
+    state_names = [piece(o, n).removesuffix(" (scan)")
+                   for o, n in zip(g["state_off"].tolist(), g["state_len"].tolist())]
     stack_texts = [piece(o, n) for o, n in zip(g["text_off"].tolist(), g["text_len"].tolist())]
     states = sorted(set(state_names))
     sidx = {s: i for i, s in enumerate(states)}
-    uniq: dict[str, int] = {}
+    uniq: dict[Stack, int] = {}
     stacks: list[Stack] = []
     gstack = np.empty(len(stack_texts), dtype=np.int64)
     for k, t in enumerate(stack_texts):
-        j = uniq.get(t)
-        if j is None:
-            st = parse_stack(t)
-            j = uniq[t] = len(stacks)
-            stacks.append(Stack(tuple(Frame(f.func, f.file, f.line) for f in st.frames),
-                                st.created_by, st.elided))
+        st = parse_stack(t)
+        st = Stack(tuple(Frame(f.func, f.file, f.line) for f in st.frames), st.created_by, st.elided)
+        j = uniq.setdefault(st, len(stacks))
+        if j == len(stacks):
+            stacks.append(st)
         gstack[k] = j
     gstate = np.array([sidx[s] for s in state_names], dtype=np.int64)
     creators = [[] for _ in range(len(gstate))]
     for grp, cid in r["creators"].tolist():
         creators[grp].append(cid)
+    # groups that became the same (state, stack) once named are one group
+    key = gstate * (len(stacks) + 1) + gstack
+    ukey, first_k, merge = np.unique(key, return_index=True, return_inverse=True)
+    count = np.bincount(merge, weights=g["count"], minlength=len(ukey)).astype(np.int64)
+    locked = np.bincount(merge, weights=g["locked"], minlength=len(ukey)).astype(np.int64)
+    wmax = np.full(len(ukey), -1, np.int64)
+    np.maximum.at(wmax, merge, g["wait_max"])
+    big = np.iinfo(np.int64).max
+    wmin = np.full(len(ukey), big, np.int64)
+    np.minimum.at(wmin, merge, np.where(g["wait_min"] < 0, big, g["wait_min"]))
+    wmin = np.where(wmin == big, -1, wmin)
+    merged_creators: list[list[int]] = [[] for _ in range(len(ukey))]
+    for k, m in enumerate(merge.tolist()):
+        merged_creators[m] = sorted(set(merged_creators[m]) | set(creators[k]))
+    group_of_scan = merge
+    gstate, gstack, creators = gstate[first_k], gstack[first_k], merged_creators
     gor = None
     if r["rows"] is not None:
         rw = r["rows"]
         _, exact_idx = np.unique(rw["hash_exact"], return_inverse=True)
-        grp = rw["group"]
+        grp = group_of_scan[rw["group"]]
         gor = Table({"id": rw["id"], "group": grp, "state": gstate[grp], "stack": gstack[grp],
                      "exact": exact_idx.astype(np.int64), "wait_minutes": rw["wait_minutes"],
                      "locked": rw["locked"].astype(bool), "creator": rw["creator"],
@@ -152,7 +169,7 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
         notes.append(f"{r['other_lines']} lines outside goroutine blocks kept as text "
                      f"(first at offsets {r['other_offsets'][:5].tolist()})")
     return GoroutineDump(fmt.replace("go-", "").replace("goroutines-", ""), src.name, stacks, states,
-                         gstate, gstack, g["count"], g["wait_min"], g["wait_max"], g["locked"],
+                         gstate, gstack, count, wmin, wmax, locked,
                          group_labels=[{} for _ in range(len(gstate))], goroutines=gor,
                          preamble=[p for p in preamble if p.strip()], problems=problems, notes=notes,
                          group_creators=creators, locked_ids=r["locked_ids"].tolist())

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptDumpError, DumpError
+from ..errors import CorruptDumpError
 from .reader import ELEM_SIZE, HeapDump, scan
 
 _FMT = {4: ">?", 5: ">H", 6: ">f", 7: ">d", 8: ">b", 9: ">h", 10: ">i", 11: ">q"}

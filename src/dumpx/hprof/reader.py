@@ -10,7 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._native.hprofscan import ScanError, Scanner
-from ..errors import CorruptDumpError, DumpError, TruncatedDumpError, TruncationWarning, DumpWarning
+from ..errors import CorruptDumpError, DumpError, TruncatedDumpError, TruncationWarning
 from ..sources import Source, open_source
 
 VERSIONS = ("JAVA PROFILE 1.0.1", "JAVA PROFILE 1.0.2", "JAVA PROFILE 1.0.3")
