@@ -141,3 +141,21 @@ def test_directory_and_empty_file_are_clean_errors(tmp_path, capsys):
     assert main(["info", "--json", str(empty)]) == 0
     assert json.loads(capsys.readouterr().out)["format"] == "unknown"
     assert main(["hprof", "histo", "--quiet", str(empty)]) == 2
+
+
+def test_goroutines_json_on_fixture(capsys):
+    from conftest import fixture_file
+    p = fixture_file("go/out/stuck.debug2.txt")
+    assert main(["goroutines", "--json", "--expect", "main.producer", str(p)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["goroutines"] == 88 and d["buckets"][0]["top_function"] == "main.consumer"
+    assert d["buckets"][0]["frames"][0]["func"] == "main.consumer"
+    assert any(f["kind"] == "go-expected-absent" for f in d["findings"])
+
+
+def test_goroutines_text_with_diff(capsys):
+    from conftest import fixture_file
+    a, b = fixture_file("go/out/stuck.debug2.txt"), fixture_file("go/out/stuck.later.debug2.txt")
+    assert main(["goroutines", str(a), "--diff", str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "vanished" in out and "main.locker" in out

@@ -61,8 +61,9 @@ def test_three_formats_of_one_moment_agree():
     for func, (state, n) in TRUTH.items():
         assert p[func] == state, func
     assert d0.state_inferred and d1.state_inferred and not d2.state_inferred
-    labels = [lab for lab, cnt in zip(d0.group_labels, d0.group_count.tolist()) if lab]
-    assert labels == [{"role": "consumer"}]
+    for d in (d0, d1):
+        labels = [(lab, cnt) for lab, cnt in zip(d.group_labels, d.group_count.tolist()) if lab]
+        assert labels == [({"role": "consumer"}, 50)]
 
 
 def test_absent_producer_and_expect():
