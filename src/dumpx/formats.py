@@ -17,6 +17,8 @@ READERS: dict[str, str] = {
     "go-sigquit": "dumpx.goroutines:open_detected",
     "go-goroutines-debug1": "dumpx.goroutines:open_detected",
     "go-pprof-proto": "dumpx.goroutines:open_detected",
+    "pyspy-text": "dumpx.pyspy:open_detected",
+    "pyspy-json": "dumpx.pyspy:open_detected",
 }
 
 

@@ -10,8 +10,9 @@ from ..render import safe_text
 from . import goroutines as _goroutines
 from . import hprof as _hprof
 from . import info as _info
+from . import pyspy as _pyspy
 
-COMMANDS = [_info, _hprof, _goroutines]
+COMMANDS = [_info, _hprof, _goroutines, _pyspy]
 
 
 def build_parser() -> argparse.ArgumentParser:
