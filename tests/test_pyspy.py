@@ -150,3 +150,13 @@ def test_live_capture_of_a_real_deadlock(tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+def test_native_frames_corroborate_lock_waits():
+    ev = load(FIXTURES / "pyspy/out/wedged")
+    assert ev.native is not None
+    v = {x.thread.name: x for x in ev.verdicts()}
+    for name in ("deadlock-a", "deadlock-b"):
+        assert any("PyThread_acquire_lock" in r for r in v[name].rests_on), v[name].rests_on
+    nat = [t for t in ev.native.threads if t.name == "deadlock-a"][0]
+    assert any(f.native for f in nat.frames) and any(not f.native for f in nat.frames)

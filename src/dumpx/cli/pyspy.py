@@ -16,6 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("pid", nargs="?", type=int, help="with 'capture': the process id")
     p.add_argument("--out", help="with 'capture': the bundle directory (default pyspy-PID)")
     p.add_argument("--locals", action="store_true", help="with 'capture': also py-spy --locals")
+    p.add_argument("--native", action="store_true", help="with 'capture': also py-spy --native")
     p.add_argument("--strace", type=float, default=0, metavar="SECONDS",
                    help="with 'capture': also strace -f and strace -c for this long")
     p.add_argument("--json", action="store_true")
@@ -29,7 +30,7 @@ def run(args) -> int:
             print("dumpx pyspy capture PID", file=sys.stderr)
             return 2
         target = str(pyspy.capture(args.pid, args.out or f"pyspy-{args.pid}", locals_=args.locals,
-                                   strace_seconds=args.strace))
+                                   native=args.native, strace_seconds=args.strace))
         print(f"captured into {safe_text(target)}", file=sys.stderr)
     ev = pyspy.load(target)
     table = ev.table()

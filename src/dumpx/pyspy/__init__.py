@@ -28,6 +28,18 @@ class Evidence:
     strace_c_present: bool = False
     meta: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    native: PySpyDump | None = None
+
+    def native_top(self, os_tid: int | None) -> str | None:
+        """The innermost named C function of a thread in the ``--native`` dump, if there is one."""
+        if self.native is None or os_tid is None:
+            return None
+        for t in self.native.threads:
+            if t.os_tid == os_tid:
+                for f in t.frames:
+                    if f.native and not f.func.startswith("0x"):
+                        return f.func
+        return None
 
     def verdicts(self) -> list[Verdict]:
         blocked = {}
@@ -35,7 +47,7 @@ class Evidence:
             if c.result is None and c.tid is not None:
                 blocked[c.tid] = f"{c.name}({c.args[:60]}"
         return [judge(t, self.tasks.get(t.os_tid) if t.os_tid is not None else None,
-                      blocked.get(t.os_tid)) for t in self.dump.threads]
+                      blocked.get(t.os_tid), self.native_top(t.os_tid)) for t in self.dump.threads]
 
     def table(self):
         return verdict_table(self.verdicts())
@@ -91,6 +103,8 @@ def load(path) -> Evidence:
         raise CorruptDumpError(f"{p}: no pyspy.json, pyspy.txt or pyspy-locals.txt in the bundle",
                                offset=None, expected="a dumpx pyspy capture directory")
     ev = Evidence(dump)
+    if "pyspy-native.txt" in files:
+        ev.native = parse_text(_read_text(files["pyspy-native.txt"]))
     if "tasks.tsv" in files:
         ev.tasks = parse_tasks(_read_text(files["tasks.tsv"]))
         for tid, task in ev.tasks.items():

@@ -41,7 +41,8 @@ def _python_frames(t: PyThread):
     return [f for f in t.frames if not f.native]
 
 
-def judge(t: PyThread, task: Task | None, blocked_syscall: str | None = None) -> Verdict:
+def judge(t: PyThread, task: Task | None, blocked_syscall: str | None = None,
+          native_top: str | None = None) -> Verdict:
     pyf = _python_frames(t)
     top = pyf[0].func if pyf else ""
     if task is None:
@@ -52,12 +53,14 @@ def judge(t: PyThread, task: Task | None, blocked_syscall: str | None = None) ->
     base = [f"py-spy: {t.status}", f"kernel state {st}", f"wchan {w}"] + ([f"kernel stack {ks}"] if ks else [])
     if blocked_syscall:
         base.append(f"strace: {blocked_syscall} unfinished")
+    if native_top:
+        base.append(f"py-spy --native: in {native_top}")
     if st == "R" or w in ("0", ""):
         if t.owns_gil:
             return Verdict(t, task, "running Python, holding the GIL", base,
                            "a second capture showing it parked (state S) or without the GIL")
         return Verdict(t, task, "running native code (GIL released)" if t.status == "active"
-                       else "running, but py-spy saw no Python activity: native code", base,
+                       else "running native code (py-spy called it idle)", base,
                        "py-spy --native showing a Python frame on top, or state S in a second capture")
     if st == "D":
         return Verdict(t, task, "in uninterruptible kernel wait (D): disk or network filesystem I/O", base,
@@ -134,7 +137,7 @@ def findings(verdicts: list[Verdict], strace_c_missing: bool = False, notes=()) 
             ["take a second capture in a few seconds: a deadlock does not move",
              "read the code at the frames above for two locks taken in opposite orders"]))
     for v in verdicts:
-        if v.verdict.startswith("running native") or v.verdict.startswith("running, but"):
+        if v.verdict.startswith("running native"):
             out.append(Finding("pyspy-native", Severity.INFO,
                                f"{v.thread.label()} is running native code at {v.top}",
                                [Evidence("rests on", v.rests_on), Evidence("falsified by", v.falsified_by)],

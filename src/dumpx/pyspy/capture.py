@@ -6,6 +6,7 @@
     pyspy.txt            py-spy dump --pid PID
     pyspy.json           py-spy dump --pid PID --json
     pyspy-locals.txt     py-spy dump --pid PID --locals          (with locals=True)
+    pyspy-native.txt     py-spy dump --pid PID --native          (with native=True)
     tasks.tsv            tid, comm, state, wchan of every thread, read just before py-spy
                          (py-spy's ptrace attach interrupts blocked system calls, so a read
                          right after it can show a deadlocked thread briefly running)
@@ -64,7 +65,7 @@ def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
-def capture(pid: int, out: str | os.PathLike, *, locals_: bool = False,
+def capture(pid: int, out: str | os.PathLike, *, locals_: bool = False, native: bool = False,
             strace_seconds: float = 0, py_spy: str | None = None) -> Path:
     """Capture the evidence bundle of process ``pid`` into directory ``out``."""
     out = Path(out)
@@ -79,6 +80,8 @@ def capture(pid: int, out: str | os.PathLike, *, locals_: bool = False,
             ("pyspy.json", [exe, "dump", "--pid", str(pid), "--json"])]
     if locals_:
         runs.append(("pyspy-locals.txt", [exe, "dump", "--pid", str(pid), "--locals"]))
+    if native:
+        runs.append(("pyspy-native.txt", [exe, "dump", "--pid", str(pid), "--native"]))
     tasks = snapshot_tasks(pid)
     meta["tasks_read_at"] = time.time()
     for name, cmd in runs:
