@@ -159,3 +159,13 @@ def test_goroutines_text_with_diff(capsys):
     assert main(["goroutines", str(a), "--diff", str(b)]) == 0
     out = capsys.readouterr().out
     assert "vanished" in out and "main.locker" in out
+
+
+def test_core_info_and_stack(capsys):
+    from conftest import fixture_file
+    p = str(fixture_file("elf/out/smash.core.zst"))
+    assert main(["core", "info", p]) == 0
+    out = capsys.readouterr().out
+    assert "SIGSEGV code 128" in out and "smash" in out
+    assert main(["core", "stack", p, "--words", "4"]) == 0
+    assert capsys.readouterr().out.count("0x4141414141414141") == 4

@@ -17,6 +17,7 @@ READERS: dict[str, str] = {
     "go-sigquit": "dumpx.goroutines:open_detected",
     "go-goroutines-debug1": "dumpx.goroutines:open_detected",
     "go-pprof-proto": "dumpx.goroutines:open_detected",
+    "elf-core": "dumpx.elf.core:open_core",
     "pyspy-text": "dumpx.pyspy:open_detected",
     "pyspy-json": "dumpx.pyspy:open_detected",
 }

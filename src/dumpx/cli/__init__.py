@@ -7,12 +7,13 @@ import sys
 
 from ..errors import DumpError
 from ..render import safe_text
+from . import core as _core
 from . import goroutines as _goroutines
 from . import hprof as _hprof
 from . import info as _info
 from . import pyspy as _pyspy
 
-COMMANDS = [_info, _hprof, _goroutines, _pyspy]
+COMMANDS = [_info, _hprof, _goroutines, _pyspy, _core]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,333 @@
+"""Linux ELF core files: threads, memory by address, modules and their build-ids.
+
+The ELF structure is read with pyelftools; note payloads (prstatus, siginfo, auxv, NT_FILE) are
+decoded here from the kernel's layouts, so every field can name the file offset it came from.
+Memory is served from PT_LOAD segments: bytes in the file are *captured*; a segment's tail past
+its file size (or past the end of a truncated file) is *not captured* and never reads as zeros.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import CorruptDumpError, DumpError, UnmappedAddressError, UnsupportedFormatError
+from ..sources import ByteView, Source, open_source
+
+PT_LOAD, PT_NOTE = 1, 4
+PF_X, PF_W, PF_R = 1, 2, 4
+NT_PRSTATUS, NT_PRPSINFO, NT_AUXV, NT_SIGINFO, NT_FILE = 1, 3, 6, 0x53494749, 0x46494C45
+EM_X86_64, EM_AARCH64 = 62, 183
+
+X86_64_REGS = ["r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx",
+               "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base",
+               "gs_base", "ds", "es", "fs", "gs"]
+AARCH64_REGS = [f"x{i}" for i in range(31)] + ["sp", "pc", "pstate"]
+AUXV_NAMES = {0: "AT_NULL", 3: "AT_PHDR", 4: "AT_PHENT", 5: "AT_PHNUM", 6: "AT_PAGESZ", 7: "AT_BASE",
+              8: "AT_FLAGS", 9: "AT_ENTRY", 11: "AT_UID", 12: "AT_EUID", 13: "AT_GID", 14: "AT_EGID",
+              15: "AT_PLATFORM", 16: "AT_HWCAP", 17: "AT_CLKTCK", 23: "AT_SECURE", 24: "AT_BASE_PLATFORM",
+              25: "AT_RANDOM", 26: "AT_HWCAP2", 27: "AT_RSEQ_FEATURE_SIZE", 28: "AT_RSEQ_ALIGN",
+              31: "AT_EXECFN", 33: "AT_SYSINFO_EHDR", 51: "AT_MINSIGSTKSZ"}
+SIGNALS = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL",
+           11: "SIGSEGV", 3: "SIGQUIT", 31: "SIGSYS"}
+
+
+@dataclass
+class Segment:
+    vaddr: int
+    memsz: int
+    offset: int
+    filesz: int        # bytes of the segment that are in the file (after truncation)
+    flags: int
+
+    @property
+    def end(self) -> int:
+        return self.vaddr + self.memsz
+
+    @property
+    def executable(self) -> bool:
+        return bool(self.flags & PF_X)
+
+
+@dataclass
+class Thread:
+    index: int
+    pid: int
+    signal: int
+    registers: dict[str, int]
+    note_offset: int
+
+    @property
+    def pc(self) -> int | None:
+        return self.registers.get("rip", self.registers.get("pc"))
+
+    @property
+    def sp(self) -> int | None:
+        return self.registers.get("rsp", self.registers.get("sp"))
+
+
+@dataclass
+class MappedFile:
+    start: int
+    end: int
+    file_offset: int      # in pages of ``page_size``, as NT_FILE records it
+    path: str
+
+
+@dataclass
+class Module:
+    start: int
+    size: int
+    path: str | None
+    build_id: str | None
+    build_id_address: int | None
+    headers_captured: bool
+    problem: str | None = None
+
+
+def _cstr(b: bytes) -> str:
+    return b.split(b"\x00", 1)[0].decode("utf-8", "backslashreplace")
+
+
+class Core:
+    """An ELF core file. ``dumpx.open("core")`` returns one."""
+
+    def __init__(self, source, detection=None):
+        self.source = open_source(source)
+        self.view: ByteView = self.source.view()
+        self._parse()
+
+    # ------------------------------------------------------------------ structure
+    def _parse(self) -> None:
+        v = self.view
+        name = self.source.name
+        ident = v.read(0, 16)
+        if ident[:4] != b"\x7fELF":
+            raise UnsupportedFormatError("not an ELF file", detected="unknown", path=name)
+        if ident[4] != 2:
+            raise UnsupportedFormatError("32-bit ELF cores are recognised but not supported yet",
+                                         detected="elf-core-32", path=name)
+        if ident[5] != 1:
+            raise UnsupportedFormatError("big-endian ELF cores are not supported", detected="elf-core-be",
+                                         path=name)
+        (e_type, e_machine, _, _, e_phoff, _, _, _, e_phentsize, e_phnum) = v.unpack("<HHIQQQIHHH", 16)
+        if e_type != 4:
+            raise UnsupportedFormatError(f"ELF type {e_type} is not a core (4)", detected="elf", path=name)
+        if e_phentsize != 56:
+            raise CorruptDumpError(f"program header size {e_phentsize}", offset=54, expected="56", path=name)
+        if e_phnum == 0xFFFF or e_phnum > 1 << 20:
+            raise CorruptDumpError(f"{e_phnum} program headers", offset=56, expected="a plausible count",
+                                   path=name)
+        self.machine = {EM_X86_64: "x86-64", EM_AARCH64: "aarch64"}.get(e_machine, f"machine-{e_machine}")
+        self.segments: list[Segment] = []
+        notes: list[tuple[int, int]] = []
+        self.problems: list[str] = []
+        for i in range(e_phnum):
+            off = e_phoff + i * 56
+            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = v.unpack("<IIQQQQQQ", off)
+            if p_type == PT_LOAD:
+                have = max(0, min(p_filesz, v.size - p_offset)) if p_offset <= v.size else 0
+                if have < p_filesz:
+                    self.problems.append(f"PT_LOAD at 0x{p_vaddr:x}: {p_filesz - have} of its {p_filesz} "
+                                         f"file bytes are past the end of the file (truncated core)")
+                self.segments.append(Segment(p_vaddr, p_memsz, p_offset, have, p_flags))
+            elif p_type == PT_NOTE:
+                notes.append((p_offset, p_filesz))
+        self.segments.sort(key=lambda s: s.vaddr)
+        self.threads: list[Thread] = []
+        self.auxv: dict[str, int] = {}
+        self.files: list[MappedFile] = []
+        self.siginfo: dict[str, Any] | None = None
+        self.process: dict[str, Any] = {}
+        for off, size in notes:
+            self._notes(off, size)
+
+    def _notes(self, off: int, size: int) -> None:
+        v = self.view
+        end = min(off + size, v.size)
+        if off + size > v.size:
+            self.problems.append(f"PT_NOTE at offset {off} runs past the end of the file")
+        pos = off
+        while pos + 12 <= end:
+            namesz, descsz, ntype = v.unpack("<III", pos)
+            name_off = pos + 12
+            desc_off = name_off + ((namesz + 3) & ~3)
+            nxt = desc_off + ((descsz + 3) & ~3)
+            if nxt > end:
+                raise CorruptDumpError(f"note type 0x{ntype:x} runs past its PT_NOTE segment", offset=pos,
+                                       expected=f"a note ending by offset {end}", path=self.source.name)
+            name = _cstr(v.read(name_off, namesz))
+            desc = v.sub(desc_off, descsz)
+            if name == "CORE":
+                if ntype == NT_PRSTATUS:
+                    self._prstatus(desc)
+                elif ntype == NT_PRPSINFO:
+                    self._prpsinfo(desc)
+                elif ntype == NT_SIGINFO:
+                    self._siginfo(desc)
+                elif ntype == NT_AUXV:
+                    self._auxv(desc)
+                elif ntype == NT_FILE:
+                    self._file(desc)
+            pos = nxt
+
+    def _prstatus(self, d: ByteView) -> None:
+        signo, code, errno, cursig = d.unpack("<iiih", 0)
+        pid = d.unpack("<i", 32)[0]
+        names = X86_64_REGS if self.machine == "x86-64" else AARCH64_REGS
+        regs = dict(zip(names, d.unpack(f"<{len(names)}Q", 112)))
+        self.threads.append(Thread(len(self.threads), pid, cursig, regs, d.base))
+
+    def _prpsinfo(self, d: ByteView) -> None:
+        state, sname, _, nice = d.unpack("<bcbb", 0)
+        uid, gid, pid, ppid = d.unpack("<IIii", 16)
+        self.process = {"pid": pid, "ppid": ppid, "uid": uid, "gid": gid,
+                        "state": sname.decode("latin-1"), "name": _cstr(d.read(40, 16)),
+                        "args": _cstr(d.read(56, 80)).strip()}
+
+    def _siginfo(self, d: ByteView) -> None:
+        # kernel siginfo_t: si_signo, si_errno, si_code (LIEF swaps the last two), then the union
+        signo, errno, code = d.unpack("<iii", 0)
+        info: dict[str, Any] = {"signo": signo, "signal": SIGNALS.get(signo, str(signo)),
+                                "errno": errno, "code": code, "note_offset": d.base}
+        if signo in (4, 7, 8, 11, 5) and d.size >= 24:
+            info["addr"] = d.unpack("<Q", 16)[0]
+        self.siginfo = info
+
+    def _auxv(self, d: ByteView) -> None:
+        for k in range(d.size // 16):
+            t, val = d.unpack("<QQ", 16 * k)
+            if t == 0:
+                break
+            self.auxv[AUXV_NAMES.get(t, f"AT_{t}")] = val
+
+    def _file(self, d: ByteView) -> None:
+        count, page = d.unpack("<QQ", 0)
+        if count > (d.size - 16) // 24:
+            raise CorruptDumpError(f"NT_FILE announces {count} mappings", offset=d.base,
+                                   expected=f"at most {(d.size - 16) // 24} in {d.size} bytes",
+                                   path=self.source.name)
+        ranges = [d.unpack("<QQQ", 16 + 24 * k) for k in range(count)]
+        names = d.read(16 + 24 * count, d.size - 16 - 24 * count).split(b"\x00")
+        self.page_size = page
+        for (s, e, o), n in zip(ranges, names):
+            self.files.append(MappedFile(s, e, o, n.decode("utf-8", "backslashreplace")))
+
+    # ------------------------------------------------------------------ memory
+    def segment_of(self, address: int) -> Segment | None:
+        for s in self.segments:
+            if s.vaddr <= address < s.end:
+                return s
+        return None
+
+    def read(self, address: int, size: int) -> bytes:
+        """``size`` bytes at virtual ``address``; UnmappedAddressError where not mapped or not captured."""
+        out = bytearray()
+        a, left = address, size
+        while left > 0:
+            s = self.segment_of(a)
+            if s is None:
+                raise UnmappedAddressError("address is not mapped in the core", address=a, size=left)
+            inner = a - s.vaddr
+            if inner >= s.filesz:
+                raise UnmappedAddressError("mapped but not captured in the core (filtered out or "
+                                           "the file is truncated)", address=a, size=left, captured=False)
+            n = min(left, s.filesz - inner)
+            out += self.view.read(s.offset + inner, n)
+            a += n
+            left -= n
+        return bytes(out)
+
+    def u64(self, address: int) -> int:
+        return struct.unpack("<Q", self.read(address, 8))[0]
+
+    def stack_words(self, thread: int = 0, count: int = 32) -> list[tuple[int, int | None]]:
+        """(address, value) of ``count`` words from the thread's stack pointer, like ``x/32gx $rsp``;
+        value None where the memory is not captured."""
+        sp = self.threads[thread].sp
+        out = []
+        for k in range(count):
+            a = sp + 8 * k
+            try:
+                out.append((a, self.u64(a)))
+            except UnmappedAddressError:
+                out.append((a, None))
+        return out
+
+    def is_executable(self, address: int) -> bool:
+        s = self.segment_of(address)
+        return bool(s and s.executable)
+
+    # ------------------------------------------------------------------ modules
+    def modules(self) -> list[Module]:
+        """Every mapped ELF image: start, size, path (NT_FILE), build-id from its in-memory notes."""
+        starts: dict[int, str | None] = {}
+        for f in self.files:
+            if f.file_offset == 0 and f.start not in starts:
+                starts[f.start] = f.path
+        vdso = self.auxv.get("AT_SYSINFO_EHDR")
+        if vdso:
+            starts.setdefault(vdso, "[vdso]")
+        out: list[Module] = []
+        for start, path in sorted(starts.items()):
+            if out and out[-1].size and out[-1].start <= start < out[-1].start + out[-1].size:
+                continue            # a later mapping of an image already listed (its data segment)
+            try:
+                magic = self.read(start, 4)
+            except UnmappedAddressError as e:
+                out.append(Module(start, 0, path, None, None, False,
+                                  "ELF headers not captured (core filter omitted them)" if not e.captured
+                                  else "not mapped"))
+                continue
+            if magic != b"\x7fELF":
+                continue
+            try:
+                out.append(self._module(start, path))
+            except DumpError as e:
+                out.append(Module(start, 0, path, None, None, True, f"in-memory ELF headers unreadable: {e}"))
+        return out
+
+    def _module(self, start: int, path: str | None) -> Module:
+        e_type = struct.unpack("<H", self.read(start + 16, 2))[0]
+        phoff = struct.unpack("<Q", self.read(start + 32, 8))[0]
+        phentsize, phnum = struct.unpack("<HH", self.read(start + 54, 4))
+        if phentsize != 56 or phnum > 512:
+            raise CorruptDumpError("implausible program headers", offset=None, expected="56-byte entries")
+        phdrs = [struct.unpack("<IIQQQQQQ", self.read(start + phoff + 56 * i, 56)) for i in range(phnum)]
+        loads = [p for p in phdrs if p[0] == PT_LOAD]
+        if not loads:
+            raise CorruptDumpError("no PT_LOAD in the in-memory image", offset=None, expected="PT_LOAD")
+        first = min(p[3] for p in loads) & ~0xFFF
+        bias = start - first if e_type == 3 else 0
+        end = max(p[3] + p[6] for p in loads) + bias
+        bid = bid_addr = None
+        problem = None
+        for p in phdrs:
+            if p[0] != PT_NOTE:
+                continue
+            a, size = p[3] + bias, p[5]
+            try:
+                data = self.read(a, min(size, 1 << 16))
+            except UnmappedAddressError:
+                problem = "its PT_NOTE (build-id) is not captured"
+                continue
+            pos = 0
+            while pos + 12 <= len(data):
+                nsz, dsz, t = struct.unpack_from("<III", data, pos)
+                dpos = pos + 12 + ((nsz + 3) & ~3)
+                if data[pos + 12:pos + 12 + nsz].rstrip(b"\x00") == b"GNU" and t == 3 and dpos + dsz <= len(data):
+                    bid, bid_addr = data[dpos:dpos + dsz].hex(), a + dpos
+                pos = dpos + ((dsz + 3) & ~3)
+        return Module(start, end - start, path, bid, bid_addr, True, problem if bid is None else None)
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __repr__(self) -> str:
+        return (f"<Core {self.source.name!r} {self.machine}, {len(self.threads)} threads, "
+                f"{len(self.segments)} segments>")
+
+
+def open_core(source, detection=None) -> Core:
+    return Core(source, detection)
