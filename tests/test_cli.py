@@ -169,3 +169,13 @@ def test_core_info_and_stack(capsys):
     assert "SIGSEGV code 128" in out and "smash" in out
     assert main(["core", "stack", p, "--words", "4"]) == 0
     assert capsys.readouterr().out.count("0x4141414141414141") == 4
+
+
+def test_core_verify_exit_code_and_json(capsys):
+    from conftest import fixture_file
+    core = str(fixture_file("elf/out/nullderef.core.zst"))
+    assert main(["core", "verify", core, "--binary", str(fixture_file("elf/out/nullderef.rebuilt"))]) == 3
+    assert "mismatch" in capsys.readouterr().out
+    assert main(["core", "verify", "--json", core, "--binary", str(fixture_file("elf/out/nullderef"))]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert [m["verdict"] for m in d["modules"] if m["module"].endswith("/nullderef")] == ["match"]

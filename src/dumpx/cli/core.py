@@ -15,6 +15,13 @@ def add_parser(sub) -> None:
     i.add_argument("core")
     i.add_argument("--json", action="store_true")
     i.set_defaults(run=run_info)
+    v = cs.add_parser("verify", help="does each module's build-id match the binaries you have?")
+    v.add_argument("core")
+    v.add_argument("--binary", action="append", default=[], metavar="FILE")
+    v.add_argument("--search", action="append", default=[], metavar="DIR",
+                   help="a directory with binaries or a .build-id/ tree (e.g. /usr/lib/debug)")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(run=run_verify)
     s = cs.add_parser("stack", help="raw stack words from the stack pointer, like x/32gx $rsp")
     s.add_argument("core")
     s.add_argument("--thread", type=int, default=0)
@@ -31,7 +38,7 @@ def run_info(args) -> int:
                           "threads": [{"index": t.index, "pid": t.pid, "signal": t.signal,
                                        "registers": t.registers} for t in c.threads],
                           "auxv": c.auxv, "modules": [m.__dict__ for m in mods],
-                          "problems": c.problems}, indent=2))
+                          "findings": c.findings().to_dicts(), "problems": c.problems}, indent=2))
         return 0
     print(f"{safe_text(c.source.name)}: {c.machine} core of {safe_text(c.process.get('name', '?'))} "
           f"(pid {c.process.get('pid', '?')}), {len(c.threads)} threads")
@@ -49,7 +56,24 @@ def run_info(args) -> int:
               + (f"  [{safe_text(m.problem)}]" if m.problem else ""))
     for p in c.problems:
         print(f"PROBLEM: {safe_text(p)}")
+    print()
+    print(c.findings().text())
+    print("\nverify the builds before trusting any frame: dumpx core verify CORE --binary FILE")
     return 1 if c.problems else 0
+
+
+def run_verify(args) -> int:
+    from ..elf.verify import MISMATCH, verdict_table, verify_findings
+    c = Core(args.core)
+    vs = c.verify(args.binary, args.search)
+    fs = verify_findings(vs)
+    if args.json:
+        print(json.dumps({"modules": [v.__dict__ for v in vs], "findings": fs.to_dicts()}, indent=2))
+    else:
+        print(verdict_table(vs).text())
+        print()
+        print(fs.text())
+    return 3 if any(v.verdict == MISMATCH for v in vs) else 0
 
 
 def run_stack(args) -> int:

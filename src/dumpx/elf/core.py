@@ -9,11 +9,11 @@ its file size (or past the end of a truncated file) is *not captured* and never 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CorruptDumpError, DumpError, UnmappedAddressError, UnsupportedFormatError
-from ..sources import ByteView, Source, open_source
+from ..sources import ByteView, open_source
 
 PT_LOAD, PT_NOTE = 1, 4
 PF_X, PF_W, PF_R = 1, 2, 4
@@ -320,6 +320,16 @@ class Core:
                     bid, bid_addr = data[dpos:dpos + dsz].hex(), a + dpos
                 pos = dpos + ((dsz + 3) & ~3)
         return Module(start, end - start, path, bid, bid_addr, True, problem if bid is None else None)
+
+    def findings(self):
+        """Fault decoding, hijacked control flow and stack smash evidence for every thread."""
+        from .smash import smash_findings
+        return smash_findings(self)
+
+    def verify(self, binaries=(), search_paths=()):
+        """An explicit build verdict per module (see dumpx.elf.verify)."""
+        from .verify import verify
+        return verify(self, binaries, search_paths)
 
     def close(self) -> None:
         self.source.close()
