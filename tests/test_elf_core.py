@@ -23,6 +23,8 @@ CORES = {  # name -> (core, executable) ; compressed files are decompressed for 
     "pyelftools": ("real:elf/core_linux64.elf", None),
     "smash": ("fix:elf/out/smash.core.zst", "fix:elf/out/smash"),
     "nullderef": ("fix:elf/out/nullderef.core.zst", "fix:elf/out/nullderef"),
+    "stackprot": ("fix:elf/out/stackprot.core.zst", "fix:elf/out/stackprot"),
+    "threads": ("fix:elf/out/threads.core.zst", "fix:elf/out/threads"),
 }
 
 
@@ -110,6 +112,21 @@ def test_smash_fixture_truth():
 def test_multi_thread_core():
     c = Core(real_dump("elf/backtrace.x86_64.core.bz2"))
     assert len(c.threads) == 2 and len({t.pid for t in c.threads}) == 2
+    t = Core(fixture_file("elf/out/threads.core.zst"))          # fixtures/elf/threads.c
+    assert len(t.threads) == 5 and len({x.pid for x in t.threads}) == 5
+    assert t.threads[0].signal == 11 and t.threads[0].pid != t.process["pid"]   # the crasher first
+    assert t.siginfo["addr"] == 0x10
+
+
+def test_filtered_headers_are_said_per_module(tmp_path):
+    core = plain("fix:elf/out/nullderef-noheaders.core.zst", tmp_path)
+    eu = need_tool("eu-unstrip")
+    seen = {int(ln.split("+")[0], 16) for ln in
+            subprocess.run([eu, "-n", "--core", str(core)], capture_output=True, text=True).stdout.splitlines()}
+    mods = Core(core).modules()
+    assert {m.start for m in mods if m.build_id} == seen          # what eu-unstrip can see
+    hidden = [m for m in mods if not m.build_id]
+    assert hidden and all(m.problem and "not captured" in m.problem for m in hidden)
 
 
 def test_memory_reads_name_unmapped_and_uncaptured_addresses():

@@ -157,6 +157,14 @@ def test_clean_crashes_have_no_smash_findings(spec):
                                             "core-pc-noncanonical", "core-pc-not-executable")]
 
 
+def test_stack_protector_abort_still_shows_the_overrun():
+    c = Core(fixture_file("elf/out/stackprot.core.zst"))          # fixtures/elf/stackprot.c
+    assert c.siginfo["signal"] == "SIGABRT"
+    smash = c.findings().of_kind("core-stack-smash")
+    ev = {e.label: e.value for e in smash[0].evidence}
+    assert ev["words"] == (48 + 64) // 8 and "0x4242424242424242" in ev["pattern"]
+
+
 def test_null_dereference_is_decoded():
     fs = Core(fixture_file("elf/out/nullderef.core.zst")).findings()
     f = fs.of_kind("core-fault-null")
