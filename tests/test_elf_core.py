@@ -177,3 +177,16 @@ def test_damaged_cores_raise_only_dump_errors(cut, flips):
 
 
 _CORE: dict = {}
+
+
+def test_aarch64_registers_match_eu_readelf(tmp_path):
+    core = plain("fix:elf/out/nullderef-aarch64.core.zst", tmp_path)
+    out = subprocess.run([need_tool("eu-readelf"), "-n", str(core)], capture_output=True, text=True).stdout
+    peer = {k: int(v, 0) for k, v in re.findall(r"\b(x\d+|pc|sp|pstate):\s+(0x[0-9a-f]+|-?\d+)", out)}
+    c = Core(core)
+    assert c.machine == "aarch64" and c.threads[0].signal == 11
+    regs = c.threads[0].registers
+    assert len(peer) == 34
+    for k, v in peer.items():
+        assert regs[k] == v & (2**64 - 1), k
+    assert c.process["name"] == "nullderef-a64"
