@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib
+import warnings
 from typing import Any
 
-from .errors import DumpError
+
+from .errors import DumpError, DumpWarning
 from .sniff import detect
 from .sources import open_source
 
@@ -44,13 +46,12 @@ def info(origin, *, measure: bool = True) -> dict[str, Any]:
         if det.format == "hprof" and "timestamp_ms" in det.details:
             out["provenance"]["timestamp"] = _iso_ms(det.details["timestamp_ms"])
         if src.compression and measure:
-            n = 0
-            try:
-                for block in src.chunks():
-                    n += len(block)
-            except DumpError as e:
-                out["problems"].append(str(e))
-            out["size"] = n
+            # decode once into the work file; readers below then map it instead of decoding again
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DumpWarning)
+                out["size"] = src.view().size
+            if src.damage is not None:
+                out["problems"].append(str(src.damage))
         target = PROVENANCE.get(det.format)
         if target:
             mod, _, fn = target.partition(":")
@@ -59,6 +60,6 @@ def info(origin, *, measure: bool = True) -> dict[str, Any]:
             except DumpError as e:
                 out["problems"].append(str(e))
             else:
-                out["problems"] += prov.pop("problems", [])
+                out["problems"] += [p for p in prov.pop("problems", []) if p not in out["problems"]]
                 out["provenance"].update(prov)
         return out
