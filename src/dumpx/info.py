@@ -7,7 +7,6 @@ import importlib
 import warnings
 from typing import Any
 
-
 from .errors import DumpError, DumpWarning
 from .sniff import detect
 from .sources import open_source

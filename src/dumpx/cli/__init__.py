@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import DumpError
+import warnings
+
+from ..errors import DumpError, DumpWarning
 from ..render import safe_text
 from . import core as _core
 from . import goroutines as _goroutines
@@ -26,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # the commands print every problem with their results; Python's warning lines would repeat them
+    warnings.simplefilter("ignore", DumpWarning)
     try:
         return int(args.run(args) or 0)
     except DumpError as e:
