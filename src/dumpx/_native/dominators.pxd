@@ -1,0 +1,1 @@
+from libc.stdint cimport int32_t, int64_t

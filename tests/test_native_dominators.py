@@ -1,0 +1,88 @@
+"""The dominator kernel against networkx.immediate_dominators, on random graphs from hypothesis
+(chains, diamonds, self-loops, unreachable parts) and on a long chain (no recursion)."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dumpx._native.dominators import dominators, retained_sizes
+
+
+def csr(n, edges):
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for a, _ in edges:
+        indptr[a + 1] += 1
+    indptr = np.cumsum(indptr)
+    indices = np.empty(len(edges), dtype=np.int32)
+    fill = indptr[:-1].copy()
+    for a, b in edges:
+        indices[fill[a]] = b
+        fill[a] += 1
+    return indptr, indices
+
+
+def reference(n, edges, root):
+    g = nx.DiGraph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from(edges)
+    ref = np.full(n, -1, dtype=np.int64)
+    for v, d in nx.immediate_dominators(g, root).items():
+        ref[v] = d
+    ref[root] = root
+    return ref, g
+
+
+@st.composite
+def graphs(draw):
+    n = draw(st.integers(1, 40))
+    edges = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=4 * n))
+    if draw(st.booleans()):                      # a chain through everything, then noise
+        edges += [(i, i + 1) for i in range(n - 1)]
+    if draw(st.booleans()) and n >= 4:           # a diamond
+        edges += [(0, 1), (0, 2), (1, 3), (2, 3)]
+    return n, edges, draw(st.integers(0, n - 1))
+
+
+@settings(max_examples=400, deadline=None)
+@given(graphs())
+def test_immediate_dominators_equal_networkx(case):
+    n, edges, root = case
+    ip, ix = csr(n, edges)
+    idom, pre = dominators(ip, ix, root)
+    ref, g = reference(n, edges, root)
+    assert idom.tolist() == ref.tolist()
+    reach = nx.descendants(g, root) | {root}
+    assert sorted(pre.tolist()) == sorted(reach) and pre[0] == root
+    # retained sizes: the sum over the dominator subtree, from the reference tree
+    shallow = np.arange(1, n + 1, dtype=np.int64)
+    r = retained_sizes(idom, pre, shallow)
+    tree = nx.DiGraph((int(d), v) for v, d in enumerate(ref.tolist()) if d >= 0 and v != root)
+    tree.add_nodes_from(reach)
+    for v in range(n):
+        want = sum(int(shallow[u]) for u in (nx.descendants(tree, v) | {v})) if v in reach else 0
+        assert r[v] == want
+
+
+def test_a_long_chain_needs_no_recursion():
+    n = 2_000_000
+    ip = np.arange(n + 1, dtype=np.int64)
+    ip[-1] = n - 1
+    ix = np.arange(1, n, dtype=np.int32)
+    idom, pre = dominators(ip, ix, 0)
+    assert idom[-1] == n - 2 and len(pre) == n
+    r = retained_sizes(idom, pre, np.ones(n, dtype=np.int64))
+    assert r[0] == n and r[n - 1] == 1
+
+
+@pytest.mark.parametrize("ip,ix", [
+    (np.array([0, 1], np.int64), np.array([5], np.int32)),          # target out of range
+    (np.array([0, 2, 1], np.int64), np.array([0, 1], np.int32)),    # decreasing offsets
+    (np.array([0, 1, 3], np.int64), np.array([1, 0], np.int32)),    # offsets past the edges
+])
+def test_malformed_csr_is_refused(ip, ix):
+    with pytest.raises(ValueError):
+        dominators(ip, ix, 0)
