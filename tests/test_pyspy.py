@@ -160,3 +160,12 @@ def test_native_frames_corroborate_lock_waits():
         assert any("PyThread_acquire_lock" in r for r in v[name].rests_on), v[name].rests_on
     nat = [t for t in ev.native.threads if t.name == "deadlock-a"][0]
     assert any(f.native for f in nat.frames) and any(not f.native for f in nat.frames)
+
+
+def test_dumpx_open_reads_a_bundle_directory(tmp_path):
+    import dumpx
+    from dumpx.errors import UnsupportedFormatError
+    ev = dumpx.open(FIXTURES / "pyspy/out/deadlock-only")
+    assert {t.name for t in ev.dump.threads} == {"MainThread", "deadlock-a", "deadlock-b"}
+    with pytest.raises(UnsupportedFormatError):
+        dumpx.open(tmp_path)

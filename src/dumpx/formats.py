@@ -33,6 +33,13 @@ def open(origin, **kw):  # noqa: A001 - the public name is dumpx.open
     The format is sniffed from the content. A format dumpx recognises but cannot read yet
     raises :class:`UnsupportedFormatError` naming what was detected.
     """
+    if isinstance(origin, (str, os.PathLike)) and os.path.isdir(origin):
+        names = set(os.listdir(origin))
+        if names & {"pyspy.json", "pyspy.txt", "pyspy-locals.txt"}:
+            from .pyspy import load
+            return load(origin)
+        raise UnsupportedFormatError(f"{os.fspath(origin)} is a directory, not a dump (a py-spy "
+                                     f"capture bundle holds pyspy.json or pyspy.txt)", detected="directory")
     source = open_source(origin, **kw)
     det = detect(source)
     target = READERS.get(det.format)
