@@ -14,6 +14,12 @@ from .sources import open_source
 # format id -> "module:callable(source, detection) -> dict" adding reader-level provenance
 PROVENANCE: dict[str, str] = {
     "hprof": "dumpx.hprof.provenance:info_provenance",
+    "elf-core": "dumpx.elf.core:info_provenance",
+    "go-goroutines-debug2": "dumpx.goroutines:info_provenance",
+    "go-panic": "dumpx.goroutines:info_provenance",
+    "go-sigquit": "dumpx.goroutines:info_provenance",
+    "go-goroutines-debug1": "dumpx.goroutines:info_provenance",
+    "go-pprof-proto": "dumpx.goroutines:info_provenance",
 }
 
 

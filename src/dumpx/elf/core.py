@@ -341,3 +341,26 @@ class Core:
 
 def open_core(source, detection=None) -> Core:
     return Core(source, detection)
+
+
+def info_provenance(source, detection) -> dict[str, Any]:
+    """``dumpx info`` hook: what a core says about the process that died."""
+    c = Core(source, detection)
+    out: dict[str, Any] = {"threads": len(c.threads)}
+    if c.process:
+        out["process"] = f"{c.process.get('name')} (pid {c.process.get('pid')})"
+        out["command"] = c.process.get("args")
+    if c.siginfo:
+        out["signal"] = f"{c.siginfo['signal']} code {c.siginfo['code']}" + (
+            f" addr 0x{c.siginfo['addr']:x}" if "addr" in c.siginfo else "")
+    if "AT_EXECFN" in c.auxv:
+        try:
+            out["executable"] = c.read(c.auxv["AT_EXECFN"], 256).split(b"\x00", 1)[0].decode("utf-8", "backslashreplace")
+        except DumpError:
+            pass
+    mods = c.modules()
+    out["modules_with_build_id"] = sum(1 for m in mods if m.build_id)
+    out["modules"] = len(mods)
+    if c.problems:
+        out["problems"] = list(c.problems)
+    return out

@@ -29,3 +29,14 @@ def open_detected(source, det) -> GoroutineDump:
     if fmt == "go-pprof-proto":
         return read_proto(source)
     raise UnsupportedFormatError(f"not a goroutine dump: {det.description}", detected=fmt)
+
+
+def info_provenance(source, detection) -> dict:
+    """``dumpx info`` hook: how many goroutines, in how many distinct stacks."""
+    d = open_detected(source, detection)
+    out = {"goroutines": d.total, "distinct_stacks": len(d.stacks)}
+    if d.preamble:
+        out["first_line"] = d.preamble[0]
+    if d.problems:
+        out["problems"] = [str(p) for p in d.problems]
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .._native.gotrace import GoScan
@@ -152,14 +154,23 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
                      "frames": rw["frames"], "elided": rw["elided"].astype(bool),
                      "offset": rw["header"], "stack_start": rw["stack_start"],
                      "stack_end": rw["stack_end"]}, title="goroutines")
-    notes: list[str] = []
     # what came before the first goroutine (panic message, SIGQUIT lines)
     first = int(g["first_offset"].min())
     head = src.head(min(first, 4096)) if first else b""
     preamble = head.decode("utf-8", "backslashreplace").splitlines()
+    notes: list[str] = []
     if src.damage is not None and src.damage not in problems:
         problems.append(src.damage)
-    if r["ends_mid_line"] or size == RUNTIME_CAP:
+    cut_line = False
+    if r["ends_mid_line"]:
+        # no final newline: truncated, unless the last line is a whole "\tfile.go:N +0x.." line
+        # (runtime.Stack output written without a trailing newline ends like that)
+        tail = src.view().read(max(0, size - 512), min(size, 512)).rsplit(b"\n", 1)[-1]
+        if re.match(rb"^\t.+:\d+( \+0x[0-9a-f]+)?( fp=0x[0-9a-f]+ sp=0x[0-9a-f]+ pc=0x[0-9a-f]+)?\r?$", tail):
+            notes.append("the text has no final newline; its last line is a whole frame line")
+        else:
+            cut_line = True
+    if cut_line or size == RUNTIME_CAP:
         why = ("the dump is exactly 64 MiB, the cap runtime/pprof writes debug=2 at"
                if size == RUNTIME_CAP else "the text ends in the middle of a line")
         problems.append(TruncatedDumpError(
