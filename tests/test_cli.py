@@ -179,3 +179,14 @@ def test_core_verify_exit_code_and_json(capsys):
     assert main(["core", "verify", "--json", core, "--binary", str(fixture_file("elf/out/nullderef"))]) == 0
     d = json.loads(capsys.readouterr().out)
     assert [m["verdict"] for m in d["modules"] if m["module"].endswith("/nullderef")] == ["match"]
+
+
+def test_hprof_dominators_json(capsys):
+    from conftest import fixture_file
+    assert main(["hprof", "dominators", "--json", "--quiet", "--top", "5",
+                 str(fixture_file("hprof/out/heapshape-coops.hprof.gz"))]) == 0
+    d = json.loads(capsys.readouterr().out)
+    by = {r["class_name"]: r for r in d["top"]}
+    assert by["java.util.HashMap"]["accumulation_point"]["children"] == 20000
+    assert by["HeapShape$Upload"]["accumulation_point"]["class_name"] == "[B"
+    assert by["class HeapShape"]["dominator_chain"] == ["class HeapShape"]

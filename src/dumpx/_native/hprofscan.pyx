@@ -225,6 +225,17 @@ cdef class Scanner:
     cdef int64_t top_min
     cdef int64_t[SAMPLE * 4] sample
     cdef int64_t n_sample
+    cdef bint graph                    # emit objects, references and roots (whole records needed)
+    cdef IdMap gclass                  # class id -> index into the layout arrays below
+    cdef object g_keep                 # the numpy arrays the pointers below point into
+    cdef const int64_t* g_size
+    cdef const int64_t* g_ref_start
+    cdef const int64_t* g_ref_count
+    cdef const int32_t* g_refoff
+    cdef int64_t g_nrefoff
+    cdef int64_t g_oa_base, g_ref_size, g_align
+    cdef int64_t[12] g_prim_base
+    cdef I64Vec e_id, e_cls, e_size, e_src, e_dst, e_root
     cdef IdMap fetch                   # ids whose whole records are to be copied out
     cdef int64_t fetch_n
     cdef ByteBlob fblob
@@ -243,6 +254,7 @@ cdef class Scanner:
         self.snapshots = 0
         self.counting = 0
         idmap_init(&self.fetch, 16)
+        idmap_init(&self.gclass, 16)
 
     def __dealloc__(self):
         cdef int i
@@ -266,6 +278,13 @@ cdef class Scanner:
         vec_free(&self.heap_names)
         free(self.blob.data)
         idmap_free(&self.fetch)
+        idmap_free(&self.gclass)
+        vec_free(&self.e_id)
+        vec_free(&self.e_cls)
+        vec_free(&self.e_size)
+        vec_free(&self.e_src)
+        vec_free(&self.e_dst)
+        vec_free(&self.e_root)
         free(self.fblob.data)
         vec_free(&self.f_id)
         vec_free(&self.f_off)
@@ -278,6 +297,90 @@ cdef class Scanner:
             if k != 0:
                 idmap_put(&self.fetch, k, 1)
                 self.fetch_n += 1
+
+    def set_graph(self, class_ids, sizes, ref_start, ref_count, ref_offsets, int64_t oa_base,
+                  int64_t ref_size, int64_t align, prim_base):
+        """Emit the object graph during the pass: per class (by id) its instance size and the
+        byte offsets of its reference fields (superclasses included) in the instance data."""
+        cdef int64_t i, n
+        ids = np.ascontiguousarray(class_ids, dtype=np.uint64)
+        sz = np.ascontiguousarray(sizes, dtype=np.int64)
+        rs = np.ascontiguousarray(ref_start, dtype=np.int64)
+        rc = np.ascontiguousarray(ref_count, dtype=np.int64)
+        ro = np.ascontiguousarray(ref_offsets, dtype=np.int32)
+        n = len(ids)
+        if not (len(sz) == len(rs) == len(rc) == n) or (n and (rs.min() < 0 or rc.min() < 0
+                                                                or (rs + rc).max() > len(ro))):
+            raise ValueError("class layout arrays disagree")
+        self.g_keep = (sz, rs, rc, ro if len(ro) else np.zeros(1, np.int32))
+        cdef const int64_t[::1] a = self.g_keep[0]
+        cdef const int64_t[::1] b = self.g_keep[1]
+        cdef const int64_t[::1] c = self.g_keep[2]
+        cdef const int32_t[::1] d = self.g_keep[3]
+        self.g_size = &a[0] if n else NULL
+        self.g_ref_start = &b[0] if n else NULL
+        self.g_ref_count = &c[0] if n else NULL
+        self.g_refoff = &d[0]
+        self.g_nrefoff = len(ro)
+        for i in range(n):
+            idmap_put(&self.gclass, <uint64_t>ids[i] if ids[i] else <uint64_t>0xFFFFFFFFFFFFFFFF, <int32_t>i)
+        self.g_oa_base, self.g_ref_size, self.g_align = oa_base, ref_size, align
+        for i in range(12):
+            self.g_prim_base[i] = prim_base[i]
+        self.graph = True
+
+    def graph_results(self):
+        return {"id": vec_array(&self.e_id).view(np.uint64), "cls": vec_array(&self.e_cls),
+                "size": vec_array(&self.e_size), "src": vec_array(&self.e_src),
+                "dst": vec_array(&self.e_dst).view(np.uint64), "roots": vec_array(&self.e_root).view(np.uint64)}
+
+    cdef inline int64_t aligned(self, int64_t x) noexcept:
+        return (x + self.g_align - 1) // self.g_align * self.g_align
+
+    cdef int emit(self, uint64_t oid, int64_t cls, int64_t size) except -1:
+        vec_push(&self.e_id, <int64_t>oid)
+        vec_push(&self.e_cls, cls)
+        vec_push(&self.e_size, size)
+        return 0
+
+    cdef int edge(self, uint64_t dst) except -1:
+        if dst != 0:
+            vec_push(&self.e_src, self.e_id.n - 1)
+            vec_push(&self.e_dst, <int64_t>dst)
+        return 0
+
+    cdef int64_t graph_instance(self, const uint8_t* p, int64_t need, int64_t avail) except -1:
+        """An INSTANCE DUMP whose payload is in the buffer: the object, its class, its references."""
+        cdef int ids = self.id_size
+        cdef uint64_t oid = self.rid(p + 1), cid = self.rid(p + 1 + ids + 4)
+        cdef int64_t n = be4(p + 1 + 2 * ids + 4), k, off
+        cdef int32_t gi
+        cdef const uint8_t* data = p + need
+        if avail < need + n:
+            return NEED_MORE
+        gi = idmap_get(&self.gclass, cid if cid else <uint64_t>0xFFFFFFFFFFFFFFFF)
+        self.emit(oid, gi, self.g_size[gi] if gi >= 0 else self.aligned(12 + n))
+        self.edge(cid)
+        if gi >= 0:
+            for k in range(self.g_ref_count[gi]):
+                off = self.g_refoff[self.g_ref_start[gi] + k]
+                if 0 <= off and off + ids <= n:
+                    self.edge(self.rid(data + off))
+        return need + n
+
+    cdef int64_t graph_objarray(self, const uint8_t* p, int64_t need, int64_t avail) except -1:
+        cdef int ids = self.id_size
+        cdef uint64_t oid = self.rid(p + 1), cid = self.rid(p + 1 + ids + 8)
+        cdef int64_t n = be4(p + 1 + ids + 4), k
+        cdef int32_t gi
+        if avail < need + n * ids:
+            return NEED_MORE
+        gi = idmap_get(&self.gclass, cid if cid else <uint64_t>0xFFFFFFFFFFFFFFFF)
+        self.emit(oid, gi, self.aligned(self.g_oa_base + n * self.g_ref_size))
+        self.edge(cid)
+        for k in range(n):
+            self.edge(self.rid(p + need + k * ids))
+        return need + n * ids
 
     def fetched(self):
         """{id: record bytes (tag included)} for the fetched objects that were found."""
@@ -474,6 +577,13 @@ cdef class Scanner:
             vec_push(&self.field_names, <int64_t>self.rid(p + k))
             vec_push(&self.field_types, t)
             k += ids + 1
+        if self.graph:
+            self.emit(cid, -1, 0)
+            self.edge(sup)
+            self.edge(loader)
+            for i in range(sstart, self.static_names.n):
+                if self.static_types.data[i] == 2:
+                    self.edge(<uint64_t>self.static_values.data[i])
         self.cols[<int>C_DUMPED].data[idx] = 1
         self.cols[<int>C_SUPER].data[idx] = <int64_t>sup
         self.cols[<int>C_LOADER].data[idx] = <int64_t>loader
@@ -525,6 +635,17 @@ cdef class Scanner:
             need = 1 + 2 * ids + 8
             if avail < need:
                 return NEED_MORE
+            if self.graph and self.counting:
+                r = self.graph_instance(p, need, avail)
+                if r == NEED_MORE:
+                    return NEED_MORE
+                n = be4(p + 1 + 2 * ids + 4)
+                idx = self.class_index(self.rid(p + 1 + ids + 4))
+                self.cols[<int>C_ICOUNT].data[idx] += 1
+                self.cols[<int>C_IBYTES].data[idx] += n
+                self.n_instances += 1
+                self.sub_counts[tag] += 1
+                return r
             oid = self.rid(p + 1)
             cid = self.rid(p + 1 + ids + 4)
             n = be4(p + 1 + 2 * ids + 4)
@@ -544,6 +665,13 @@ cdef class Scanner:
             need = 1 + 2 * ids + 8
             if avail < need:
                 return NEED_MORE
+            if self.graph and self.counting:
+                r = self.graph_objarray(p, need, avail)
+                if r == NEED_MORE:
+                    return NEED_MORE
+                self.n_objarrays += 1
+                self.sub_counts[tag] += 1
+                return r
             oid = self.rid(p + 1)
             n = be4(p + 1 + ids + 4)
             cid = self.rid(p + 1 + ids + 8)
@@ -590,6 +718,8 @@ cdef class Scanner:
             self.sub_counts[tag] += 1
             if not self.counting:
                 return need
+            if self.graph:
+                self.emit(oid, -100 - t, self.aligned(self.g_prim_base[t] + n * es))
             self.pa_count[t] += 1
             self.pa_elems[t] += n
             if n > self.pa_max[t]:
@@ -603,6 +733,8 @@ cdef class Scanner:
                       "a sub-record tag (0x01-0x08, 0x20-0x23, 0x89-0x8E, 0x90, 0xC3, 0xFE, 0xFF)")
         if avail < need:
             return NEED_MORE
+        if self.graph and self.counting and tag != 0x90:
+            vec_push(&self.e_root, <int64_t>self.rid(p + 1))
         self.sub_counts[tag] += 1
         return need
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from ..hprof.histogram import diff_histograms, histogram_findings
 from ..hprof.reader import HeapDump
 from ..render import safe_text
@@ -21,6 +23,14 @@ def add_parser(sub) -> None:
     h.add_argument("--snapshot", type=int, default=0, help="which heap dump of a multi-dump file")
     h.add_argument("--diff", metavar="OTHER", help="a later dump of the same JVM: growth by class")
     h.set_defaults(run=run_histo)
+    dm = hs.add_parser("dominators", help="objects by retained size, with their dominator chains "
+                                          "and accumulation points")
+    dm.add_argument("file")
+    dm.add_argument("--top", type=int, default=20)
+    dm.add_argument("--json", action="store_true")
+    dm.add_argument("--quiet", action="store_true")
+    dm.add_argument("--snapshot", type=int, default=0)
+    dm.set_defaults(run=run_dominators)
 
 
 def _load(path: str, args) -> HeapDump:
@@ -63,4 +73,35 @@ def run_histo(args) -> int:
         print(diff.head(args.top).text())
     print()
     print(findings.text())
+    return 0 if d.scan.complete else 1
+
+
+def run_dominators(args) -> int:
+    from ..hprof.graph import build_graph
+    d = _load(args.file, args)
+    g = build_graph(d)
+    top = g.top_retained(args.top)
+    rows = top.rows()
+    for r in rows:
+        v = g.vertex(int(r["object_id"]))
+        ap = g.accumulation_point(v)
+        r["accumulation_point"] = {"object_id": int(g.ids[ap]), "class_name": g.class_name(ap),
+                                   "retained_bytes": int(g.retained[ap]),
+                                   "children": int(np.diff(g.children()[0])[ap])}
+        r["dominator_chain"] = [g.class_name(u) for u in g.dominator_chain(v)]
+    if args.json:
+        print(json.dumps({"objects": len(g.ids), "unreachable": int(len(g.unreachable())),
+                          "dangling_references": g.dangling, "top": rows},
+                         indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+        return 0 if d.scan.complete else 1
+    print(top.text())
+    print()
+    for r in rows[: min(10, len(rows))]:
+        a = r["accumulation_point"]
+        print(f"0x{int(r['object_id']):x} {safe_text(r['class_name'])}: retains {r['retained_bytes']:,} bytes; "
+              f"accumulates in 0x{a['object_id']:x} {safe_text(a['class_name'])} "
+              f"({a['retained_bytes']:,} bytes over {a['children']:,} dominated objects)")
+        print("    chain: " + " -> ".join(safe_text(c) for c in r["dominator_chain"]))
+    print(f"\n{len(g.unreachable()):,} unreachable objects are left out of retained sizes; "
+          f"{g.dangling:,} references point to ids not in the dump")
     return 0 if d.scan.complete else 1

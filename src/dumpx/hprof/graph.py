@@ -1,0 +1,182 @@
+"""The object graph of a heap dump, its dominator tree and retained sizes (issue 4, first part).
+
+One more native pass over the (mapped) dump emits every object (id, class, shallow size), every
+reference (instance fields by the class layout, array elements, class statics, super and loader
+links, the instance-to-class link) and every GC root. Ids become dense indices by sorting, the
+references a CSR graph with one virtual root pointing at the GC roots; dominators and retained
+sizes come from ``dumpx._native.dominators``. Objects no root reaches are left out of the tree
+and counted apart, so they do not distort retained sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._native.dominators import dominators, retained_sizes
+from .._native.hprofscan import ScanError, Scanner
+from ..errors import CorruptDumpError
+from ..table import Table
+from .layout import class_model, instance_sizes
+from .reader import ELEM_SIZE, HeapDump
+
+CLASS_OBJECT = -1
+
+
+@dataclass
+class HeapGraph:
+    dump: HeapDump
+    ids: np.ndarray            # uint64 object id per vertex (vertex n is the virtual root)
+    cls: np.ndarray            # class index into dump.scan.class_names(), -1 class object, -100-t primitive array
+    shallow: np.ndarray        # int64
+    indptr: np.ndarray
+    indices: np.ndarray
+    idom: np.ndarray           # int32, -1 unreachable; the root dominates itself
+    preorder: np.ndarray
+    retained: np.ndarray       # int64
+    dangling: int              # references to ids not in the dump
+
+    @property
+    def root(self) -> int:
+        return len(self.ids)
+
+    def class_name(self, v: int) -> str:
+        if v == self.root:
+            return "<GC roots>"
+        c = int(self.cls[v])
+        if c == CLASS_OBJECT:
+            if not hasattr(self, "_by_id"):
+                ids = self.dump.scan.raw["classes"]["id"].astype(np.uint64).tolist()
+                self._by_id = dict(zip(ids, self._names.tolist()))
+            return f"class {self._by_id.get(int(self.ids[v]), '?')}"
+        if c <= -100:
+            from .reader import ARRAY_CODES
+            return "[" + ARRAY_CODES.get(-100 - c, "?")
+        return str(self._names[c]) if c >= 0 else "<unknown class>"
+
+    def vertex(self, object_id: int) -> int:
+        pos = int(np.searchsorted(self._sorted, np.uint64(object_id)))
+        if pos < len(self._sorted) and int(self._sorted[pos]) == object_id:
+            return int(self._order[pos])
+        raise KeyError(f"no object 0x{object_id:x} in the dump")
+
+    def dominator_chain(self, v: int) -> list[int]:
+        chain = []
+        while v != self.root and v >= 0 and len(chain) < 10_000:
+            chain.append(v)
+            v = int(self.idom[v])
+        return chain[::-1]
+
+    def unreachable(self) -> np.ndarray:
+        return np.flatnonzero(self.idom[:-1] < 0)
+
+    def top_retained(self, n: int = 20) -> Table:
+        r = self.retained[:-1]
+        top = np.argsort(-r, kind="stable")[:n]
+        return Table({"object_id": self.ids[top], "class_name": np.array([self.class_name(int(v)) for v in top], dtype=object),
+                      "shallow_bytes": self.shallow[top], "retained_bytes": r[top]},
+                     title="top objects by retained size", hex_columns={"object_id"})
+
+    def children(self):
+        """Dominator-tree children in CSR (by vertex)."""
+        if not hasattr(self, "_kids"):
+            reach = np.flatnonzero((self.idom >= 0) & (np.arange(len(self.idom)) != self.root))
+            parent = self.idom[reach]
+            order = np.argsort(parent, kind="stable")
+            ptr = np.zeros(len(self.idom) + 1, dtype=np.int64)
+            np.add.at(ptr, parent + 1, 1)
+            self._kids = (np.cumsum(ptr), reach[order])
+        return self._kids
+
+    def accumulation_point(self, v: int, share: float = 0.8) -> int:
+        """Walk down from ``v`` while one dominated child holds most of the retained size; stop
+        where it spreads over many children (the collection that accumulates)."""
+        ptr, kids = self.children()
+        while True:
+            ks = kids[ptr[v]:ptr[v + 1]]
+            if not len(ks):
+                return v
+            best = ks[np.argmax(self.retained[ks])]
+            if self.retained[best] < share * self.retained[v]:
+                return v
+            v = int(best)
+
+
+def _layout_arrays(dump: HeapDump, layout):
+    scan = dump.scan
+    model = class_model(scan)
+    sizes = instance_sizes(model, layout)
+    c = scan.raw["classes"]
+    ft = scan.raw["field_types"].tolist()
+    isz = dump.header.id_size
+    bsize = {2: isz, 4: 1, 5: 2, 6: 4, 7: 8, 8: 1, 9: 2, 10: 4, 11: 8}
+    starts, counts, flat = [], [], []
+    sup = model.super_idx.tolist()
+    for i in range(model.n):
+        refs, off, j, seen = [], 0, i, 0
+        while j >= 0 and seen < 1000:            # own fields first, then each superclass's
+            a, k = int(c["field_start"][j]), int(c["field_count"][j])
+            for t in ft[a:a + k]:
+                if t == 2:
+                    refs.append(off)
+                off += bsize.get(t, 0)
+            j = sup[j]
+            seen += 1
+        starts.append(len(flat))
+        counts.append(len(refs))
+        flat += refs
+    return (c["id"].astype(np.uint64), sizes, np.array(starts, np.int64), np.array(counts, np.int64),
+            np.array(flat, np.int32))
+
+
+def build_graph(dump: HeapDump) -> HeapGraph:
+    """One more pass over the dump (mapped; a compressed one is spilled once) into a HeapGraph."""
+    layout = dump.layout()
+    ids, sizes, rs, rc, ro = _layout_arrays(dump, layout)
+    prim = [0] * 12
+    for t, es in ELEM_SIZE.items():
+        prim[t] = layout.array_base(es)
+    sc = Scanner(dump.header.id_size, -1, dump.snapshot)
+    sc.offset = dump.header.length
+    sc.set_graph(ids, sizes, rs, rc, ro, layout.array_base(layout.ref_size), layout.ref_size,
+                 layout.align, prim)
+    buf = dump.source.view().buffer
+    try:
+        sc.feed(buf[dump.header.length:], True)
+    except ScanError as e:
+        msg, off, expected = e.args
+        dump.scan.problems.append(CorruptDumpError(msg, offset=off, expected=expected))
+    g = sc.graph_results()
+    n = len(g["id"])
+    if n == 0:
+        raise CorruptDumpError("the heap dump holds no objects to build a graph from",
+                               offset=dump.header.length, expected="heap dump records")
+    order = np.argsort(g["id"], kind="stable")
+    sorted_ids = g["id"][order]
+
+    def dense(x):
+        pos = np.minimum(np.searchsorted(sorted_ids, x), n - 1)
+        ok = sorted_ids[pos] == x
+        return np.where(ok, order[pos], -1), ok
+
+    dst, ok = dense(g["dst"])
+    src = g["src"][ok]
+    dst = dst[ok]
+    roots, rok = dense(g["roots"])
+    roots = np.unique(roots[rok])
+    src = np.concatenate([src, np.full(len(roots), n, np.int64)])
+    dst = np.concatenate([dst, roots])
+    indptr = np.zeros(n + 2, dtype=np.int64)
+    np.add.at(indptr, src + 1, 1)
+    indptr = np.cumsum(indptr)
+    srt = np.argsort(src, kind="stable")
+    indices = dst[srt].astype(np.int32)
+    idom, pre = dominators(indptr, indices, n)
+    shallow = np.concatenate([g["size"], [0]]).astype(np.int64)
+    retained = retained_sizes(idom, pre, shallow)
+    hg = HeapGraph(dump, g["id"], g["cls"], shallow, indptr, indices, idom, pre, retained,
+                   int((~ok).sum()))
+    hg._sorted, hg._order = sorted_ids, order
+    hg._names = dump.scan.class_names()
+    return hg

@@ -1,0 +1,84 @@
+"""Object graph, dominators and retained sizes on the HeapShape fixture: the numbers follow
+from how the fixture was built (fixtures/hprof/HeapShape.java) and the JVM's layout."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from dumpx.hprof import HeapDump
+from dumpx.hprof.graph import build_graph
+from dumpx.hprof.objects import Fields
+
+from conftest import fixture_file
+
+pytestmark = pytest.mark.filterwarnings("ignore::dumpx.errors.DumpWarning")
+N = 20000
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return build_graph(HeapDump(fixture_file("hprof/out/heapshape-coops.hprof.gz")))
+
+
+def test_registry_retains_exactly_what_the_construction_says(graph):
+    fields = Fields(graph.dump)
+    registry = fields.static("HeapShape", "REGISTRY")
+    v = graph.vertex(registry)
+    assert graph.class_name(v) == "java.util.HashMap"
+    ap = graph.accumulation_point(v)
+    assert graph.class_name(ap) == "[Ljava.util.HashMap$Node;" and int(graph.idom[ap]) == v
+    # per entry: HashMap$Node 32 + CacheEntry 32 + byte[24] 40 (compressed oops layout), and a
+    # Long 24 for every key outside Long's cache of -128..127
+    table = int(graph.shallow[ap])
+    assert int(graph.retained[ap]) == table + N * (32 + 32 + 40) + (N - 128) * 24
+    assert int(graph.retained[v]) == 48 + int(graph.retained[ap])
+
+
+def test_the_biggest_object_is_held_by_the_upload_and_is_not_the_accumulation(graph):
+    upload = graph.vertex(Fields(graph.dump).static("HeapShape", "IN_FLIGHT"))
+    assert int(graph.retained[upload]) == 16 + (16 + (8 << 20))
+    big = graph.accumulation_point(upload)
+    assert graph.class_name(big) == "[B" and int(graph.shallow[big]) == 16 + (8 << 20)
+
+
+def test_dominators_equal_networkx_on_the_real_graph(graph):
+    n = graph.root
+    g = nx.DiGraph()
+    g.add_nodes_from(range(n + 1))
+    src = np.repeat(np.arange(n + 1), np.diff(graph.indptr))
+    g.add_edges_from(zip(src.tolist(), graph.indices.tolist()))
+    ref = nx.immediate_dominators(g, n)
+    ours = {v: int(d) for v, d in enumerate(graph.idom.tolist()) if d >= 0}
+    ref[n] = n
+    assert ours == ref
+
+
+def test_unreachable_objects_are_counted_apart(graph):
+    un = graph.unreachable()
+    assert (graph.retained[un] == 0).all()
+    reach = graph.idom[:-1] >= 0
+    assert int(graph.retained[graph.root]) == int(graph.shallow[:-1][reach].sum())
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from conftest import real_dump  # noqa: E402
+from dumpx.errors import DumpError  # noqa: E402
+
+_AGENT: dict = {}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cut=st.floats(0.05, 1), flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 7)), max_size=4))
+def test_damaged_dumps_build_a_graph_or_raise_dump_errors(cut, flips):
+    data = bytearray(_AGENT.setdefault("d", real_dump("hprof/sun_jdk6_31_hprofagent_compressedOops.hprof").read_bytes()))
+    for pos, bit in flips:
+        data[pos % len(data)] ^= 1 << bit
+    try:
+        g = build_graph(HeapDump(bytes(data[: int(len(data) * cut)])))
+        g.top_retained(5)
+    except DumpError:
+        pass
