@@ -190,3 +190,17 @@ def test_hprof_dominators_json(capsys):
     assert by["java.util.HashMap"]["accumulation_point"]["children"] == 20000
     assert by["HeapShape$Upload"]["accumulation_point"]["class_name"] == "[B"
     assert by["class HeapShape"]["dominator_chain"] == ["class HeapShape"]
+
+
+def test_hprof_path(capsys):
+    from conftest import fixture_file
+    from dumpx.hprof import HeapDump
+    from dumpx.hprof.graph import build_graph
+    from dumpx.hprof.objects import Fields
+    p = str(fixture_file("hprof/out/heapshape-coops.hprof.gz"))
+    g = build_graph(HeapDump(p))
+    table = g.accumulation_point(g.vertex(Fields(g.dump).static("HeapShape", "REGISTRY")))
+    assert main(["hprof", "path", "--quiet", "--json", p, hex(int(g.ids[table]))]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert [s["via"] for s in d["path"]][-2:] == ["static REGISTRY", "table"]
+    assert main(["hprof", "path", "--quiet", p, "0x1234"]) == 2

@@ -82,3 +82,20 @@ def test_damaged_dumps_build_a_graph_or_raise_dump_errors(cut, flips):
         g.top_retained(5)
     except DumpError:
         pass
+
+
+def test_retained_by_class_and_paths(graph):
+    by = {r["class_name"]: r for r in graph.retained_by_class().rows()}
+    # every CacheEntry holds its own byte[24]: 20000 x (32 + 40)
+    assert by["HeapShape$CacheEntry"]["retained_bytes"] == N * (32 + 40)
+    assert by["HeapShape$CacheEntry"]["objects"] == N
+    table = graph.accumulation_point(graph.vertex(Fields(graph.dump).static("HeapShape", "REGISTRY")))
+    path = graph.path_to(table)
+    assert [s["via"] for s in path[-2:]] == ["static REGISTRY", "table"]
+    assert path[-3]["class_name"] == "class HeapShape"
+    # shortest: as long as networkx's shortest path from the virtual root
+    n = graph.root
+    g = nx.DiGraph()
+    src = np.repeat(np.arange(n + 1), np.diff(graph.indptr))
+    g.add_edges_from(zip(src.tolist(), graph.indices.tolist()))
+    assert len(path) == nx.shortest_path_length(g, n, table)

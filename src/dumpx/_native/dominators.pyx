@@ -157,3 +157,87 @@ def retained_sizes(const int32_t[::1] idom, const int32_t[::1] preorder, const i
         d = idom[v]
         r[d] += r[v]
     return out
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def retained_by_group(const int64_t[::1] kid_ptr, const int32_t[::1] kids, int32_t root,
+                      const int64_t[::1] group, const int64_t[::1] retained, int64_t ngroups):
+    """Retained size of the set of all vertices of each group (class): the sum over the members
+    that no other member dominates. One iterative walk of the dominator tree keeps, per group,
+    how many members are on the current path."""
+    cdef int64_t n = kid_ptr.shape[0] - 1, top = 0, e
+    cdef int32_t v, w
+    cdef int64_t gv
+    if group.shape[0] != n or retained.shape[0] != n or root < 0 or root >= n:
+        raise ValueError("one group and one retained size per vertex, and a root vertex")
+    for e in range(n):
+        if group[e] >= ngroups:
+            raise ValueError("group index out of range")
+        if kid_ptr[e + 1] < kid_ptr[e]:
+            raise ValueError("children offsets decrease")
+    if kid_ptr[n] != kids.shape[0]:
+        raise ValueError("children offsets do not match the children array")
+    for e in range(kids.shape[0]):
+        if kids[e] < 0 or kids[e] >= n:
+            raise ValueError("child vertex out of range")
+    out = np.zeros(ngroups, dtype=np.int64)
+    cdef int64_t[::1] o = out
+    cdef int64_t[::1] onpath = np.zeros(ngroups, dtype=np.int64)
+    cdef int32_t[::1] stack = np.empty(n + 1, dtype=np.int32)
+    cdef int64_t[::1] cursor = np.empty(n, dtype=np.int64)
+    cdef unsigned char[::1] seen = np.zeros(n, dtype=np.uint8)
+    stack[0] = root
+    cursor[root] = kid_ptr[root]
+    seen[root] = 1
+    top = 1
+    while top > 0:
+        v = stack[top - 1]
+        e = cursor[v]
+        if e < kid_ptr[v + 1]:
+            cursor[v] = e + 1
+            w = kids[e]
+            if seen[w]:
+                continue                       # a malformed tree; never walk a vertex twice
+            seen[w] = 1
+            gv = group[w]
+            if gv >= 0:
+                if onpath[gv] == 0:
+                    o[gv] += retained[w]
+                onpath[gv] += 1
+            cursor[w] = kid_ptr[w]
+            stack[top] = w
+            top += 1
+        else:
+            top -= 1
+            gv = group[v]
+            if v != root and gv >= 0:
+                onpath[gv] -= 1
+    return out
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def bfs_parents(const int64_t[::1] indptr, const int32_t[::1] indices, int32_t root):
+    """Breadth-first parents from ``root`` (-1: unreached; the root: itself): the shortest paths."""
+    cdef int64_t n = indptr.shape[0] - 1, head = 0, tail = 0, e
+    cdef int32_t v, w
+    if n <= 0 or root < 0 or root >= n:
+        raise ValueError("root must be a vertex")
+    check_csr(indptr, indices, n)
+    par_a = np.full(n, -1, dtype=np.int32)
+    cdef int32_t[::1] par = par_a
+    cdef int32_t[::1] queue = np.empty(n, dtype=np.int32)
+    par[root] = root
+    queue[0] = root
+    tail = 1
+    while head < tail:
+        v = queue[head]
+        head += 1
+        for e in range(indptr[v], indptr[v + 1]):
+            w = indices[e]
+            if par[w] < 0:
+                par[w] = v
+                queue[tail] = w
+                tail += 1
+    return par_a

@@ -31,6 +31,13 @@ def add_parser(sub) -> None:
     dm.add_argument("--quiet", action="store_true")
     dm.add_argument("--snapshot", type=int, default=0)
     dm.set_defaults(run=run_dominators)
+    pa = hs.add_parser("path", help="the shortest path of references from the GC roots to an object")
+    pa.add_argument("file")
+    pa.add_argument("object_id", help="the object id, e.g. 0xfc1f1d38")
+    pa.add_argument("--json", action="store_true")
+    pa.add_argument("--quiet", action="store_true")
+    pa.add_argument("--snapshot", type=int, default=0)
+    pa.set_defaults(run=run_path)
 
 
 def _load(path: str, args) -> HeapDump:
@@ -105,3 +112,26 @@ def run_dominators(args) -> int:
     print(f"\n{len(g.unreachable()):,} unreachable objects are left out of retained sizes; "
           f"{g.dangling:,} references point to ids not in the dump")
     return 0 if d.scan.complete else 1
+
+
+def run_path(args) -> int:
+    from ..errors import DumpError
+    from ..hprof.graph import build_graph
+    d = _load(args.file, args)
+    g = build_graph(d)
+    try:
+        v = g.vertex(int(args.object_id, 0))
+    except (KeyError, ValueError) as e:
+        raise DumpError(f"{args.object_id}: {e}") from None
+    steps = g.path_to(v)
+    if args.json:
+        print(json.dumps({"object_id": int(args.object_id, 0), "path": steps,
+                          "retained_bytes": int(g.retained[v])}, indent=2))
+        return 0
+    if not steps:
+        print(f"0x{int(args.object_id, 0):x} is not reachable from any GC root (garbage at dump time)")
+        return 0
+    for k, s in enumerate(steps):
+        print(f"{'  ' * k}{safe_text(s['via'])} -> 0x{s['object_id']:x} {safe_text(s['class_name'])}")
+    print(f"retains {int(g.retained[v]):,} bytes")
+    return 0

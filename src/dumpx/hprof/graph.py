@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._native.dominators import dominators, retained_sizes
+from .._native.dominators import bfs_parents, dominators, retained_by_group, retained_sizes
 from .._native.hprofscan import ScanError, Scanner
 from ..errors import CorruptDumpError
 from ..table import Table
@@ -88,6 +88,78 @@ class HeapGraph:
             np.add.at(ptr, parent + 1, 1)
             self._kids = (np.cumsum(ptr), reach[order])
         return self._kids
+
+    def retained_by_class(self, n: int | None = None) -> Table:
+        """Retained size of all instances of each class together (members dominated by another
+        member of the same class are not counted twice), largest first."""
+        names = self._names
+        ncls = len(names)
+        c = self.cls.astype(np.int64)
+        group = np.where(c >= 0, c, np.where(c == CLASS_OBJECT, ncls, ncls + 1 + (-100 - c)))
+        group = np.concatenate([group, [-1]])
+        ptr, kids = self.children()
+        total = retained_by_group(ptr, kids.astype(np.int32), self.root, group, self.retained, ncls + 13)
+        count = np.bincount(group[:-1][self.idom[:-1] >= 0], minlength=ncls + 13)
+        from .reader import ARRAY_CODES
+        labels = list(names) + ["java.lang.Class"] + ["[" + ARRAY_CODES.get(t, "?") for t in range(12)]
+        keep = np.flatnonzero(count > 0)
+        t = Table({"class_name": np.array([labels[i] for i in keep], dtype=object),
+                   "objects": count[keep].astype(np.int64), "retained_bytes": total[keep]},
+                  title="retained size by class").sort_by("retained_bytes")
+        return t.head(n) if n else t
+
+    def path_to(self, v: int) -> list[dict]:
+        """The shortest reference path from the GC roots to ``v``, with the field at each step."""
+        if not hasattr(self, "_bfs"):
+            self._bfs = bfs_parents(self.indptr, self.indices, self.root)
+        par = self._bfs
+        if par[v] < 0:
+            return []
+        chain = [v]
+        while chain[-1] != self.root and len(chain) < 100_000:
+            chain.append(int(par[chain[-1]]))
+        chain = chain[::-1][1:]
+        from .objects import Fields, fetch
+        fields = Fields(self.dump)
+        records = fetch(self.dump, [int(self.ids[a]) for a in chain[:-1] if int(self.cls[a]) != CLASS_OBJECT])
+        steps = [{"object_id": int(self.ids[chain[0]]), "class_name": self.class_name(chain[0]),
+                  "via": "GC root"}]
+        for a, b in zip(chain, chain[1:]):
+            steps.append({"object_id": int(self.ids[b]), "class_name": self.class_name(b),
+                          "via": self._field(fields, records, a, b)})
+        return steps
+
+    def _field(self, fields, records, a: int, b: int) -> str:
+        target = int(self.ids[b])
+        if int(self.cls[a]) == CLASS_OBJECT:
+            raw = self.dump.scan.raw
+            cid = int(self.ids[a])
+            ids = raw["classes"]["id"].astype(np.uint64)
+            for i in np.flatnonzero(ids == np.uint64(cid)).tolist():
+                st, sc = int(raw["classes"]["static_start"][i]), int(raw["classes"]["static_count"][i])
+                for nm, t, val in zip(self.dump.scan.strings(raw["static_names"][st:st + sc]),
+                                      raw["static_types"][st:st + sc].tolist(),
+                                      raw["static_values"][st:st + sc].tolist()):
+                    if t == 2 and (val & (2**64 - 1)) == target:
+                        return f"static {nm}"
+                if int(raw["classes"]["super"][i]) & (2**64 - 1) == target:
+                    return "<superclass>"
+                if int(raw["classes"]["loader"][i]) & (2**64 - 1) == target:
+                    return "<class loader>"
+            return "?"
+        rec = records.get(int(self.ids[a]))
+        if rec is None:
+            return "?"
+        if rec[0] == "objarray":
+            hit = np.flatnonzero(rec[2] == np.uint64(target))
+            return f"[{int(hit[0])}]" if len(hit) else "?"
+        if rec[0] == "instance":
+            for name, (t, off) in fields.layout(rec[1]).items():
+                if t == 2 and fields.read(rec[1], rec[2], name) == target:
+                    return name
+            if rec[1] == target:
+                return "<class>"
+        return "?"
 
     def accumulation_point(self, v: int, share: float = 0.8) -> int:
         """Walk down from ``v`` while one dominated child holds most of the retained size; stop
