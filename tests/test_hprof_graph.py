@@ -99,3 +99,18 @@ def test_retained_by_class_and_paths(graph):
     src = np.repeat(np.arange(n + 1), np.diff(graph.indptr))
     g.add_edges_from(zip(src.tolist(), graph.indices.tolist()))
     assert len(path) == nx.shortest_path_length(g, n, table)
+
+
+def test_findings_name_the_accumulation_and_the_red_herring(graph):
+    from dumpx.hprof.graph import graph_findings
+    fs = graph_findings(graph)
+    acc = [f for f in fs.of_kind("hprof-accumulation") if str(f.severity) == "warning"]
+    assert len(acc) == 1
+    ev = {e.label: e.value for e in acc[0].evidence}
+    assert ev["class"] == "[Ljava.util.HashMap$Node;" and ev["dominated objects"] == N
+    assert "static REGISTRY" in ev["path from GC roots"]
+    v = fs.of_kind("hprof-biggest-vs-retainer")
+    ev = {e.label: e.value for e in v[0].evidence}
+    assert ev["biggest object bytes"] == 16 + (8 << 20) and ev["accumulation retained bytes"] == int(
+        graph.retained[graph.vertex(ev["accumulation point id"])])
+    assert "HeapShape$Upload" in ev["held by"]

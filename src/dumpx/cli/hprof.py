@@ -84,7 +84,7 @@ def run_histo(args) -> int:
 
 
 def run_dominators(args) -> int:
-    from ..hprof.graph import build_graph
+    from ..hprof.graph import build_graph, graph_findings
     d = _load(args.file, args)
     g = build_graph(d)
     top = g.top_retained(args.top)
@@ -98,7 +98,8 @@ def run_dominators(args) -> int:
         r["dominator_chain"] = [g.class_name(u) for u in g.dominator_chain(v)]
     if args.json:
         print(json.dumps({"objects": len(g.ids), "unreachable": int(len(g.unreachable())),
-                          "dangling_references": g.dangling, "top": rows},
+                          "dangling_references": g.dangling, "top": rows,
+                          "findings": graph_findings(g).to_dicts()},
                          indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
         return 0 if d.scan.complete else 1
     print(top.text())
@@ -110,7 +111,8 @@ def run_dominators(args) -> int:
               f"({a['retained_bytes']:,} bytes over {a['children']:,} dominated objects)")
         print("    chain: " + " -> ".join(safe_text(c) for c in r["dominator_chain"]))
     print(f"\n{len(g.unreachable()):,} unreachable objects are left out of retained sizes; "
-          f"{g.dangling:,} references point to ids not in the dump")
+          f"{g.dangling:,} references point to ids not in the dump\n")
+    print(graph_findings(g).text())
     return 0 if d.scan.complete else 1
 
 

@@ -252,3 +252,65 @@ def build_graph(dump: HeapDump) -> HeapGraph:
     hg._sorted, hg._order = sorted_ids, order
     hg._names = dump.scan.class_names()
     return hg
+
+
+def graph_findings(g: HeapGraph, top: int = 5):
+    """The retainers: for the largest retained objects, where they accumulate and how they are
+    held; and the histogram's biggest single object set next to the real retainer."""
+    from ..findings import Evidence, Finding, Findings, Severity
+    from ..render import human_bytes
+    out = Findings()
+    heap = int(g.retained[g.root]) or 1
+    r = g.retained[:-1].copy()
+    seen: set[int] = set()
+    cls = g.cls
+    for v in np.argsort(-r, kind="stable").tolist():
+        if len(seen) >= top:
+            break
+        if int(cls[v]) == CLASS_OBJECT:
+            continue                      # a class's statics: look at what they hold instead
+        ap = g.accumulation_point(v)
+        if ap in seen or any(a in seen for a in g.dominator_chain(v)):
+            continue
+        seen.add(ap)
+        kids = int(np.diff(g.children()[0])[ap])
+        path = g.path_to(ap)
+        share = int(g.retained[ap]) / heap
+        out.append(Finding(
+            "hprof-accumulation", Severity.WARNING if share >= 0.2 and kids >= 1000 else Severity.NOTICE,
+            f"{g.class_name(ap)} 0x{int(g.ids[ap]):x} retains {human_bytes(int(g.retained[ap]))} "
+            f"({share:.0%} of the reachable heap) over {kids:,} objects it dominates",
+            [Evidence("object id", int(g.ids[ap]), hex=True), Evidence("class", g.class_name(ap)),
+             Evidence("shallow bytes", int(g.shallow[ap])), Evidence("retained bytes", int(g.retained[ap])),
+             Evidence("dominated objects", kids),
+             Evidence("path from GC roots", " -> ".join(f"{s['via']}: {s['class_name']}" for s in path))],
+            ["many small objects under one collection is accumulation: find who adds to it and "
+             "why nothing removes (cache without eviction, listener never unregistered)"
+             if kids >= 1000 else
+             "one object holds this memory: check whether it is in-flight work" if kids == 0 else
+             f"{kids} objects under one owner: follow the path above to the code that fills it"]))
+    sizes = g.shallow[:-1]
+    big = int(np.argmax(sizes))
+    top_ret = [v for v in np.argsort(-r, kind="stable")[:50].tolist() if int(cls[v]) != CLASS_OBJECT]
+    if top_ret:
+        acc = max((g.accumulation_point(v) for v in top_ret), key=lambda a: int(np.diff(g.children()[0])[a]))
+        if acc != big:
+            out.append(Finding(
+                "hprof-biggest-vs-retainer", Severity.NOTICE,
+                f"the biggest single object ({g.class_name(big)}, {human_bytes(int(sizes[big]))}) is not "
+                f"where memory accumulates ({g.class_name(acc)} over "
+                f"{int(np.diff(g.children()[0])[acc]):,} objects)",
+                [Evidence("biggest object id", int(g.ids[big]), hex=True),
+                 Evidence("biggest object bytes", int(sizes[big])),
+                 Evidence("held by", " -> ".join(s["class_name"] for s in g.path_to(big)[-3:])),
+                 Evidence("accumulation point id", int(g.ids[acc]), hex=True),
+                 Evidence("accumulation retained bytes", int(g.retained[acc]))],
+                ["a big buffer is often in-flight work; the collection that keeps growing is the leak: "
+                 "compare two dumps (dumpx hprof histo --diff)"]))
+    un = g.unreachable()
+    if len(un):
+        out.append(Finding("hprof-unreachable", Severity.INFO,
+                           f"{len(un):,} objects ({human_bytes(int(g.shallow[un].sum()))}) are unreachable "
+                           "from every GC root: garbage at dump time, left out of retained sizes",
+                           [Evidence("objects", int(len(un))), Evidence("bytes", int(g.shallow[un].sum()))], []))
+    return out
