@@ -330,9 +330,22 @@ cdef class Scanner:
         self.graph = True
 
     def graph_results(self):
-        return {"id": vec_array(&self.e_id).view(np.uint64), "cls": vec_array(&self.e_cls),
-                "size": vec_array(&self.e_size), "src": vec_array(&self.e_src),
-                "dst": vec_array(&self.e_dst).view(np.uint64), "roots": vec_array(&self.e_root).view(np.uint64)}
+        """The emitted graph as numpy arrays; each native vector is freed as soon as it is copied,
+        so the peak is the vectors plus one copy, not twice the graph."""
+        out = {}
+        out["dst"] = vec_array(&self.e_dst).view(np.uint64)
+        vec_free(&self.e_dst)
+        out["src"] = vec_array(&self.e_src)
+        vec_free(&self.e_src)
+        out["id"] = vec_array(&self.e_id).view(np.uint64)
+        vec_free(&self.e_id)
+        out["cls"] = vec_array(&self.e_cls).astype(np.int32)
+        vec_free(&self.e_cls)
+        out["size"] = vec_array(&self.e_size)
+        vec_free(&self.e_size)
+        out["roots"] = vec_array(&self.e_root).view(np.uint64)
+        vec_free(&self.e_root)
+        return out
 
     cdef inline int64_t aligned(self, int64_t x) noexcept:
         return (x + self.g_align - 1) // self.g_align * self.g_align

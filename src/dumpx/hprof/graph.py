@@ -220,35 +220,43 @@ def build_graph(dump: HeapDump) -> HeapGraph:
         msg, off, expected = e.args
         dump.scan.problems.append(CorruptDumpError(msg, offset=off, expected=expected))
     g = sc.graph_results()
+    del sc
     n = len(g["id"])
     if n == 0:
         raise CorruptDumpError("the heap dump holds no objects to build a graph from",
                                offset=dump.header.length, expected="heap dump records")
-    order = np.argsort(g["id"], kind="stable")
+    order = np.argsort(g["id"], kind="stable").astype(np.int32)
     sorted_ids = g["id"][order]
 
-    def dense(x):
-        pos = np.minimum(np.searchsorted(sorted_ids, x), n - 1)
-        ok = sorted_ids[pos] == x
-        return np.where(ok, order[pos], -1), ok
+    def dense(x, chunk=1 << 22):
+        """Vertex of each id (-1: not in the dump), a chunk at a time to bound temporaries."""
+        out = np.empty(len(x), dtype=np.int32)
+        for a in range(0, len(x), chunk):
+            part = x[a:a + chunk]
+            pos = np.minimum(np.searchsorted(sorted_ids, part), n - 1)
+            out[a:a + chunk] = np.where(sorted_ids[pos] == part, order[pos], -1)
+        return out
 
-    dst, ok = dense(g["dst"])
-    src = g["src"][ok]
+    dst = dense(g.pop("dst"))
+    ok = dst >= 0
+    dangling = int(len(ok) - np.count_nonzero(ok))
+    src = g.pop("src")[ok].astype(np.int32)
     dst = dst[ok]
-    roots, rok = dense(g["roots"])
-    roots = np.unique(roots[rok])
-    src = np.concatenate([src, np.full(len(roots), n, np.int64)])
-    dst = np.concatenate([dst, roots])
+    roots = dense(g.pop("roots"))
+    roots = np.unique(roots[roots >= 0])
+    # objects were emitted in order, so edges are already grouped by source; the virtual root
+    # (vertex n) comes last
+    counts = np.bincount(src, minlength=n + 1)
+    counts[n] = len(roots)
     indptr = np.zeros(n + 2, dtype=np.int64)
-    np.add.at(indptr, src + 1, 1)
-    indptr = np.cumsum(indptr)
-    srt = np.argsort(src, kind="stable")
-    indices = dst[srt].astype(np.int32)
+    np.cumsum(counts, out=indptr[1:])
+    del src, counts
+    indices = np.concatenate([dst, roots.astype(np.int32)])
+    del dst
     idom, pre = dominators(indptr, indices, n)
     shallow = np.concatenate([g["size"], [0]]).astype(np.int64)
     retained = retained_sizes(idom, pre, shallow)
-    hg = HeapGraph(dump, g["id"], g["cls"], shallow, indptr, indices, idom, pre, retained,
-                   int((~ok).sum()))
+    hg = HeapGraph(dump, g["id"], g["cls"], shallow, indptr, indices, idom, pre, retained, dangling)
     hg._sorted, hg._order = sorted_ids, order
     hg._names = dump.scan.class_names()
     return hg
