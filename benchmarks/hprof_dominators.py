@@ -46,10 +46,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--input")
     ap.add_argument("--generate-mib", type=int)
+    ap.add_argument("--small-pct", type=int, default=50, help="share of the heap in small objects")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--top", type=int, default=20)
     args = ap.parse_args()
-    path = Path(args.input) if args.input else generate(args.generate_mib or 600)
+    path = Path(args.input) if args.input else generate(args.generate_mib or 600, args.small_pct)
 
     from dumpx.hprof import HeapDump
     from dumpx.hprof.graph import build_graph

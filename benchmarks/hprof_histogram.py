@@ -32,9 +32,9 @@ def java_home() -> Path:
     return Path(os.path.realpath(java)).parent.parent
 
 
-def generate(mib: int) -> Path:
+def generate(mib: int, small_pct: int = 50) -> Path:
     WORK.mkdir(exist_ok=True)
-    out = WORK / f"bigheap-{mib}m.hprof"
+    out = WORK / (f"bigheap-{mib}m.hprof" if small_pct == 50 else f"bigheap-{mib}m-{small_pct}pct.hprof")
     if out.exists():
         return out
     jh = java_home()
@@ -42,7 +42,7 @@ def generate(mib: int) -> Path:
         subprocess.run([jh / "bin/javac", "-d", tmp, HERE / "gen/BigHeap.java"], check=True)
         heap = int(mib * 1.8) + 256
         p = subprocess.Popen([jh / "bin/java", f"-Xmx{heap}m", f"-Xms{heap}m", "-XX:+UseParallelGC",
-                              "-cp", tmp, "BigHeap", str(mib)], stdin=subprocess.PIPE,
+                              "-cp", tmp, "BigHeap", str(mib), str(small_pct)], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
         line = p.stdout.readline()
         assert line.startswith("READY"), line

@@ -3,7 +3,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Fills the heap with about args[0] MiB of a realistic mix, then waits to be dumped. */
+/** Fills the heap with about args[0] MiB of a realistic mix (args[1] percent of it in small
+ * map entries, default 50), then waits to be dumped. */
 public class BigHeap {
     static final class Entry {
         final long key;
@@ -22,7 +23,8 @@ public class BigHeap {
 
     public static void main(String[] args) throws Exception {
         long target = Long.parseLong(args[0]) << 20;
-        long small = target / 2;          // small objects under MAP (~ 152 bytes per entry)
+        int pct = args.length > 1 ? Integer.parseInt(args[1]) : 50;
+        long small = target * pct / 100;  // small objects under MAP (~ 152 bytes per entry)
         long entries = small / 152;
         for (long i = 0; i < entries; i++) {
             MAP.put(i, new Entry(i, new byte[16 + (int) (i % 48)]));

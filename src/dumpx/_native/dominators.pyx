@@ -39,10 +39,11 @@ def dominators(const int64_t[::1] indptr, const int32_t[::1] indices, int32_t ro
     if n <= 0 or root < 0 or root >= n:
         raise ValueError("root must be a vertex")
     check_csr(indptr, indices, n)
-    dfn_a = np.full(n, -1, dtype=np.int32)
-    vert_a = np.empty(n, dtype=np.int32)
-    par_a = np.empty(n, dtype=np.int32)
-    cdef int32_t[::1] dfn = dfn_a, vert = vert_a, par = par_a
+    # arrays are created straight into typed memoryviews and dropped (set to None) as soon as a
+    # phase no longer needs them, so the peak stays near 45 bytes per vertex
+    cdef int32_t[::1] dfn = np.full(n, -1, dtype=np.int32)
+    cdef int32_t[::1] vert = np.empty(n, dtype=np.int32)
+    cdef int32_t[::1] par = np.empty(n, dtype=np.int32)
     cdef int64_t[::1] cursor = np.empty(n, dtype=np.int64)
     cdef int32_t[::1] stack = np.empty(n, dtype=np.int32)
     cdef int64_t sp = 0, count = 0, e
@@ -71,7 +72,9 @@ def dominators(const int64_t[::1] indptr, const int32_t[::1] indices, int32_t ro
                 sp += 1
         else:
             sp -= 1
-    # predecessors of reachable vertices, in dfnum space
+    cursor = None
+    # predecessors of reachable vertices, in dfnum space: count, prefix-sum, place each one by
+    # advancing its block's start, then shift the starts back (no second offsets array)
     cdef int64_t[::1] pstart = np.zeros(count + 1, dtype=np.int64)
     cdef int64_t i, k
     for i in range(count):
@@ -83,15 +86,18 @@ def dominators(const int64_t[::1] indptr, const int32_t[::1] indices, int32_t ro
     for i in range(count):
         pstart[i + 1] += pstart[i]
     cdef int32_t[::1] preds = np.empty(pstart[count], dtype=np.int32)
-    cdef int64_t[::1] fill = np.array(pstart[:count], dtype=np.int64) if count else np.zeros(0, np.int64)
     for i in range(count):
         v = vert[i]
         for e in range(indptr[v], indptr[v + 1]):
             w = indices[e]
             if dfn[w] > 0:
                 k = dfn[w]
-                preds[fill[k]] = <int32_t>i
-                fill[k] += 1
+                preds[pstart[k]] = <int32_t>i
+                pstart[k] += 1
+    for i in range(count, 0, -1):
+        pstart[i] = pstart[i - 1]
+    pstart[0] = 0
+    dfn = None
     # semi-dominators (Lengauer–Tarjan, simple link-eval with iterative path compression)
     cdef int32_t[::1] semi = np.arange(count, dtype=np.int32)
     cdef int32_t[::1] label = np.arange(count, dtype=np.int32)
@@ -122,6 +128,10 @@ def dominators(const int64_t[::1] indptr, const int32_t[::1] indices, int32_t ro
             if semi[u] < semi[i]:
                 semi[i] = semi[u]
         anc[i] = par[i]                      # link(parent, i)
+    label = None
+    anc = None
+    preds = None
+    pstart = None
     # immediate dominators: nearest common ancestor of parent and semi-dominator (Semi-NCA)
     idom[0] = 0
     for i in range(1, count):
@@ -133,7 +143,7 @@ def dominators(const int64_t[::1] indptr, const int32_t[::1] indices, int32_t ro
     cdef int32_t[::1] o = out
     for i in range(count):
         o[vert[i]] = vert[idom[i]]
-    return out, np.array(vert_a[:count])
+    return out, np.asarray(vert[:count]).copy()
 
 
 @cython.boundscheck(False)

@@ -56,6 +56,9 @@ class HeapGraph:
         return str(self._names[c]) if c >= 0 else "<unknown class>"
 
     def vertex(self, object_id: int) -> int:
+        if getattr(self, "_sorted", None) is None:       # rebuilt on demand: not kept while building
+            self._order = np.argsort(self.ids, kind="stable").astype(np.int32)
+            self._sorted = self.ids[self._order]
         pos = int(np.searchsorted(self._sorted, np.uint64(object_id)))
         if pos < len(self._sorted) and int(self._sorted[pos]) == object_id:
             return int(self._order[pos])
@@ -252,12 +255,12 @@ def build_graph(dump: HeapDump) -> HeapGraph:
     np.cumsum(counts, out=indptr[1:])
     del src, counts
     indices = np.concatenate([dst, roots.astype(np.int32)])
-    del dst
+    del dst, order, sorted_ids
     idom, pre = dominators(indptr, indices, n)
     shallow = np.concatenate([g["size"], [0]]).astype(np.int64)
     retained = retained_sizes(idom, pre, shallow)
     hg = HeapGraph(dump, g["id"], g["cls"], shallow, indptr, indices, idom, pre, retained, dangling)
-    hg._sorted, hg._order = sorted_ids, order
+    hg._sorted = hg._order = None
     hg._names = dump.scan.class_names()
     return hg
 
