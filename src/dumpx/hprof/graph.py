@@ -205,6 +205,17 @@ def _layout_arrays(dump: HeapDump, layout):
             np.array(flat, np.int32))
 
 
+def _dense(x: np.ndarray, sorted_ids: np.ndarray, order: np.ndarray, chunk: int = 1 << 22) -> np.ndarray:
+    """Vertex of each id (-1: not in the dump), a chunk at a time to bound temporaries."""
+    out = np.empty(len(x), dtype=np.int32)
+    last = len(sorted_ids) - 1
+    for a in range(0, len(x), chunk):
+        part = x[a:a + chunk]
+        pos = np.minimum(np.searchsorted(sorted_ids, part), last)
+        out[a:a + chunk] = np.where(sorted_ids[pos] == part, order[pos], -1)
+    return out
+
+
 def build_graph(dump: HeapDump) -> HeapGraph:
     """One more pass over the dump (mapped; a compressed one is spilled once) into a HeapGraph."""
     layout = dump.layout()
@@ -231,21 +242,12 @@ def build_graph(dump: HeapDump) -> HeapGraph:
     order = np.argsort(g["id"], kind="stable").astype(np.int32)
     sorted_ids = g["id"][order]
 
-    def dense(x, chunk=1 << 22):
-        """Vertex of each id (-1: not in the dump), a chunk at a time to bound temporaries."""
-        out = np.empty(len(x), dtype=np.int32)
-        for a in range(0, len(x), chunk):
-            part = x[a:a + chunk]
-            pos = np.minimum(np.searchsorted(sorted_ids, part), n - 1)
-            out[a:a + chunk] = np.where(sorted_ids[pos] == part, order[pos], -1)
-        return out
-
-    dst = dense(g.pop("dst"))
+    dst = _dense(g.pop("dst"), sorted_ids, order)
     ok = dst >= 0
     dangling = int(len(ok) - np.count_nonzero(ok))
     src = g.pop("src")[ok].astype(np.int32)
     dst = dst[ok]
-    roots = dense(g.pop("roots"))
+    roots = _dense(g.pop("roots"), sorted_ids, order)
     roots = np.unique(roots[roots >= 0])
     # objects were emitted in order, so edges are already grouped by source; the virtual root
     # (vertex n) comes last
