@@ -114,3 +114,16 @@ def test_findings_name_the_accumulation_and_the_red_herring(graph):
     assert ev["biggest object bytes"] == 16 + (8 << 20) and ev["accumulation retained bytes"] == int(
         graph.retained[graph.vertex(ev["accumulation point id"])])
     assert "HeapShape$Upload" in ev["held by"]
+
+
+def test_spilled_graph_equals_the_in_memory_one(graph, tmp_path):
+    g2 = build_graph(HeapDump(fixture_file("hprof/out/heapshape-coops.hprof.gz")), workdir=tmp_path)
+    assert isinstance(g2.retained, np.memmap) and any(tmp_path.iterdir())
+    assert np.array_equal(g2.retained, graph.retained) and np.array_equal(g2.idom, graph.idom)
+    assert g2.top_retained(3).rows() == graph.top_retained(3).rows()
+
+
+def test_unreachable_histogram_adds_up(graph):
+    h = graph.unreachable_histogram()
+    un = graph.unreachable()
+    assert int(h["objects"].sum()) == len(un) and int(h["shallow_bytes"].sum()) == int(graph.shallow[un].sum())

@@ -74,6 +74,18 @@ class HeapGraph:
     def unreachable(self) -> np.ndarray:
         return np.flatnonzero(self.idom[:-1] < 0)
 
+    def unreachable_histogram(self) -> Table:
+        """Objects no GC root reaches, by class (as MAT keeps them: apart from retained sizes)."""
+        un = self.unreachable()
+        if not len(un):
+            return Table({"class_name": np.zeros(0, dtype=object), "objects": np.zeros(0, np.int64),
+                          "shallow_bytes": np.zeros(0, np.int64)}, title="unreachable objects")
+        names = np.array([self.class_name(int(v)) for v in un], dtype=object)
+        uniq, inv = np.unique(names, return_inverse=True)
+        return Table({"class_name": uniq, "objects": np.bincount(inv).astype(np.int64),
+                      "shallow_bytes": np.bincount(inv, weights=self.shallow[un]).astype(np.int64)},
+                     title="unreachable objects").sort_by("shallow_bytes")
+
     def top_retained(self, n: int = 20) -> Table:
         r = self.retained[:-1]
         top = np.argsort(-r, kind="stable")[:n]
@@ -216,8 +228,23 @@ def _dense(x: np.ndarray, sorted_ids: np.ndarray, order: np.ndarray, chunk: int 
     return out
 
 
-def build_graph(dump: HeapDump) -> HeapGraph:
-    """One more pass over the dump (mapped; a compressed one is spilled once) into a HeapGraph."""
+def _spill(arr: np.ndarray, workdir, name: str) -> np.ndarray:
+    """``arr`` moved into a memory-mapped file under ``workdir`` (its RAM is then released)."""
+    import os
+    path = os.path.join(os.fspath(workdir), f"dumpx-graph-{os.getpid()}-{name}.npy")
+    m = np.lib.format.open_memmap(path, mode="w+", dtype=arr.dtype, shape=arr.shape)
+    m[...] = arr
+    m.flush()
+    return np.load(path, mmap_mode="r")
+
+
+def build_graph(dump: HeapDump, workdir=None) -> HeapGraph:
+    """One more pass over the dump (mapped; a compressed one is spilled once) into a HeapGraph.
+
+    With ``workdir`` the graph's arrays (ids, classes, sizes, CSR, dominators, retained sizes)
+    are kept in memory-mapped files there once built, so analyses of a huge heap do not hold
+    them in RAM.
+    """
     layout = dump.layout()
     ids, sizes, rs, rc, ro = _layout_arrays(dump, layout)
     prim = [0] * 12
@@ -261,7 +288,12 @@ def build_graph(dump: HeapDump) -> HeapGraph:
     idom, pre = dominators(indptr, indices, n)
     shallow = np.concatenate([g["size"], [0]]).astype(np.int64)
     retained = retained_sizes(idom, pre, shallow)
-    hg = HeapGraph(dump, g["id"], g["cls"], shallow, indptr, indices, idom, pre, retained, dangling)
+    arrays = {"ids": g["id"], "cls": g["cls"], "shallow": shallow, "indptr": indptr,
+              "indices": indices, "idom": idom, "preorder": pre, "retained": retained}
+    if workdir is not None:
+        arrays = {k: _spill(v, workdir, k) for k, v in arrays.items()}
+    hg = HeapGraph(dump, arrays["ids"], arrays["cls"], arrays["shallow"], arrays["indptr"],
+                   arrays["indices"], arrays["idom"], arrays["preorder"], arrays["retained"], dangling)
     hg._sorted = hg._order = None
     hg._names = dump.scan.class_names()
     return hg
