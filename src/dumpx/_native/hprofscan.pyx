@@ -648,21 +648,13 @@ cdef class Scanner:
             need = 1 + 2 * ids + 8
             if avail < need:
                 return NEED_MORE
-            if self.graph and self.counting:
-                r = self.graph_instance(p, need, avail)
-                if r == NEED_MORE:
-                    return NEED_MORE
-                n = be4(p + 1 + 2 * ids + 4)
-                idx = self.class_index(self.rid(p + 1 + ids + 4))
-                self.cols[<int>C_ICOUNT].data[idx] += 1
-                self.cols[<int>C_IBYTES].data[idx] += n
-                self.n_instances += 1
-                self.sub_counts[tag] += 1
-                return r
             oid = self.rid(p + 1)
             cid = self.rid(p + 1 + ids + 4)
             n = be4(p + 1 + 2 * ids + 4)
-            need = self.payload(oid, p, need, n, avail)
+            if self.graph and self.counting:
+                need = self.graph_instance(p, need, avail)
+            else:
+                need = self.payload(oid, p, need, n, avail)
             if need == NEED_MORE:
                 return NEED_MORE
             self.sub_counts[tag] += 1
@@ -678,17 +670,13 @@ cdef class Scanner:
             need = 1 + 2 * ids + 8
             if avail < need:
                 return NEED_MORE
-            if self.graph and self.counting:
-                r = self.graph_objarray(p, need, avail)
-                if r == NEED_MORE:
-                    return NEED_MORE
-                self.n_objarrays += 1
-                self.sub_counts[tag] += 1
-                return r
             oid = self.rid(p + 1)
             n = be4(p + 1 + ids + 4)
             cid = self.rid(p + 1 + ids + 8)
-            need = self.payload(oid, p, need, n * ids, avail)
+            if self.graph and self.counting:
+                need = self.graph_objarray(p, need, avail)
+            else:
+                need = self.payload(oid, p, need, n * ids, avail)
             if need == NEED_MORE:
                 return NEED_MORE
             self.sub_counts[tag] += 1
