@@ -60,11 +60,16 @@ def test_layout_inferred_from_the_dump(variant):
     assert lay.align == 8
 
 
-def test_counts_match_the_jvms_own_histogram(variant):
-    name, dump, hist = variant
-    before = jvm_histogram(fixture_file(f"{OUT}/{name}.histo-before.txt"))
-    after = jvm_histogram(fixture_file(f"{OUT}/{name}.histo-after.txt"))
-    ours = hist.as_dict()
+@pytest.fixture(scope="module")
+def oracle(variant):
+    """The JVM's own histograms right before and after the dump, and dumpx's reading of it."""
+    name, _, hist = variant
+    return (jvm_histogram(fixture_file(f"{OUT}/{name}.histo-before.txt")),
+            jvm_histogram(fixture_file(f"{OUT}/{name}.histo-after.txt")), hist.as_dict())
+
+
+def test_counts_match_the_jvms_own_histogram(oracle):
+    before, after, ours = oracle
     checked = 0
     for cls, (c0, _) in before.items():
         c1 = after.get(cls, (0, 0))[0]
@@ -81,11 +86,8 @@ def test_counts_match_the_jvms_own_histogram(variant):
     assert checked > 250
 
 
-def test_bytes_match_the_jvms_own_histogram(variant):
-    name, dump, hist = variant
-    before = jvm_histogram(fixture_file(f"{OUT}/{name}.histo-before.txt"))
-    after = jvm_histogram(fixture_file(f"{OUT}/{name}.histo-after.txt"))
-    ours = hist.as_dict()
+def test_bytes_match_the_jvms_own_histogram(oracle):
+    before, after, ours = oracle
     exact = 0
     for cls, (c0, b0) in before.items():
         if cls in NOT_IN_HPROF or cls == "java.lang.Class":

@@ -130,6 +130,13 @@ cdef void vec_free(I64Vec* v) noexcept nogil:
     v.cap = 0
 
 
+cdef object vec_take(I64Vec* v):
+    """The vector as a numpy array, its native memory released at once."""
+    out = vec_array(v)
+    vec_free(v)
+    return out
+
+
 cdef int64_t blob_append(ByteBlob* b, const uint8_t* p, int64_t n) except -1:
     """Append ``n`` bytes; return the offset they start at."""
     cdef int64_t cap, at = b.n
@@ -333,18 +340,12 @@ cdef class Scanner:
         """The emitted graph as numpy arrays; each native vector is freed as soon as it is copied,
         so the peak is the vectors plus one copy, not twice the graph."""
         out = {}
-        out["dst"] = vec_array(&self.e_dst).view(np.uint64)
-        vec_free(&self.e_dst)
-        out["src"] = vec_array(&self.e_src)
-        vec_free(&self.e_src)
-        out["id"] = vec_array(&self.e_id).view(np.uint64)
-        vec_free(&self.e_id)
-        out["cls"] = vec_array(&self.e_cls).astype(np.int32)
-        vec_free(&self.e_cls)
-        out["size"] = vec_array(&self.e_size)
-        vec_free(&self.e_size)
-        out["roots"] = vec_array(&self.e_root).view(np.uint64)
-        vec_free(&self.e_root)
+        out["dst"] = vec_take(&self.e_dst).view(np.uint64)
+        out["src"] = vec_take(&self.e_src)
+        out["id"] = vec_take(&self.e_id).view(np.uint64)
+        out["cls"] = vec_take(&self.e_cls).astype(np.int32)
+        out["size"] = vec_take(&self.e_size)
+        out["roots"] = vec_take(&self.e_root).view(np.uint64)
         return out
 
     cdef inline int64_t aligned(self, int64_t x) noexcept:

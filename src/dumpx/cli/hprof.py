@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from ..hprof.histogram import diff_histograms, histogram_findings
 from ..hprof.reader import HeapDump
 from ..render import safe_text
@@ -94,7 +92,7 @@ def run_dominators(args) -> int:
         ap = g.accumulation_point(v)
         r["accumulation_point"] = {"object_id": int(g.ids[ap]), "class_name": g.class_name(ap),
                                    "retained_bytes": int(g.retained[ap]),
-                                   "children": int(np.diff(g.children()[0])[ap])}
+                                   "children": int(g.dominated_counts()[ap])}
         r["dominator_chain"] = [g.class_name(u) for u in g.dominator_chain(v)]
     if args.json:
         print(json.dumps({"objects": len(g.ids), "unreachable": int(len(g.unreachable())),

@@ -80,8 +80,11 @@ class HeapGraph:
         if not len(un):
             return Table({"class_name": np.zeros(0, dtype=object), "objects": np.zeros(0, np.int64),
                           "shallow_bytes": np.zeros(0, np.int64)}, title="unreachable objects")
-        names = np.array([self.class_name(int(v)) for v in un], dtype=object)
-        uniq, inv = np.unique(names, return_inverse=True)
+        codes, inv = np.unique(self.cls[un], return_inverse=True)     # one name per class, not per object
+        first = np.zeros(len(codes), dtype=np.int64)
+        first[inv[::-1]] = un[::-1]
+        uniq = np.array(["java.lang.Class" if c == CLASS_OBJECT else self.class_name(int(v))
+                         for c, v in zip(codes.tolist(), first.tolist())], dtype=object)
         return Table({"class_name": uniq, "objects": np.bincount(inv).astype(np.int64),
                       "shallow_bytes": np.bincount(inv, weights=self.shallow[un]).astype(np.int64)},
                      title="unreachable objects").sort_by("shallow_bytes")
@@ -175,6 +178,12 @@ class HeapGraph:
             if rec[1] == target:
                 return "<class>"
         return "?"
+
+    def dominated_counts(self) -> np.ndarray:
+        """How many objects each vertex immediately dominates (cached)."""
+        if getattr(self, "_nkids", None) is None:
+            self._nkids = np.diff(self.children()[0])
+        return self._nkids
 
     def accumulation_point(self, v: int, share: float = 0.8) -> int:
         """Walk down from ``v`` while one dominated child holds most of the retained size; stop
@@ -306,6 +315,7 @@ def graph_findings(g: HeapGraph, top: int = 5):
     from ..render import human_bytes
     out = Findings()
     heap = int(g.retained[g.root]) or 1
+    nkids = g.dominated_counts()
     r = g.retained[:-1].copy()
     seen: set[int] = set()
     cls = g.cls
@@ -318,7 +328,7 @@ def graph_findings(g: HeapGraph, top: int = 5):
         if ap in seen or any(a in seen for a in g.dominator_chain(v)):
             continue
         seen.add(ap)
-        kids = int(np.diff(g.children()[0])[ap])
+        kids = int(nkids[ap])
         path = g.path_to(ap)
         share = int(g.retained[ap]) / heap
         out.append(Finding(
@@ -338,13 +348,13 @@ def graph_findings(g: HeapGraph, top: int = 5):
     big = int(np.argmax(sizes))
     top_ret = [v for v in np.argsort(-r, kind="stable")[:50].tolist() if int(cls[v]) != CLASS_OBJECT]
     if top_ret:
-        acc = max((g.accumulation_point(v) for v in top_ret), key=lambda a: int(np.diff(g.children()[0])[a]))
+        acc = max((g.accumulation_point(v) for v in top_ret), key=lambda a: int(nkids[a]))
         if acc != big:
             out.append(Finding(
                 "hprof-biggest-vs-retainer", Severity.NOTICE,
                 f"the biggest single object ({g.class_name(big)}, {human_bytes(int(sizes[big]))}) is not "
                 f"where memory accumulates ({g.class_name(acc)} over "
-                f"{int(np.diff(g.children()[0])[acc]):,} objects)",
+                f"{int(nkids[acc]):,} objects)",
                 [Evidence("biggest object id", int(g.ids[big]), hex=True),
                  Evidence("biggest object bytes", int(sizes[big])),
                  Evidence("held by", " -> ".join(s["class_name"] for s in g.path_to(big)[-3:])),
