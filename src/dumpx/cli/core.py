@@ -18,10 +18,26 @@ def add_parser(sub) -> None:
     v = cs.add_parser("verify", help="does each module's build-id match the binaries you have?")
     v.add_argument("core")
     v.add_argument("--binary", action="append", default=[], metavar="FILE")
-    v.add_argument("--search", action="append", default=[], metavar="DIR",
+    v.add_argument("--search", "--debug-dir", dest="search", action="append", default=[], metavar="DIR",
                    help="a directory with binaries or a .build-id/ tree (e.g. /usr/lib/debug)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(run=run_verify)
+    b = cs.add_parser("bt", help="symbolized backtraces with the trust of each frame, read adversarially",
+                      description="Backtraces of the core's threads. Each frame says how it was found "
+                                  "(context, cfi, frame pointer, scan) and whether its module's build was "
+                                  "verified; symbols come only from verified builds. Example: "
+                                  "dumpx core bt core.1234 --binary ./server --all")
+    b.add_argument("core", help="the core file (compressed or not)")
+    b.add_argument("--binary", action="append", default=[], metavar="FILE",
+                   help="a binary or library of the crashed process (matched by build-id, name or entry point)")
+    b.add_argument("--debug-dir", "--search", dest="search", action="append", default=[], metavar="DIR",
+                   help="a directory with binaries or a .build-id/ tree (/usr/lib/debug is always searched)")
+    g = b.add_mutually_exclusive_group()
+    g.add_argument("--thread", type=int, default=None, metavar="N", help="only thread N (0 is the one that took the signal)")
+    g.add_argument("--all", action="store_true", help="every thread; threads with identical stacks are grouped")
+    b.add_argument("--full", action="store_true", help="with the registers recovered for each frame")
+    b.add_argument("--json", action="store_true", help="machine-readable output")
+    b.set_defaults(run=run_bt)
     s = cs.add_parser("stack", help="raw stack words from the stack pointer, like x/32gx $rsp")
     s.add_argument("core")
     s.add_argument("--thread", type=int, default=0)
@@ -87,3 +103,68 @@ def run_stack(args) -> int:
         vals = "\t".join("(not captured)" if v is None else f"0x{v:016x}" for _, v in pair)
         print(f"0x{pair[0][0]:x}:\t{vals}")
     return 0
+
+
+def _frame_line(f) -> str:
+    fn = safe_text(f.function) if f.function else "??"
+    where = f" at {safe_text(f.file)}:{f.line}" + (f":{f.column}" if f.column else "") if f.file else ""
+    mod = (f" from {safe_text(f.module.rsplit('/', 1)[-1])}" + ("" if f.function else f"+0x{f.module_offset:x}")
+           if f.module and not f.file else "")
+    tags = [f.trust if not f.inlined else "inlined"]
+    if f.build not in ("verified", "in the core"):
+        tags.append(f.build)
+    if f.note:
+        tags.append(safe_text(f.note))
+    pc = "                  " if f.inlined else f"0x{f.pc:016x}"
+    return f"#{f.index:<3} {pc} in {fn}{where}{mod}  [{', '.join(tags)}]"
+
+
+def run_bt(args) -> int:
+    from ..elf.reading import explain_unknown_frames, protector_findings
+    c = Core(args.core)
+    u = c.unwinder(args.binary, args.search)
+    if args.thread is not None:
+        bts = [u.backtrace(args.thread)]
+    elif args.all:
+        bts = u.all()
+    else:
+        bts = [u.backtrace(0)] if c.threads else []
+    fs = explain_unknown_frames(c, bts[0]) if bts and bts[0].thread == 0 else None
+    if fs is not None:
+        fs.extend(protector_findings(c, u, bts[0]))
+    problems = list(c.problems) + list(u.problems)
+    if args.json:
+        print(json.dumps({"core": c.source.name, "machine": c.machine,
+                          "modules": [{"module": v.module, "start": v.start, "verdict": v.verdict,
+                                       "image": v.image, "debug": v.debug, "source": v.source} for v in u.verdicts],
+                          "threads": [b.to_dict() for b in bts],
+                          "findings": fs.to_dicts() if fs is not None else [], "problems": problems}, indent=2))
+        return 1 if c.problems else 0
+    unverified = [v for v in u.verdicts if v.verdict != "match" and v.module != "[vdso]"]
+    if unverified:
+        print("modules without a verified build (their frames show no symbols):")
+        for v in unverified:
+            print(f"  {safe_text(v.module)}: {v.verdict}" + (f" ({safe_text(v.file)})" if v.file else ""))
+        print()
+    groups: dict[tuple, list] = {}
+    for b in bts:
+        key = tuple((f.pc, f.function, f.inlined) for f in b.frames) if args.all else (b.thread,)
+        groups.setdefault(key, []).append(b)
+    for members in groups.values():
+        b = members[0]
+        if len(members) > 1:
+            tids = ", ".join(str(m.tid) for m in members[:20]) + (" ..." if len(members) > 20 else "")
+            print(f"{len(members)} threads with this stack (tids {tids}):")
+        else:
+            print(f"thread {b.thread} (tid {b.tid}):")
+        for f in b.frames:
+            print("  " + _frame_line(f))
+            if args.full and f.registers and not f.inlined:
+                print("        " + " ".join(f"{k}=0x{v:x}" for k, v in f.registers.items()))
+        print(f"  (unwinding stopped: {safe_text(b.stop)})")
+        print()
+    if fs:
+        print(fs.text())
+    for p in problems:
+        print(f"PROBLEM: {safe_text(p)}")
+    return 1 if c.problems else 0

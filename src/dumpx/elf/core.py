@@ -321,10 +321,34 @@ class Core:
                 pos = dpos + ((dsz + 3) & ~3)
         return Module(start, end - start, path, bid, bid_addr, True, problem if bid is None else None)
 
-    def findings(self):
-        """Fault decoding, hijacked control flow and stack smash evidence for every thread."""
+    def findings(self, backtraces: bool = True, binaries=(), search_paths=()):
+        """Fault decoding, hijacked control flow and stack smash evidence for every thread; with
+        ``backtraces`` (the default) also the crashing thread's ``??`` frames explained and a
+        stack-protector abort read (this verifies the builds at their recorded paths first)."""
         from .smash import smash_findings
-        return smash_findings(self)
+        out = smash_findings(self)
+        if backtraces and self.threads and self.machine in ("x86-64", "aarch64"):
+            from .reading import explain_unknown_frames, protector_findings
+            u = self.unwinder(binaries, search_paths)
+            bt = u.backtrace(0)
+            out.extend(explain_unknown_frames(self, bt))
+            out.extend(protector_findings(self, u, bt))
+        return out
+
+    def unwinder(self, binaries=(), search_paths=()):
+        """The unwinder for this core, its modules verified against ``binaries``, the paths the core
+        records and ``.build-id`` trees (see dumpx.elf.backtrace)."""
+        from .backtrace import Unwinder
+        key = (tuple(map(str, binaries)), tuple(map(str, search_paths)))
+        cached = getattr(self, "_unwinders", {})
+        if key not in cached:
+            cached[key] = Unwinder(self, binaries=binaries, search_paths=search_paths)
+            self._unwinders = cached
+        return cached[key]
+
+    def backtraces(self, binaries=(), search_paths=()):
+        """A Backtrace per thread, the thread that took the signal first."""
+        return self.unwinder(binaries, search_paths).all()
 
     def verify(self, binaries=(), search_paths=()):
         """An explicit build verdict per module (see dumpx.elf.verify)."""

@@ -4,7 +4,7 @@ and debug files at hand, and a Mach-O binary against its dSYM, by build-id / LC_
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CorruptDumpError, DumpError
@@ -42,6 +42,16 @@ def file_build_id(path: str | os.PathLike) -> str | None:
 
 
 @dataclass
+class Candidate:
+    """A file tried for a module: where it came from and what its build-id said."""
+    path: str
+    source: str            # "given", "recorded path", "build-id tree", "debuglink"
+    build_id: str | None
+    verdict: str
+    has_dwarf: bool = False
+
+
+@dataclass
 class ModuleVerdict:
     module: str
     start: int
@@ -49,61 +59,190 @@ class ModuleVerdict:
     file: str | None
     file_build_id: str | None
     verdict: str
+    image: str | None = None       # a verified file with the module's loadable contents (unwind tables, symbols)
+    debug: str | None = None       # a verified file with DWARF (may be the image itself)
+    source: str | None = None      # where the verified (or first tried) file came from
+    tried: list[Candidate] = field(default_factory=list)
 
 
-def verify(core, binaries=(), search_paths=()) -> list[ModuleVerdict]:
-    """An explicit verdict for every module: match, mismatch, not found, or no build-id."""
+@dataclass
+class GivenFile:
+    """What became of a file the user passed with --binary."""
+    path: str
+    build_id: str | None
+    module: str | None
+    how: str
+
+
+DEBUG_ROOT = "/usr/lib/debug"
+
+
+def _probe(path: Path) -> tuple[str | None, bool, bool]:
+    """(build-id, has DWARF, has loadable contents) of an ELF file; DumpError if it is not one."""
+    from .image import Image
+    bid = file_build_id(path)
+    try:
+        img = Image(str(path))
+    except DumpError:
+        return bid, False, False
+    try:
+        loadable = any(s[0] not in (0, 8) for n, s in img.sections.items() if n in (".text", ".eh_frame")) \
+            or (not img.sections and bool(img.loads))
+        return bid, img.has_dwarf, loadable
+    finally:
+        img.close()
+
+
+def gnu_debuglink(path) -> tuple[str, int] | None:
+    """(file name, CRC32) from a file's .gnu_debuglink section, or None."""
+    from .image import Image
+    try:
+        img = Image(str(path))
+    except DumpError:
+        return None
+    try:
+        got = img.section_bytes(".gnu_debuglink")
+        if got is None:
+            return None
+        raw = bytes(got[0])
+        name = raw.split(b"\x00", 1)[0]
+        pos = (len(name) + 4) & ~3
+        if pos + 4 > len(raw):
+            return None
+        return name.decode("utf-8", "backslashreplace"), int.from_bytes(raw[pos:pos + 4], "little")
+    finally:
+        img.close()
+
+
+def _crc32(path: Path) -> int:
+    import zlib
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            crc = zlib.crc32(chunk, crc)
+    return crc & 0xFFFFFFFF
+
+
+def verify(core, binaries=(), search_paths=(), recorded_paths: bool = True,
+           debug_root: str | None = DEBUG_ROOT) -> list[ModuleVerdict]:
+    """An explicit verdict for every module: match, mismatch, not found, or no build-id.
+
+    Candidates are tried in order: files given by the user, the path recorded in the core
+    (NT_FILE), ``.build-id/xx/yyyy[.debug]`` under each search path and ``debug_root``, then the
+    ``.gnu_debuglink`` of the verified image (its CRC checked). A file whose build-id differs is
+    never used for symbols.
+    """
+    verdicts, _ = verify_with_given(core, binaries, search_paths, recorded_paths, debug_root)
+    return verdicts
+
+
+def verify_with_given(core, binaries=(), search_paths=(), recorded_paths: bool = True,
+                      debug_root: str | None = DEBUG_ROOT) -> tuple[list[ModuleVerdict], list[GivenFile]]:
+    """``verify`` plus, for each file the user gave, the module it was matched to or why not."""
     mods = core.modules()
-    names = {Path(m.path).name for m in mods if m.path}
-    given: dict[str, list[Path]] = {}
-    extra: list[Path] = []
-    for b in binaries:
-        (given.setdefault(Path(b).name, []) if Path(b).name in names else extra).append(Path(b))
-    # a file whose name matches no module: its build-id may, or it is the main executable
+    by_name: dict[str, list] = {}
+    for m in mods:
+        if m.path:
+            by_name.setdefault(Path(m.path).name, []).append(m)
     main = _main_module(core, mods)
     by_id = {m.build_id: m for m in mods if m.build_id}
-    for b in extra:
+    given_for: dict[int, list[Path]] = {}
+    report: list[GivenFile] = []
+    for b in binaries:
+        b = Path(b)
+        if not b.exists():
+            report.append(GivenFile(str(b), None, None, "file does not exist"))
+            continue
+        if not b.is_file():
+            report.append(GivenFile(str(b), None, None, "not a regular file"))
+            continue
         try:
             bid = file_build_id(b)
         except DumpError:
-            bid = None
-        target = by_id.get(bid) if bid else None
-        if target is None and main is not None and _is_executable(b):
-            target = main
-        if target is not None and target.path:
-            given.setdefault(Path(target.path).name, []).append(b)
+            report.append(GivenFile(str(b), None, None, "not an ELF file"))
+            continue
+        if bid and bid in by_id:
+            target, how = by_id[bid], "same build-id"
+        elif b.name in by_name:
+            target, how = by_name[b.name][0], "same file name"
+        elif main is not None and _is_executable(b):
+            target, how = main, "the executable holding the program's entry point (AT_ENTRY)"
+        else:
+            report.append(GivenFile(str(b), bid, None,
+                                    "matches no module by build-id or name and is not an executable"))
+            continue
+        given_for.setdefault(target.start, []).append(b)
+        report.append(GivenFile(str(b), bid, target.path or "?", how))
+    roots = [Path(p) for p in search_paths] + ([Path(debug_root)] if debug_root else [])
     out = []
     for m in mods:
-        name = Path(m.path).name if m.path else "?"
-        cands: list[Path] = list(given.get(name, []))
+        cands: list[tuple[Path, str]] = [(p, "given") for p in given_for.get(m.start, [])]
+        if recorded_paths and m.path and not m.path.startswith("["):
+            cands.append((Path(m.path), "recorded path"))
         if m.build_id:
-            for sp in search_paths:
-                d = Path(sp) / ".build-id" / m.build_id[:2] / f"{m.build_id[2:]}.debug"
-                if d.exists():
-                    cands.append(d)
-                if (Path(sp) / name).exists():
-                    cands.append(Path(sp) / name)
+            for r in roots:
+                base = r / ".build-id" / m.build_id[:2] / m.build_id[2:]
+                cands += [(Path(f"{base}.debug"), "build-id tree"), (base, "build-id tree")]
+        for sp in search_paths:
+            if m.path and not m.path.startswith("["):
+                cands.append((Path(sp) / Path(m.path).name, "given"))
+        out.append(_judge(m, cands, roots))
+    return out, report
+
+
+def _judge(m, cands, roots) -> ModuleVerdict:
+    tried: list[Candidate] = []
+    seen: set[str] = set()
+    image = debug = None
+    source = None
+
+    def consider(p: Path, src: str) -> None:
+        nonlocal image, debug, source
+        key = str(p)
+        if key in seen or not p.is_file():
+            return
+        seen.add(key)
+        try:
+            bid, dwarf, loadable = _probe(p)
+        except DumpError:
+            tried.append(Candidate(key, src, None, "not an ELF file"))
+            return
         if m.build_id is None:
-            out.append(ModuleVerdict(m.path or "?", m.start, None, str(cands[0]) if cands else None,
-                                     None, NO_BUILD_ID))
-            continue
-        if not cands:
-            out.append(ModuleVerdict(m.path or "?", m.start, m.build_id, None, None, NOT_FOUND))
-            continue
-        best = None
-        for c in cands:
-            try:
-                bid = file_build_id(c)
-            except DumpError:
-                bid = None
-            v = ModuleVerdict(m.path or "?", m.start, m.build_id, str(c), bid,
-                              MATCH if bid == m.build_id else FILE_NO_BUILD_ID if bid is None else MISMATCH)
-            if v.verdict == MATCH:
-                best = v
-                break
-            best = best or v
-        out.append(best)
-    return out
+            tried.append(Candidate(key, src, bid, NO_BUILD_ID, dwarf))
+            return
+        v = MATCH if bid == m.build_id else FILE_NO_BUILD_ID if bid is None else MISMATCH
+        tried.append(Candidate(key, src, bid, v, dwarf))
+        if v == MATCH:
+            source = source or src
+            if loadable and image is None:
+                image = key
+            if dwarf and debug is None:
+                debug = key
+
+    for p, src in cands:
+        consider(p, src)
+    if image is not None and debug is None:
+        link = gnu_debuglink(image)
+        if link is not None:
+            name, crc = link
+            d = Path(image).parent
+            for p in [d / name, d / ".debug" / name] + [r / str(d.resolve()).lstrip("/") / name for r in roots]:
+                if p.is_file() and str(p) not in seen:
+                    if _crc32(p) != crc:
+                        tried.append(Candidate(str(p), "debuglink", None, "debuglink CRC differs"))
+                        seen.add(str(p))
+                        continue
+                    consider(p, "debuglink")
+    first = next((c for c in tried if c.verdict == MATCH), tried[0] if tried else None)
+    if m.build_id is None:
+        verdict = NO_BUILD_ID
+    elif not tried:
+        verdict = NOT_FOUND
+    else:
+        verdict = first.verdict if first.verdict in (MATCH, MISMATCH, FILE_NO_BUILD_ID) else NOT_FOUND
+    return ModuleVerdict(m.path or "?", m.start, m.build_id, first.path if first else None,
+                         first.build_id if first else None, verdict, image, debug,
+                         first.source if first else None, tried)
 
 
 def _main_module(core, mods):

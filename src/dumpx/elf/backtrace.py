@@ -1,0 +1,506 @@
+"""Backtraces of a core's threads, each frame saying how it was found and how far to trust it.
+
+Unwinding per step: DWARF CFI (``.eh_frame`` of the verified image or the vDSO in the core,
+``.debug_frame`` of the verified debug file), then the frame-pointer chain, then a scan of the
+stack for a word that points just after a call instruction. Trust follows rust-minidump:
+``context`` (frame 0, the thread's registers), ``cfi``, ``frame pointer``, ``scan``; inlined
+frames share their physical frame's trust. Symbols come only from files whose build-id matches
+the core; a module without one says "unverified build" and shows no name.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._native import cfi as _cfi
+from ..errors import DumpError, UnmappedAddressError
+from .dwarfexpr import Unknown, evaluate
+from .image import CACHE, Image
+from .verify import MATCH, ModuleVerdict
+
+X86_64_DWARF = ["rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11",
+                "r12", "r13", "r14", "r15", "rip"]
+AARCH64_DWARF = [f"x{i}" for i in range(31)] + ["sp"]
+CALLEE_SAVED = {"x86-64": {3, 6, 12, 13, 14, 15}, "aarch64": set(range(19, 30))}
+SP_REG = {"x86-64": 7, "aarch64": 31}
+FP_REG = {"x86-64": 6, "aarch64": 29}
+RA_REG = {"x86-64": 16, "aarch64": 30}
+MAX_FRAMES = 256
+SCAN_WORDS = 2048
+
+TRUST_CONTEXT, TRUST_CFI, TRUST_FP, TRUST_SCAN = "context", "cfi", "frame pointer", "scan"
+
+
+@dataclass
+class Frame:
+    index: int
+    pc: int
+    sp: int | None
+    trust: str
+    module: str | None = None
+    module_offset: int | None = None
+    build: str = "no module"            # "verified", "unverified build", "no module", "in the core"
+    function: str | None = None
+    function_offset: int | None = None
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    inlined: bool = False
+    cfa: int | None = None
+    registers: dict[str, int] = field(default_factory=dict)
+    slot: int | None = None             # where this frame's pc was read (the callee's return slot)
+    note: str | None = None             # why this pc is suspect ("??" reading)
+    evidence: dict = field(default_factory=dict)
+    exact: bool = False                 # pc is the faulting/interrupted instruction, not a return address
+
+    @property
+    def label(self) -> str:
+        if self.function:
+            off = f"+0x{self.function_offset:x}" if self.function_offset else ""
+            return f"{self.function}{off}"
+        if self.module:
+            return f"{self.module.rsplit('/', 1)[-1]}+0x{self.module_offset:x}"
+        return "??"
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("index", "pc", "sp", "cfa", "trust", "module", "module_offset", "build",
+                                           "function", "function_offset", "file", "line", "column",
+                                           "inlined", "slot", "note")}
+        d["registers"] = dict(self.registers)
+        if self.evidence:
+            d["evidence"] = self.evidence
+        return d
+
+
+@dataclass
+class Backtrace:
+    thread: int
+    tid: int
+    frames: list[Frame]
+    stop: str
+
+    def to_dict(self) -> dict:
+        return {"thread": self.thread, "tid": self.tid, "stop": self.stop,
+                "frames": [f.to_dict() for f in self.frames]}
+
+
+@dataclass
+class _Mod:
+    start: int
+    end: int
+    path: str
+    verdict: ModuleVerdict | None
+    image: Image | None          # verified: unwind tables and symbols
+    debug: Image | None          # verified: DWARF
+    bias: int
+    build: str
+
+
+class Unwinder:
+    """Unwinds and symbolizes the threads of one core."""
+
+    def __init__(self, core, verdicts: list[ModuleVerdict] | None = None, binaries=(), search_paths=(),
+                 max_frames: int = MAX_FRAMES):
+        self.core = core
+        self.arch = core.machine
+        if self.arch not in ("x86-64", "aarch64"):
+            raise DumpError(f"unwinding {self.arch} cores is not supported")
+        self.names = X86_64_DWARF if self.arch == "x86-64" else AARCH64_DWARF
+        self.max_frames = max_frames
+        if verdicts is None:
+            verdicts = core.verify(binaries, search_paths)
+        self.verdicts = verdicts
+        self.problems: list[str] = []
+        self._mods = self._modules(verdicts)
+        self._starts = np.array([m.start for m in self._mods], dtype=np.uint64)
+        self._text_cache: dict[int, bytes | None] = {}
+
+    # ------------------------------------------------------------------ modules
+    def _modules(self, verdicts) -> list[_Mod]:
+        core = self.core
+        by_start = {v.start: v for v in verdicts}
+        spans: dict[str, list[tuple[int, int]]] = {}
+        for f in core.files:
+            spans.setdefault(f.path, []).append((f.start, f.end))
+        out = []
+        for m in core.modules():
+            v = by_start.get(m.start)
+            end = m.start + m.size
+            if m.size == 0 and m.path in spans:
+                end = max(e for _, e in spans[m.path])
+            image = debug = None
+            build = "unverified build"
+            if m.path == "[vdso]" and m.size:
+                try:
+                    data = core.read(m.start, m.size)
+                    image = CACHE.from_memory(f"vdso:{m.build_id or m.start}", data, "[vdso]")
+                    build = "in the core"
+                except DumpError:
+                    pass
+            elif v is not None and v.verdict == MATCH:
+                build = "verified"
+                try:
+                    if v.image:
+                        image = CACHE.get(v.image, v.core_build_id)
+                    if v.debug:
+                        debug = image if v.debug == v.image else CACHE.get(v.debug, v.core_build_id + ":debug")
+                except DumpError as e:
+                    self.problems.append(f"{m.path}: {e}")
+            ref = image or debug
+            bias = (m.start - ref.first_vaddr) if ref is not None and ref.e_type == 3 else 0
+            out.append(_Mod(m.start, end, m.path or "?", v, image, debug, bias, build))
+        out.sort(key=lambda x: x.start)
+        return out
+
+    def module_at(self, addr: int) -> _Mod | None:
+        k = int(np.searchsorted(self._starts, np.uint64(addr & 0xFFFFFFFFFFFFFFFF), side="right")) - 1
+        while k >= 0:
+            m = self._mods[k]
+            if m.start <= addr < m.end:
+                return m
+            k -= 1
+            if k >= 0 and addr - self._mods[k].start > 1 << 32:
+                break
+        return None
+
+    # ------------------------------------------------------------------ memory
+    def _u64(self, addr: int) -> int:
+        return struct.unpack("<Q", self.core.read(addr, 8))[0]
+
+    def _mem(self, addr: int, size: int) -> int:
+        try:
+            return int.from_bytes(self.core.read(addr, size), "little")
+        except UnmappedAddressError as e:
+            raise Unknown(f"memory at 0x{addr:x} is not in the core ({'not captured' if e.captured else 'unmapped'})")
+
+    def _text(self, addr: int, size: int) -> bytes | None:
+        """Code bytes at ``addr``: from the core when captured, else from the verified image."""
+        try:
+            return self.core.read(addr, size)
+        except DumpError:
+            pass
+        m = self.module_at(addr)
+        if m is not None and m.image is not None:
+            return m.image.read_vaddr(addr - m.bias, size)
+        return None
+
+    def _after_call(self, addr: int) -> bool:
+        """Does ``addr`` follow a call instruction (x86-64: e8 rel32, ff /2; aarch64: bl/blr)?"""
+        if self.arch == "aarch64":
+            b = self._text(addr - 4, 4)
+            if b is None:
+                return False
+            w = int.from_bytes(b, "little")
+            return (w & 0xFC000000) == 0x94000000 or (w & 0xFFFFFC1F) == 0xD63F0000
+        b = self._text(addr - 7, 7)
+        if b is None:
+            return False
+        if b[2] == 0xE8:
+            return True
+        for n in (2, 3, 4, 6, 7):
+            i = 7 - n
+            if b[i] == 0xFF and ((b[i + 1] >> 3) & 7) == 2:
+                mod, rm = b[i + 1] >> 6, b[i + 1] & 7
+                want = 2 + (1 if rm == 4 and mod != 3 else 0) + {0: 4 if rm == 5 else 0, 1: 1, 2: 4, 3: 0}[mod]
+                if want == n:
+                    return True
+            if n >= 3 and b[i] in (0x41, 0x43) and b[i + 1] == 0xFF and ((b[i + 2] >> 3) & 7) == 2 and n == 3:
+                return True
+        return False
+
+    def is_code(self, addr: int) -> bool:
+        if not 0 < addr < 1 << 47:
+            return False
+        if self.core.is_executable(addr):
+            return True
+        m = self.module_at(addr)
+        if m is None or m.image is None:
+            return False
+        off = addr - m.bias
+        return any(va <= off < va + memsz and flags & 1 for va, memsz, _, _, flags in m.image.loads)
+
+    # ------------------------------------------------------------------ one thread
+    def backtrace(self, thread: int) -> Backtrace:
+        core = self.core
+        if not 0 <= thread < len(core.threads):
+            raise DumpError(f"thread {thread} does not exist (the core has {len(core.threads)} threads)")
+        t = core.threads[thread]
+        regs: dict[int, int] = {}
+        for i, n in enumerate(self.names):
+            if n in t.registers:
+                regs[i] = t.registers[n]
+        if self.arch == "x86-64":
+            pc = t.registers["rip"]
+        else:
+            pc = t.registers["pc"]
+        frames: list[Frame] = []
+        trust = TRUST_CONTEXT
+        exact = True
+        slot = None
+        seen: set[tuple[int, int]] = set()
+        stop = ""
+        sp_reg = SP_REG[self.arch]
+        while True:
+            sp = regs.get(sp_reg)
+            f = Frame(len(frames), pc, sp, trust, slot=slot, exact=exact,
+                      registers={self.names[r]: v for r, v in regs.items() if r < len(self.names)})
+            frames.append(f)
+            if not self.is_code(pc):
+                f.note = self._why_not_code(pc)
+                stop = f"the pc 0x{pc:x} is not code: {f.note}"
+                break
+            if len(frames) >= self.max_frames:
+                stop = f"depth limit of {self.max_frames} frames reached"
+                break
+            key = (pc, sp or 0)
+            if key in seen:
+                stop = "the same pc and stack pointer repeated (a loop)"
+                break
+            seen.add(key)
+            nxt = self._step(pc if exact else pc - 1, regs, f)
+            if nxt is None:
+                stop = f.evidence.pop("stop", "no rule found the caller")
+                break
+            regs, pc, trust, exact, slot, f.cfa = nxt
+            if pc == 0:
+                stop = "end of stack (return address 0)"
+                break
+            nsp = regs.get(sp_reg)
+            if nsp is not None and sp is not None and nsp <= sp and trust != TRUST_CFI:
+                stop = f"the stack pointer did not increase (0x{nsp:x} after 0x{sp:x})"
+                break
+        for f in frames:
+            self._symbolize(f, exact_pc=f.exact)
+        out = self._expand_inline(frames)
+        return Backtrace(thread, t.pid, out, stop)
+
+    def all(self) -> list[Backtrace]:
+        return [self.backtrace(i) for i in range(len(self.core.threads))]
+
+    def _why_not_code(self, pc: int) -> str:
+        from .smash import canonical
+        b = pc.to_bytes(8, "little")
+        if len(set(b)) == 1 and b[0] not in (0, 0xFF):
+            kind = f"a repeated-byte word (0x{b[0]:02x} x 8)"
+        elif all(0x20 <= c < 0x7F for c in b):
+            kind = f"ASCII text {b.decode('ascii')!r}"
+        else:
+            kind = None
+        if not canonical(pc):
+            base = "non-canonical address"
+        elif self.core.segment_of(pc) is None and self.module_at(pc) is None:
+            base = "in no mapping and no module"
+        else:
+            base = "in a mapping that is not executable"
+        return f"{base}; {kind}" if kind else base
+
+    # ------------------------------------------------------------------ one step
+    def _step(self, pc: int, regs: dict[int, int], f: Frame):
+        m = self.module_at(pc)
+        tables = []
+        if m is not None:
+            if m.image is not None:
+                tables += [(m.image, t) for t in m.image.cfi_tables()]
+            if m.debug is not None and m.debug is not m.image:
+                tables += [(m.debug, t) for t in m.debug.cfi_tables() if not t.eh]
+        for img, t in tables:
+            off = t.find(pc - m.bias)
+            if off is None:
+                continue
+            try:
+                return self._cfi_step(img, t, off, pc - m.bias, regs, f)
+            except (Unknown, DumpError) as e:
+                f.evidence["cfi failed"] = str(getattr(e, "reason", e))
+                break
+        if m is not None and m.image is not None and not tables:
+            f.evidence["no cfi"] = "the module has no .eh_frame/.debug_frame"
+        return self._fp_step(regs, f) or self._scan_step(regs, f)
+
+    def _cfi_step(self, img: Image, t, off: int, fpc: int, regs, f):
+        cfa_rule, rules, ra, signal, _ = _cfi.rules_at(t.data, t.addr, t.eh, off, fpc)
+        data = t.data
+
+        def reg(n):
+            if n not in regs:
+                raise Unknown(f"register {self._name(n)} was not recovered for this frame")
+            return regs[n]
+
+        if cfa_rule[0] == _cfi.CFA_REG:
+            cfa = (reg(int(cfa_rule[1])) + int(cfa_rule[2])) & ((1 << 64) - 1)
+        elif cfa_rule[0] == _cfi.CFA_EXPR:
+            loc = evaluate(bytes(data[cfa_rule[1]:cfa_rule[1] + cfa_rule[2]]), reg, self._mem)
+            cfa = loc.value
+        else:
+            raise Unknown("the FDE defines no CFA")
+        new: dict[int, int] = {}
+        saved = CALLEE_SAVED[self.arch]
+        slot = None
+        for r in range(min(len(self.names) + 1, 128)):
+            kind, a, b = (int(x) for x in rules[r])
+            try:
+                if kind == _cfi.R_UNSPECIFIED:
+                    if r in saved and r in regs:
+                        new[r] = regs[r]
+                elif kind == _cfi.R_SAME:
+                    if r in regs:
+                        new[r] = regs[r]
+                elif kind == _cfi.R_OFFSET:
+                    if r == ra:
+                        slot = cfa + a
+                    new[r] = self._mem(cfa + a, 8)
+                elif kind == _cfi.R_VAL_OFFSET:
+                    new[r] = cfa + a
+                elif kind == _cfi.R_REGISTER:
+                    if a in regs:
+                        new[r] = regs[a]
+                elif kind in (_cfi.R_EXPRESSION, _cfi.R_VAL_EXPRESSION):
+                    loc = evaluate(bytes(data[a:a + b]), reg, self._mem, initial=[cfa])
+                    if kind == _cfi.R_EXPRESSION:
+                        if r == ra:
+                            slot = loc.value
+                        new[r] = self._mem(loc.value, 8)
+                    else:
+                        new[r] = loc.value
+            except Unknown:
+                if r == ra:
+                    raise
+        sp = SP_REG[self.arch]
+        if int(rules[sp][0]) in (_cfi.R_UNSPECIFIED, _cfi.R_SAME):
+            new[sp] = cfa
+        if int(rules[ra][0]) == _cfi.R_UNDEFINED:
+            f.evidence["stop"] = "end of stack (CFI marks the return address undefined: the outermost frame)"
+            f.cfa = cfa
+            return None
+        if ra not in new:
+            raise Unknown("the return address was not recovered")
+        pc = new[ra]
+        if self.arch == "x86-64":
+            new.pop(16, None)
+        if signal:
+            f.evidence["signal frame"] = True
+        return new, pc, TRUST_CFI, bool(signal), slot, cfa
+
+    def _fp_step(self, regs, f):
+        fp_r, sp_r = FP_REG[self.arch], SP_REG[self.arch]
+        fp, sp = regs.get(fp_r), regs.get(sp_r)
+        if fp is None or sp is None or fp & 7 or not (sp <= fp < sp + (1 << 24)):
+            return None
+        try:
+            caller_fp = self._u64(fp)
+            ra = self._u64(fp + 8)
+        except DumpError:
+            return None
+        if not self.is_code(ra):
+            if ra != 0:
+                f.evidence["frame pointer"] = f"the word at 0x{fp + 8:x} (0x{ra:x}) is not a return address"
+                return None
+        new = {r: v for r, v in regs.items() if r in CALLEE_SAVED[self.arch] and r != fp_r}
+        new[fp_r] = caller_fp
+        new[sp_r] = fp + 16
+        if self.arch == "aarch64":
+            new.pop(30, None)
+        return new, ra, TRUST_FP, False, fp + 8, fp + 16
+
+    def _scan_step(self, regs, f):
+        sp = regs.get(SP_REG[self.arch])
+        if sp is None:
+            f.evidence["stop"] = "no stack pointer to scan from"
+            return None
+        start = sp + (0 if f.index == 0 else 0)
+        try:
+            seg = self.core.segment_of(start)
+            if seg is None:
+                f.evidence["stop"] = f"the stack pointer 0x{sp:x} is not in any mapping"
+                return None
+            end = min(seg.vaddr + seg.filesz, start + 8 * SCAN_WORDS)
+            if end <= start:
+                f.evidence["stop"] = f"the stack at 0x{sp:x} was not captured in the core"
+                return None
+            raw = self.core.read(start, end - start)
+        except DumpError:
+            f.evidence["stop"] = f"the stack at 0x{sp:x} could not be read"
+            return None
+        words = np.frombuffer(raw[: len(raw) // 8 * 8], dtype="<u8")
+        first = 1 if f.index == 0 and self.arch == "x86-64" else 0
+        for k in range(first if f.trust != TRUST_CONTEXT else 0, len(words)):
+            w = int(words[k])
+            if w < 0x1000 or w >= 1 << 47:
+                continue
+            m = self.module_at(w)
+            if m is None or not self.is_code(w) or not self._after_call(w):
+                continue
+            slot = start + 8 * k
+            new = {r: v for r, v in regs.items() if r == FP_REG[self.arch]}
+            new[SP_REG[self.arch]] = slot + 8
+            return new, w, TRUST_SCAN, False, slot, slot + 8
+        f.evidence["stop"] = (f"no return address in the {len(words)} stack words scanned from 0x{start:x}")
+        return None
+
+    def _name(self, n: int) -> str:
+        return self.names[n] if 0 <= n < len(self.names) else f"r{n}"
+
+    # ------------------------------------------------------------------ symbols
+    def _symbolize(self, f: Frame, exact_pc: bool) -> None:
+        m = self.module_at(f.pc)
+        if m is None:
+            return
+        f.module = m.path
+        f.module_offset = f.pc - m.start
+        f.build = m.build
+        if m.build not in ("verified", "in the core"):
+            return
+        lookup = f.pc if exact_pc else f.pc - 1
+        fpc = lookup - m.bias
+        for img in (m.debug, m.image):
+            if img is None:
+                continue
+            try:
+                sym = img.symbol(fpc)
+            except DumpError:
+                sym = None
+            if sym is not None:
+                f.function, off = sym
+                f.function_offset = off + (f.pc - lookup)
+                break
+        if m.debug is not None:
+            try:
+                ln = m.debug.line(fpc)
+            except (DumpError, Exception):
+                ln = None
+            if ln is not None:
+                f.file, f.line, f.column = ln
+            try:
+                f.evidence["_scopes"] = m.debug.scopes(fpc)
+            except Exception as e:
+                self.problems.append(f"{m.path}: DWARF scopes at 0x{fpc:x}: {type(e).__name__}: {e}")
+
+    def _expand_inline(self, frames: list[Frame]) -> list[Frame]:
+        out: list[Frame] = []
+        for f in frames:
+            scopes = f.evidence.pop("_scopes", None) or []
+            if scopes and not scopes[0].inlined and scopes[0].name != "??":
+                f.function = scopes[0].name          # DWARF's name, as gdb and eu-stack print it
+            if len(scopes) <= 1 or not any(s.inlined for s in scopes):
+                out.append(f)
+                continue
+            # innermost first: each inlined scope is a frame at the same pc; its caller's line is
+            # the inlined scope's call site
+            inner = scopes[::-1]
+            file, line, col = f.file, f.line, f.column
+            for k, s in enumerate(inner):
+                g = Frame(0, f.pc, f.sp, f.trust, f.module, f.module_offset, f.build,
+                          s.name if k < len(inner) - 1 or f.function is None else f.function,
+                          None if k < len(inner) - 1 else f.function_offset,
+                          file, line, col, inlined=k < len(inner) - 1, cfa=f.cfa,
+                          registers=f.registers if k == len(inner) - 1 else {}, slot=f.slot, note=f.note,
+                          evidence=f.evidence if k == len(inner) - 1 else {})
+                if k == len(inner) - 1 and f.function and s.name != f.function:
+                    g.function = f.function
+                out.append(g)
+                file, line, col = s.call_file, s.call_line, s.call_column
+        for i, g in enumerate(out):
+            g.index = i
+        return out

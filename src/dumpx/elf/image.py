@@ -1,0 +1,502 @@
+"""One ELF image on disk (or in a core's memory): its unwind tables, symbols and DWARF, parsed
+once and cached by build-id so that a second backtrace re-parses nothing.
+
+Lookups work in the file's own address space; a module's load bias maps runtime addresses to it.
+"""
+
+from __future__ import annotations
+
+import io
+import mmap
+import os
+import struct
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._native import cfi as _cfi
+from ..errors import CorruptDumpError, DumpError
+
+PT_LOAD = 1
+
+
+def _demangle(name: str) -> str:
+    if not name.startswith("_Z") and not name.startswith("_R"):
+        return name
+    try:
+        import cxxfilt
+        out = cxxfilt.demangle(name, external_only=False)
+    except Exception:
+        return name
+    # Rust legacy mangling ends in a 17h<16 hex> hash element
+    if name.startswith("_ZN") and len(out) > 19 and out[-19:-16] == "::h":
+        tail = out[-16:]
+        if all(c in "0123456789abcdef" for c in tail):
+            out = out[:-19]
+    return out
+
+
+@dataclass
+class CfiTable:
+    data: np.ndarray        # the section's bytes
+    addr: int               # its address in the file's address space
+    eh: bool                # .eh_frame (pc-relative pointers) vs .debug_frame
+    lo: np.ndarray
+    hi: np.ndarray
+    off: np.ndarray
+
+    def find(self, pc: int) -> int | None:
+        k = int(np.searchsorted(self.lo, np.uint64(pc), side="right")) - 1
+        if k >= 0 and pc < int(self.hi[k]):
+            return int(self.off[k])
+        return None
+
+
+@dataclass
+class Scope:
+    """A subprogram or inlined subroutine covering a pc (DWARF), outermost first."""
+    name: str
+    die_offset: int
+    inlined: bool
+    call_file: str | None
+    call_line: int | None
+    call_column: int | None
+
+
+@dataclass
+class _CU:
+    cu: object
+    lines: tuple | None = None          # (address, end-of-sequence, file index, line, column) arrays
+    files: list | None = None
+    scopes: tuple | None = None         # (lo, hi, depth, die offset) arrays
+    dies: dict = field(default_factory=dict)
+
+
+class Image:
+    """An ELF file's unwind, symbol and debug information."""
+
+    def __init__(self, path: str | None = None, data: bytes | None = None, name: str | None = None):
+        self.path = path
+        self.name = name or path or "?"
+        self._lock = threading.Lock()
+        if data is None:
+            try:
+                with open(path, "rb") as f:
+                    self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError) as e:
+                raise CorruptDumpError(f"{path}: cannot map ({e})", offset=None, expected="a readable ELF file") from None
+            self.data = memoryview(self._map)
+        else:
+            self._map = None
+            self.data = memoryview(bytes(data))
+        self._parse_headers()
+        self._elf = None
+        self._dwarf = None
+        self._cus: dict[int, _CU] = {}
+        self._cfi: list[CfiTable] | None = None
+        self._symbols = None
+        self._aranges = None
+
+    # --------------------------------------------------------------- headers
+    def _parse_headers(self) -> None:
+        d = self.data
+        if len(d) < 64 or bytes(d[:4]) != b"\x7fELF" or d[4] != 2 or d[5] != 1:
+            raise CorruptDumpError(f"{self.name}: not a 64-bit little-endian ELF file", offset=0,
+                                   expected="\\x7fELF, class 64, little-endian")
+        self.e_type, self.machine = struct.unpack_from("<HH", d, 16)
+        phoff, shoff = struct.unpack_from("<QQ", d, 32)
+        phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from("<HHHHH", d, 54)
+        self.loads = []
+        if phnum and phentsize == 56 and phoff + 56 * phnum <= len(d):
+            for i in range(phnum):
+                p = struct.unpack_from("<IIQQQQQQ", d, phoff + 56 * i)
+                if p[0] == PT_LOAD:
+                    self.loads.append((p[3], p[6], p[2], p[5], p[1]))   # vaddr, memsz, offset, filesz, flags
+        self.sections: dict[str, tuple] = {}
+        if shnum and shentsize == 64 and shoff + 64 * shnum <= len(d):
+            hdrs = [struct.unpack_from("<IIQQQQIIQQ", d, shoff + 64 * i) for i in range(shnum)]
+            if shstrndx < shnum:
+                so, ss = hdrs[shstrndx][4], hdrs[shstrndx][5]
+                names = bytes(d[so:so + ss]) if so + ss <= len(d) else b""
+                for h in hdrs:
+                    nm = names[h[0]:names.find(b"\x00", h[0])].decode("latin-1") if h[0] < len(names) else ""
+                    # name -> (type, flags, addr, offset, size)
+                    self.sections.setdefault(nm, (h[1], h[2], h[3], h[4], h[5]))
+        self.first_vaddr = min((l[0] for l in self.loads), default=0) & ~0xFFF
+
+    def section_bytes(self, name: str) -> tuple[memoryview, int] | None:
+        s = self.sections.get(name)
+        if s is None or s[0] == 8:                      # SHT_NOBITS (stripped into a debug file)
+            return None
+        t, flags, addr, off, size = s
+        if off + size > len(self.data):
+            raise CorruptDumpError(f"{self.name}: section {name} runs past the end of the file",
+                                   offset=off, expected=f"{size} bytes")
+        if flags & 0x800:                               # SHF_COMPRESSED
+            import zlib
+            ch_type, _, ch_size = struct.unpack_from("<IIQ", self.data, off)
+            if ch_type != 1:
+                return None
+            try:
+                return memoryview(zlib.decompressobj().decompress(bytes(self.data[off + 24:off + size]), ch_size)), addr
+            except zlib.error:
+                raise CorruptDumpError(f"{self.name}: compressed section {name} does not inflate",
+                                       offset=off, expected="zlib data") from None
+        return self.data[off:off + size], addr
+
+    def read_vaddr(self, vaddr: int, size: int) -> bytes | None:
+        """Bytes at a file virtual address from a PT_LOAD's file-backed part, or None."""
+        for va, memsz, off, filesz, _ in self.loads:
+            if va <= vaddr and vaddr + size <= va + filesz:
+                return bytes(self.data[off + vaddr - va: off + vaddr - va + size])
+        return None
+
+    # --------------------------------------------------------------- unwind tables
+    def cfi_tables(self) -> list[CfiTable]:
+        if self._cfi is None:
+            out = []
+            for name, eh in ((".eh_frame", True), (".debug_frame", False)):
+                got = self.section_bytes(name)
+                if got is None or len(got[0]) == 0:
+                    continue
+                arr = np.frombuffer(got[0], dtype=np.uint8)
+                lo, hi, off = _cfi.index(arr, got[1], eh)
+                out.append(CfiTable(arr, got[1], eh, lo, hi, off))
+            self._cfi = out
+        return self._cfi
+
+    # --------------------------------------------------------------- symbols
+    def _load_symbols(self):
+        addrs, sizes, ranks, names = [], [], [], []
+        for sec, link_sec in ((".symtab", ".strtab"), (".dynsym", ".dynstr")):
+            sym = self.section_bytes(sec)
+            strs = self.section_bytes(link_sec)
+            if sym is None or strs is None:
+                continue
+            sb, st = bytes(sym[0]), bytes(strs[0])
+            for k in range(len(sb) // 24):
+                st_name, st_info, _, st_shndx, st_value, st_size = struct.unpack_from("<IBBHQQ", sb, 24 * k)
+                if (st_info & 0xF) not in (2, 10) or st_value == 0 or st_shndx == 0:   # FUNC, GNU_IFUNC
+                    continue
+                end = st.find(b"\x00", st_name)
+                name = st[st_name:end if end >= 0 else len(st)].split(b"@", 1)[0]
+                names.append(name.decode("utf-8", "backslashreplace"))
+                addrs.append(st_value)
+                sizes.append(st_size)
+                ranks.append({1: 0, 2: 1}.get(st_info >> 4, 2))    # GLOBAL, WEAK, then LOCAL
+            if addrs:
+                break                     # .symtab is a superset of .dynsym
+        a = np.array(addrs, dtype=np.uint64)
+        order = np.lexsort((np.array(ranks, dtype=np.int64), a)) if len(a) else np.zeros(0, dtype=np.int64)
+        self._symbols = (a[order], np.array(sizes, dtype=np.uint64)[order],
+                         np.array(names, dtype=object)[order] if names else np.zeros(0, dtype=object))
+
+    def symbol(self, pc: int) -> tuple[str, int] | None:
+        """(demangled function name, offset) of the ELF symbol covering file address ``pc``; among
+        aliases at one address a global name wins over a weak one, and both over a local one."""
+        if self._symbols is None:
+            self._load_symbols()
+        a, s, n = self._symbols
+        k = int(np.searchsorted(a, np.uint64(pc), side="right")) - 1
+        if k < 0:
+            return None
+        g = int(np.searchsorted(a, a[k], side="left"))
+        for j in range(g, k + 1):
+            if pc < int(a[j]) + max(int(s[j]), 1):
+                return _demangle(n[j]), pc - int(a[j])
+        return None
+
+    # --------------------------------------------------------------- DWARF
+    @property
+    def has_dwarf(self) -> bool:
+        return ".debug_info" in self.sections and self.sections[".debug_info"][0] != 8
+
+    def dwarf(self):
+        if self._dwarf is None:
+            from elftools.elf.elffile import ELFFile
+            try:
+                self._elf = ELFFile(io.BytesIO(bytes(self.data)) if self._map is None else _MapFile(self._map))
+                self._dwarf = self._elf.get_dwarf_info(relocate_dwarf_sections=False)
+            except Exception as e:
+                raise CorruptDumpError(f"{self.name}: DWARF unreadable ({type(e).__name__}: {e})", offset=None,
+                                       expected="DWARF sections pyelftools can read") from None
+        return self._dwarf
+
+    def _cu_for(self, pc: int) -> _CU | None:
+        dw = self.dwarf()
+        if self._aranges is None:
+            try:
+                ar = dw.get_aranges()
+            except Exception:
+                ar = None
+            if ar is not None and ar.entries:
+                lo = np.array([e.begin_addr for e in ar.entries], dtype=np.uint64)
+                hi = lo + np.array([e.length for e in ar.entries], dtype=np.uint64)
+                cu = np.array([e.info_offset for e in ar.entries], dtype=np.int64)
+            else:
+                lo_l, hi_l, cu_l = [], [], []
+                for cu_ in dw.iter_CUs():
+                    for a, b in _die_ranges(dw, cu_.get_top_DIE()):
+                        lo_l.append(a), hi_l.append(b), cu_l.append(cu_.cu_offset)
+                lo, hi, cu = (np.array(lo_l, dtype=np.uint64), np.array(hi_l, dtype=np.uint64),
+                              np.array(cu_l, dtype=np.int64))
+            order = np.argsort(lo, kind="stable")
+            self._aranges = (lo[order], hi[order], cu[order])
+        lo, hi, cu = self._aranges
+        k = int(np.searchsorted(lo, np.uint64(pc), side="right")) - 1
+        while k >= 0:
+            if pc < int(hi[k]):
+                off = int(cu[k])
+                if off not in self._cus:
+                    self._cus[off] = _CU(dw.get_CU_at(off))
+                return self._cus[off]
+            if int(hi[k]) <= pc and k > 0 and int(lo[k - 1]) == int(lo[k]):
+                k -= 1
+                continue
+            # overlapping earlier ranges are rare; look back a few
+            k -= 1
+            if k < 0 or pc - int(lo[k]) > 1 << 24:
+                break
+        return None
+
+    def _lines(self, c: _CU):
+        if c.lines is None:
+            dw = self.dwarf()
+            lp = dw.line_program_for_CU(c.cu)
+            addr, end, fil, line, col = [], [], [], [], []
+            if lp is not None:
+                for e in lp.get_entries():
+                    s = e.state
+                    if s is None:
+                        continue
+                    addr.append(s.address), end.append(s.end_sequence), fil.append(s.file)
+                    line.append(s.line), col.append(s.column)
+                c.files = _file_names(lp)
+            else:
+                c.files = []
+            a = np.array(addr, dtype=np.uint64)
+            order = np.argsort(a, kind="stable")
+            c.lines = (a[order], np.array(end, dtype=bool)[order], np.array(fil, dtype=np.int64)[order],
+                       np.array(line, dtype=np.int64)[order], np.array(col, dtype=np.int64)[order])
+        return c.lines
+
+    def line(self, pc: int) -> tuple[str, int, int] | None:
+        """(file, line, column) of file address ``pc`` from the DWARF line table."""
+        if not self.has_dwarf:
+            return None
+        c = self._cu_for(pc)
+        if c is None:
+            return None
+        a, end, fil, line, col = self._lines(c)
+        k = int(np.searchsorted(a, np.uint64(pc), side="right")) - 1
+        # rows at the same address: the last one that is not an end of sequence
+        while k >= 0 and end[k]:
+            if int(a[k]) < pc:
+                return None
+            k -= 1
+        if k < 0 or line[k] == 0:
+            return None
+        return _file_name(c.files, int(fil[k])), int(line[k]), int(col[k])
+
+    def scopes(self, pc: int) -> list[Scope]:
+        """The subprogram and inlined subroutines containing ``pc``, outermost first."""
+        if not self.has_dwarf:
+            return []
+        c = self._cu_for(pc)
+        if c is None:
+            return []
+        if c.scopes is None:
+            self._lines(c)
+            self._index_scopes(c)
+        lo, hi, depth, off, block = c.scopes
+        hit = np.nonzero((lo <= np.uint64(pc)) & (np.uint64(pc) < hi) & ~block)[0]
+        out = []
+        for k in hit[np.argsort(depth[hit], kind="stable")]:
+            die = c.dies[int(off[k])]
+            inl = die.tag == "DW_TAG_inlined_subroutine"
+            cf = die.attributes.get("DW_AT_call_file")
+            out.append(Scope(_die_name(die), int(off[k]), inl,
+                             _file_name(c.files, cf.value) if cf is not None else None,
+                             _attr(die, "DW_AT_call_line"), _attr(die, "DW_AT_call_column")))
+        return out
+
+    def scope_dies(self, pc: int) -> list:
+        """The DIEs of every scope (subprograms, inlined subroutines, lexical blocks) containing pc,
+        outermost first, for variable lookup."""
+        c = self._cu_for(pc) if self.has_dwarf else None
+        if c is None:
+            return []
+        if c.scopes is None:
+            self._lines(c)
+            self._index_scopes(c)
+        lo, hi, depth, off, _ = c.scopes
+        hit = np.nonzero((lo <= np.uint64(pc)) & (np.uint64(pc) < hi))[0]
+        return [c.dies[int(off[k])] for k in hit[np.argsort(depth[hit], kind="stable")]]
+
+    def _index_scopes(self, c: _CU) -> None:
+        dw = self.dwarf()
+        lo, hi, depth, off, kind = [], [], [], [], []
+        for die in c.cu.iter_DIEs():
+            if die.tag in ("DW_TAG_subprogram", "DW_TAG_inlined_subroutine", "DW_TAG_lexical_block"):
+                d = 0
+                p = die.get_parent()
+                while p is not None and d < 1000:
+                    d += 1
+                    p = p.get_parent()
+                for a, b in _die_ranges(dw, die):
+                    lo.append(a), hi.append(b), depth.append(d), off.append(die.offset)
+                    kind.append(die.tag == "DW_TAG_lexical_block")
+                c.dies[die.offset] = die
+        c.scopes = (np.array(lo, dtype=np.uint64), np.array(hi, dtype=np.uint64), np.array(depth, dtype=np.int64),
+                    np.array(off, dtype=np.int64), np.array(kind, dtype=bool))
+
+    def close(self) -> None:
+        self.data.release()
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:
+                pass
+
+
+class _MapFile(io.RawIOBase):
+    """A seekable read-only file over an mmap (pyelftools wants a stream)."""
+
+    def __init__(self, m):
+        self._m = m
+        self._pos = 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, pos, whence=0):
+        self._pos = pos if whence == 0 else self._pos + pos if whence == 1 else len(self._m) + pos
+        return self._pos
+
+    def tell(self):
+        return self._pos
+
+    def read(self, n=-1):
+        end = len(self._m) if n is None or n < 0 else min(len(self._m), self._pos + n)
+        out = self._m[self._pos:end]
+        self._pos = max(self._pos, end)
+        return out
+
+    def readinto(self, b):
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+
+def _attr(die, name):
+    a = die.attributes.get(name)
+    return a.value if a is not None else None
+
+
+def _die_name(die, depth: int = 0) -> str:
+    for key in ("DW_AT_linkage_name", "DW_AT_MIPS_linkage_name"):
+        a = die.attributes.get(key)
+        if a is not None:
+            return _demangle(a.value.decode("utf-8", "backslashreplace"))
+    a = die.attributes.get("DW_AT_name")
+    if a is not None:
+        return a.value.decode("utf-8", "backslashreplace")
+    if depth < 8:
+        for key in ("DW_AT_abstract_origin", "DW_AT_specification"):
+            if key in die.attributes:
+                try:
+                    return _die_name(die.get_DIE_from_attribute(key), depth + 1)
+                except Exception:
+                    pass
+    return "??"
+
+
+def _die_ranges(dw, die) -> list[tuple[int, int]]:
+    at = die.attributes
+    if "DW_AT_low_pc" in at and "DW_AT_high_pc" in at:
+        lo = at["DW_AT_low_pc"].value
+        hi = at["DW_AT_high_pc"]
+        hv = hi.value if hi.form == "DW_FORM_addr" else lo + hi.value
+        return [(lo, hv)] if hv > lo else []
+    if "DW_AT_ranges" in at:
+        try:
+            rl = dw.range_lists()
+            if rl is None:
+                return []
+            ranges = rl.get_range_list_at_offset(at["DW_AT_ranges"].value, cu=die.cu) \
+                if at["DW_AT_ranges"].form != "DW_FORM_rnglistx" else \
+                rl.get_range_list_at_offset_ex(at["DW_AT_ranges"].value, cu=die.cu)
+        except Exception:
+            return []
+        base = at["DW_AT_low_pc"].value if "DW_AT_low_pc" in at else (
+            die.cu.get_top_DIE().attributes.get("DW_AT_low_pc").value
+            if "DW_AT_low_pc" in die.cu.get_top_DIE().attributes else 0)
+        out = []
+        for r in ranges:
+            name = type(r).__name__
+            if name == "RangeEntry":
+                a, b = (r.begin_offset, r.end_offset) if r.is_absolute else (base + r.begin_offset, base + r.end_offset)
+                if b > a:
+                    out.append((a, b))
+            elif name == "BaseAddressEntry":
+                base = r.base_address
+        return out
+    return []
+
+
+def _file_names(lp) -> list[str]:
+    import posixpath
+    hdr = lp.header
+    dirs = [d.decode("utf-8", "backslashreplace") if isinstance(d, bytes) else str(d)
+            for d in hdr.get("include_directory", [])]
+    out = []
+    for fe in hdr.get("file_entry", []):
+        name = fe.name.decode("utf-8", "backslashreplace") if isinstance(fe.name, bytes) else str(fe.name)
+        di = fe.dir_index
+        if lp.header.version < 5:
+            d = dirs[di - 1] if 0 < di <= len(dirs) else ""
+        else:
+            d = dirs[di] if 0 <= di < len(dirs) else ""
+        out.append(posixpath.join(d, name) if d and not name.startswith("/") else name)
+    out_version = lp.header.version
+    return out if out_version >= 5 else [""] + out
+
+
+def _file_name(files: list[str], idx: int) -> str:
+    return files[idx] if 0 <= idx < len(files) else f"<file {idx}>"
+
+
+class ImageCache:
+    """Images by build-id (or path when there is none), shared by every backtrace in the process."""
+
+    def __init__(self):
+        self._by_key: dict[str, Image] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str, build_id: str | None) -> Image:
+        key = build_id or f"path:{os.path.realpath(path)}"
+        with self._lock:
+            img = self._by_key.get(key)
+            if img is None or (build_id is None and img.path != path):
+                img = Image(path)
+                self._by_key[key] = img
+            return img
+
+    def from_memory(self, key: str, data: bytes, name: str) -> Image:
+        with self._lock:
+            img = self._by_key.get(key)
+            if img is None:
+                img = Image(data=data, name=name)
+                self._by_key[key] = img
+            return img
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_key.clear()
+
+
+CACHE = ImageCache()
