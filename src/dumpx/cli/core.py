@@ -107,6 +107,8 @@ def run_stack(args) -> int:
 
 def _frame_line(f) -> str:
     fn = safe_text(f.function) if f.function else "??"
+    if f.signal_frame:
+        fn = f"<signal handler called> ({fn})"
     where = f" at {safe_text(f.file)}:{f.line}" + (f":{f.column}" if f.column else "") if f.file else ""
     mod = (f" from {safe_text(f.module.rsplit('/', 1)[-1])}" + ("" if f.function else f"+0x{f.module_offset:x}")
            if f.module and not f.file else "")

@@ -54,6 +54,8 @@ class Frame:
     slot: int | None = None             # where this frame's pc was read (the callee's return slot)
     note: str | None = None             # why this pc is suspect ("??" reading)
     evidence: dict = field(default_factory=dict)
+    function_size: int | None = None
+    signal_frame: bool = False          # a signal trampoline: the frame below it was interrupted, not calling
     exact: bool = False                 # pc is the faulting/interrupted instruction, not a return address
 
     @property
@@ -68,7 +70,7 @@ class Frame:
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("index", "pc", "sp", "cfa", "trust", "module", "module_offset", "build",
                                            "function", "function_offset", "file", "line", "column",
-                                           "inlined", "slot", "note")}
+                                           "inlined", "signal_frame", "slot", "note")}
         d["registers"] = dict(self.registers)
         if self.evidence:
             d["evidence"] = self.evidence
@@ -317,7 +319,46 @@ class Unwinder:
                 break
         if m is not None and m.image is not None and not tables:
             f.evidence["no cfi"] = "the module has no .eh_frame/.debug_frame"
+        if f.index == 0 and f.trust == TRUST_CONTEXT:
+            leaf = self._leaf_step(regs, f)
+            if leaf is not None:
+                return leaf
         return self._fp_step(regs, f) or self._scan_step(regs, f)
+
+    def _leaf_step(self, regs, f):
+        """Frame 0 without CFI: a leaf function (or one interrupted before its prologue, or that
+        shrink-wrapped it away) still has its return address at the stack pointer."""
+        if self.arch != "x86-64":
+            return None
+        sp = regs.get(SP_REG[self.arch])
+        if sp is None:
+            return None
+        try:
+            w = self._u64(sp)
+        except DumpError:
+            return None
+        if not self.is_code(w) or not self._returns_here(w):
+            return None
+        new = {r: v for r, v in regs.items() if r in CALLEE_SAVED[self.arch]}
+        new[SP_REG[self.arch]] = sp + 8
+        f.evidence["leaf"] = "the word at the stack pointer is a return address"
+        return new, w, TRUST_SCAN, False, sp, sp + 8
+
+    def _returns_here(self, w: int) -> bool:
+        """Could a call (or the kernel, for a signal trampoline) have left ``w`` as a return address?"""
+        if self._after_call(w):
+            return True
+        m = self.module_at(w)
+        if m is None or m.image is None:
+            return False
+        for t in m.image.cfi_tables():
+            off = t.find(w - 1 - m.bias)
+            if off is not None:
+                try:
+                    return bool(_cfi.rules_at(t.data, t.addr, t.eh, off, w - 1 - m.bias)[3])
+                except DumpError:
+                    return False
+        return False
 
     def _cfi_step(self, img: Image, t, off: int, fpc: int, regs, f):
         cfa_rule, rules, ra, signal, _ = _cfi.rules_at(t.data, t.addr, t.eh, off, fpc)
@@ -430,7 +471,7 @@ class Unwinder:
             if w < 0x1000 or w >= 1 << 47:
                 continue
             m = self.module_at(w)
-            if m is None or not self.is_code(w) or not self._after_call(w):
+            if m is None or not self.is_code(w) or not self._returns_here(w):
                 continue
             slot = start + 8 * k
             new = {r: v for r, v in regs.items() if r == FP_REG[self.arch]}
@@ -452,6 +493,9 @@ class Unwinder:
         f.build = m.build
         if m.build not in ("verified", "in the core"):
             return
+        if f.evidence.get("signal frame"):
+            exact_pc = True
+            f.note = None
         lookup = f.pc if exact_pc else f.pc - 1
         fpc = lookup - m.bias
         for img in (m.debug, m.image):
@@ -462,7 +506,7 @@ class Unwinder:
             except DumpError:
                 sym = None
             if sym is not None:
-                f.function, off = sym
+                f.function, off, f.function_size = sym
                 f.function_offset = off + (f.pc - lookup)
                 break
         if m.debug is not None:
@@ -476,6 +520,7 @@ class Unwinder:
                 f.evidence["_scopes"] = m.debug.scopes(fpc)
             except Exception as e:
                 self.problems.append(f"{m.path}: DWARF scopes at 0x{fpc:x}: {type(e).__name__}: {e}")
+        f.signal_frame = bool(f.evidence.get("signal frame"))
 
     def _expand_inline(self, frames: list[Frame]) -> list[Frame]:
         out: list[Frame] = []

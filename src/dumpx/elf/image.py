@@ -192,8 +192,8 @@ class Image:
         self._symbols = (a[order], np.array(sizes, dtype=np.uint64)[order],
                          np.array(names, dtype=object)[order] if names else np.zeros(0, dtype=object))
 
-    def symbol(self, pc: int) -> tuple[str, int] | None:
-        """(demangled function name, offset) of the ELF symbol covering file address ``pc``; among
+    def symbol(self, pc: int) -> tuple[str, int, int] | None:
+        """(demangled function name, offset, size) of the ELF symbol covering file address ``pc``; among
         aliases at one address a global name wins over a weak one, and both over a local one."""
         if self._symbols is None:
             self._load_symbols()
@@ -203,8 +203,12 @@ class Image:
             return None
         g = int(np.searchsorted(a, a[k], side="left"))
         for j in range(g, k + 1):
-            if pc < int(a[j]) + max(int(s[j]), 1):
-                return _demangle(n[j]), pc - int(a[j])
+            if pc < int(a[j]) + int(s[j]):
+                return _demangle(n[j]), pc - int(a[j]), int(s[j])
+        # a symbol without a size (assembly entry points such as _start) runs to the next symbol
+        if all(int(s[j]) == 0 for j in range(g, k + 1)):
+            nxt = int(np.searchsorted(a, a[k], side="right"))
+            return _demangle(n[g]), pc - int(a[g]), (int(a[nxt]) - int(a[g])) if nxt < len(a) else 0
         return None
 
     # --------------------------------------------------------------- DWARF
@@ -276,7 +280,8 @@ class Image:
             else:
                 c.files = []
             a = np.array(addr, dtype=np.uint64)
-            order = np.argsort(a, kind="stable")
+            # sequences may follow one another at the same address: the end of one before the rows of the next
+            order = np.lexsort((~np.array(end, dtype=bool), a))
             c.lines = (a[order], np.array(end, dtype=bool)[order], np.array(fil, dtype=np.int64)[order],
                        np.array(line, dtype=np.int64)[order], np.array(col, dtype=np.int64)[order])
         return c.lines
@@ -290,12 +295,7 @@ class Image:
             return None
         a, end, fil, line, col = self._lines(c)
         k = int(np.searchsorted(a, np.uint64(pc), side="right")) - 1
-        # rows at the same address: the last one that is not an end of sequence
-        while k >= 0 and end[k]:
-            if int(a[k]) < pc:
-                return None
-            k -= 1
-        if k < 0 or line[k] == 0:
+        if k < 0 or end[k] or line[k] == 0:
             return None
         return _file_name(c.files, int(fil[k])), int(line[k]), int(col[k])
 

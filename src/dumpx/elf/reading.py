@@ -123,9 +123,12 @@ def process_canary(core) -> tuple[int | None, list[Evidence]]:
     return canary, ev
 
 
-def _canary_store(code: bytes) -> tuple[str, int] | None:
+PROLOGUE_BYTES = 64
+
+
+def _canary_store(code: bytes) -> tuple[str, int, int] | None:
     """In a function's first bytes: mov %fs:0x28,%reg then mov %reg,disp(%rbp|%rsp).
-    Returns (base register, displacement)."""
+    Returns (base register, displacement, offset just past the store)."""
     i = code.find(b"\x64")
     while 0 <= i < len(code) - 9:
         # 64 REX.W 8b modrm(00 reg 100) 25 28 00 00 00
@@ -141,11 +144,11 @@ def _canary_store(code: bytes) -> tuple[str, int] | None:
                     if rm == 5:
                         n = 1 if mod == 1 else 4
                         if j + 3 + n <= len(code):
-                            return "rbp", int.from_bytes(code[j + 3:j + 3 + n], "little", signed=True)
+                            return "rbp", int.from_bytes(code[j + 3:j + 3 + n], "little", signed=True), j + 3 + n
                     if rm == 4 and j + 3 < len(code) and code[j + 3] == 0x24:
                         n = 1 if mod == 1 else 4
                         if j + 4 + n <= len(code):
-                            return "rsp", int.from_bytes(code[j + 4:j + 4 + n], "little", signed=True)
+                            return "rsp", int.from_bytes(code[j + 4:j + 4 + n], "little", signed=True), j + 4 + n
             return None
         i = code.find(b"\x64", i + 1)
     return None
@@ -155,19 +158,21 @@ def canary_slots(core, unwinder, bt, canary: int) -> list[CanarySlot]:
     """Each frame whose function stores the canary in its prologue: the slot and whether it holds it."""
     out = []
     for f in bt.frames:
-        if f.inlined or f.function is None or f.note:
+        if f.inlined or f.function is None or f.note or f.evidence.get("signal frame"):
             continue
         m = unwinder.module_at(f.pc)
-        if m is None or m.image is None or f.function_offset is None:
+        if m is None or m.image is None or f.function_offset is None or not f.function_size:
             continue
         fstart = f.pc - f.function_offset
-        code = unwinder._text(fstart, 64)
+        code = unwinder._text(fstart, min(PROLOGUE_BYTES, f.function_size))
         if code is None:
             continue
         st = _canary_store(code)
         if st is None:
             continue
-        base, disp = st
+        base, disp, store_end = st
+        if f.function_offset < store_end:
+            continue                       # the pc is before the store: the slot holds nothing yet
         b = f.registers.get(base)
         if b is None:
             continue

@@ -1,0 +1,369 @@
+"""Backtraces against eu-stack and gdb on the same cores, the unwinding methods against each other on
+one program built four ways, the CFI kernel against pyelftools' decoder, and the readings (the ??
+frame, the stack protector) against the fixtures' construction; healthy cores stay quiet."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dumpx._native import cfi
+from dumpx.elf import Core
+from dumpx.elf.backtrace import TRUST_CFI, TRUST_CONTEXT, TRUST_FP
+from dumpx.elf.image import Image
+from dumpx.elf.verify import MATCH, MISMATCH, file_build_id
+from dumpx.errors import DumpError
+
+from conftest import fixture_file, need_tool, real_dump
+from test_elf_core import plain
+
+UNWIND = ["O0", "O2fp", "O2cfi", "fponly"]
+FIXTURE_CORES = {f"unwind-{v}": f"unwind-{v}" for v in UNWIND} | {
+    "widget": "widget", "threads": "threads", "nullderef": "nullderef", "stackprot": "stackprot", "smash": "smash"}
+LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def fixture_core(name: str) -> tuple[Path, Path]:
+    return fixture_file(f"elf/out/{name}.core.zst"), fixture_file(f"elf/out/{FIXTURE_CORES[name]}")
+
+
+def libc_as_in(core: Core) -> None:
+    """The fixtures' libc frames can only be checked on a machine with the libc that wrote them."""
+    want = next((m.build_id for m in core.modules() if m.path and "libc.so" in m.path), None)
+    try:
+        have = file_build_id(LIBC)
+    except DumpError:
+        have = None
+    if want is None or want != have:
+        pytest.skip(f"this machine's libc ({have}) is not the one in the core ({want})")
+
+
+# --------------------------------------------------------------------------- peers
+
+def eu_stack(core: Path, exe: Path) -> dict[int, list[tuple[int, str, str | None]]]:
+    """{tid: [(pc, function, file:line:col)]} from eu-stack -i -l -s (inline frames included)."""
+    out = subprocess.run([need_tool("eu-stack"), "-i", "-l", "-s", "--core", str(core), "-e", str(exe)],
+                         capture_output=True, text=True).stdout
+    threads: dict[int, list] = {}
+    cur = None
+    for line in out.splitlines():
+        m = re.match(r"TID (\d+):", line)
+        if m:
+            cur = threads.setdefault(int(m.group(1)), [])
+            continue
+        m = re.match(r"#(\d+)\s+0x([0-9a-f]+)\s*(\S*)", line)
+        if m and cur is not None:
+            cur.append([int(m.group(2), 16), m.group(3) or None, None])
+        elif line.startswith("    ") and cur:
+            cur[-1][2] = line.strip()
+    return {t: [tuple(f) for f in fs] for t, fs in threads.items()}
+
+
+def gdb_functions(core: Path, exe: Path) -> dict[int, list[str]]:
+    """{tid: [function]} from gdb -batch 'thread apply all bt' (tail-call frames included)."""
+    out = subprocess.run([need_tool("gdb"), "-batch", "-nx", "-ex", "thread apply all bt", str(exe), str(core)],
+                         capture_output=True, text=True).stdout
+    threads: dict[int, list[str]] = {}
+    cur = None
+    for line in out.splitlines():
+        m = re.match(r"Thread \d+ \(.*LWP (\d+)\)", line)
+        if m:
+            cur = threads.setdefault(int(m.group(1)), [])
+            continue
+        m = re.match(r"#\d+\s+(?:0x[0-9a-f]+ in )?(<signal handler called>|[^\s(]+)", line)
+        if m and cur is not None:
+            cur.append(_alias(m.group(1)))
+    return threads
+
+
+def _alias(name: str) -> str:
+    """glibc's aliases of one function (clone3, __clone3, __GI___clone3) compared as one name."""
+    return re.sub(r"^(__GI_)?_*", "", name)
+
+
+def ours(core: Path, exe: Path):
+    c = Core(core)
+    return c, {bt.tid: bt for bt in c.backtraces([exe])}
+
+
+@pytest.mark.parametrize("name", sorted(set(FIXTURE_CORES) - {"unwind-fponly"}))
+def test_frames_equal_eu_stack(name, tmp_path):
+    """(unwind-fponly is checked against gdb and the CFI build instead: eu-stack's frame-pointer
+    fallback reads rbp in on_usr1, which never set it up, and skips the trampoline, raise and level3.)"""
+    core_z, exe = fixture_core(name)
+    c, bts = ours(core_z, exe)
+    libc_as_in(c)
+    peer = eu_stack(plain(f"fix:elf/out/{name}.core.zst", tmp_path), exe)
+    assert set(peer) == set(bts)
+    for tid, frames in peer.items():
+        mine = bts[tid].frames
+        assert len(mine) >= len(frames), (tid, frames, [f.label for f in mine])
+        for (pc, fn, where), f in zip(frames, mine):
+            assert f.pc == pc, (tid, hex(pc), f.label)
+            assert f.function == fn, (tid, hex(pc), fn, f.function)
+            if where:
+                assert f"{f.file}:{f.line}" + (f":{f.column}" if f.column else "") == where
+        # past eu-stack's last frame we add only the ?? frame that explains why it stopped
+        assert all(f.note for f in mine[len(frames):])
+
+
+def test_real_core_equals_eu_stack(tmp_path):
+    core = plain("real:elf/backtrace.x86_64.core.bz2", tmp_path)
+    exe = plain("real:elf/backtrace.x86_64.exec.bz2", tmp_path)
+    c, bts = ours(core, exe)
+    peer = eu_stack(core, exe)
+    assert set(peer) == set(bts)
+    for tid, frames in peer.items():
+        assert [(f.pc, f.function) for f in bts[tid].frames] == [(pc, fn) for pc, fn, _ in frames]
+
+
+def test_drgn_core_through_a_shared_library(tmp_path):
+    """crashme.so is loaded from a path that does not exist here: the given files are matched by build-id."""
+    core = real_dump("elf/crashme.core.zst")
+    exe, lib = plain("real:elf/crashme.zst", tmp_path), plain("real:elf/crashme.so.zst", tmp_path)
+    c = Core(core)
+    bt = c.backtraces([exe, lib])[0]
+    # the functions and lines of drgn's crashme.c: c <- b <- a <- crashme (crashme.so) <- main
+    got = [(f.function, f.line) for f in bt.frames[:5]]
+    assert got == [("c", 8), ("b", 14), ("a", 19), ("crashme", 24), ("main", 9)]
+    assert bt.frames[0].trust == TRUST_CONTEXT and {f.trust for f in bt.frames[1:5]} == {TRUST_CFI}
+    # libc here is another build: its frames carry no name
+    libc = [f for f in bt.frames if f.module and "libc" in f.module]
+    assert libc and all(f.function is None and f.build == "unverified build" for f in libc)
+
+
+@pytest.mark.parametrize("name", ["unwind-O2cfi", "unwind-fponly", "widget", "stackprot"])
+def test_functions_are_a_subsequence_of_gdb(name, tmp_path):
+    """gdb adds tail-call frames (from DW_TAG_call_site) that no unwinder sees, and stops at main
+    (past it, on the fponly build, it reads garbage): ours up to main must appear in gdb's order."""
+    core_z, exe = fixture_core(name)
+    c, bts = ours(core_z, exe)
+    libc_as_in(c)
+    peer = gdb_functions(plain(f"fix:elf/out/{name}.core.zst", tmp_path), exe)
+    for tid, fns in peer.items():
+        mine = ["<signal handler called>" if f.signal_frame else _alias((f.function or "??").split("(")[0])
+                for f in bts[tid].frames if not f.note]
+        if "main" in mine:
+            mine = mine[:mine.index("main") + 1]
+        it = iter(fns)
+        assert len(mine) >= 3
+        assert all(any(m == g for g in it) for m in mine), (tid, mine, fns)
+
+
+def test_frame_pointer_and_cfi_builds_unwind_alike():
+    stacks = {}
+    trusts = {}
+    for v in UNWIND:
+        core_z, exe = fixture_core(f"unwind-{v}")
+        c = Core(core_z)
+        libc_as_in(c)
+        bts = c.backtraces([exe])
+        stacks[v] = [[(f.function, f.inlined) for f in bt.frames] for bt in bts]
+        trusts[v] = {f.function: f.trust for f in bts[0].frames}
+    # the construction: deref (inlined) in on_usr1, the trampoline, raise, level3..1, main
+    want = ["deref", "on_usr1", "__restore_rt", "__pthread_kill_implementation", "__GI_raise",
+            "level3", "level2", "level1", "main"]
+    for v in UNWIND:
+        assert [fn for fn, _ in stacks[v][0][:9]] == want
+        assert stacks[v][0][0] == ("deref", True)
+        assert stacks[v] == stacks["O2cfi"]
+    assert trusts["fponly"]["level2"] == TRUST_FP and trusts["O2cfi"]["level2"] == TRUST_CFI
+
+
+def test_signal_trampoline_frame():
+    core_z, exe = fixture_core("unwind-O2cfi")
+    c = Core(core_z)
+    libc_as_in(c)
+    f = c.backtraces([exe])[0].frames
+    tramp = next(g for g in f if g.signal_frame)
+    below = f[tramp.index + 1]
+    # the frame interrupted by the signal is exact (not a return address): pthread_kill's syscall
+    assert below.exact and below.function == "__pthread_kill_implementation"
+
+
+def test_cpp_names_are_demangled():
+    core_z, exe = fixture_core("widget")
+    bt = Core(core_z).backtraces([exe])[0]
+    assert [f.function for f in bt.frames[:3]] == ["shop::Widget<int>::restock(int)", "shop::Shelf::fill(int)", "main"]
+    assert (bt.frames[0].file.endswith("widget.cc"), bt.frames[0].line) == (True, 10)
+
+
+def test_no_symbols_from_an_unverified_build():
+    core_z, exe = fixture_core("nullderef")
+    c = Core(core_z)
+    bt = c.backtraces([fixture_file("elf/out/nullderef.rebuilt")])[0]
+    vs = {v.module.rsplit("/", 1)[-1]: v for v in c.unwinder([fixture_file("elf/out/nullderef.rebuilt")]).verdicts}
+    assert vs["nullderef"].verdict == MISMATCH
+    main = [f for f in bt.frames if f.module and f.module.endswith("/nullderef")]
+    assert main and all(f.function is None and f.build == "unverified build" for f in main)
+    ok = Core(core_z).backtraces([exe])[0]
+    assert [f.function for f in ok.frames[:2]] == ["sum", "main"]
+
+
+# --------------------------------------------------------------------------- readings
+
+def test_stack_protector_names_the_function_and_its_canary():
+    core_z, exe = fixture_core("stackprot")
+    c = Core(core_z)
+    libc_as_in(c)
+    fs = c.findings(binaries=[exe])
+    sp = fs.of_kind("core-stack-protector")
+    assert len(sp) == 1
+    ev = {e.label: e.value for e in sp[0].evidence}
+    assert ev["detected in"].startswith("handle")
+    slot = [v for k, v in ev.items() if k.startswith("canary slot of") and "handle" in k]
+    assert slot == ["overwritten with 0x4242424242424242"]          # the 'B' fill of the construction
+    assert ev["canary agrees with AT_RANDOM (glibc derivation)"] is True
+    # the canary really is the word at fs_base + 0x28
+    t0 = c.threads[0]
+    assert ev["process canary"] == c.u64(t0.registers["fs_base"] + 0x28)
+
+
+def test_smashed_return_address_is_explained():
+    core_z, exe = fixture_core("smash")
+    fs = Core(core_z).findings(binaries=[exe])
+    sm = fs.of_kind("core-frame-smashed")
+    assert len(sm) == 1
+    ev = {e.label: e.value for e in sm[0].evidence}
+    assert ev["pc"] == 0x4141414141414141 and ev["run words"] == 23       # the construction
+    assert ev["the run starts in the stack frame of"].startswith("#0 parse")
+
+
+@pytest.mark.parametrize("name", ["unwind-O0", "unwind-O2cfi", "threads", "nullderef", "widget"])
+def test_healthy_stacks_raise_no_smash_or_canary_reading(name):
+    core_z, exe = fixture_core(name)
+    c = Core(core_z)
+    kinds = {f.kind for f in c.findings(binaries=[exe])}
+    assert not kinds & {"core-frame-smashed", "core-frame-bad-pc", "core-stack-protector", "core-canary-overwritten"}
+    # and where a canary slot was found it is intact (unwind-O0 has none: -fstack-protector is not default for it)
+    from dumpx.elf.reading import canary_slots, process_canary
+    canary, _ = process_canary(c)
+    u = c.unwinder([exe])
+    for bt in u.all():
+        assert all(s.intact for s in canary_slots(c, u, bt, canary) if s.value is not None)
+
+
+def test_cli_bt(tmp_path, capsys):
+    from dumpx.cli import main
+    core_z, exe = fixture_core("stackprot")
+    assert main(["core", "bt", str(core_z), "--binary", str(exe)]) == 0
+    out = capsys.readouterr().out
+    assert "in handle at " in out and "core-stack-protector" in out and "0x4242424242424242 in ??" in out
+    import json
+    assert main(["core", "bt", str(core_z), "--binary", str(exe), "--all", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["threads"][0]["frames"][0]["trust"] == "context"
+
+
+# --------------------------------------------------------------------------- the CFI kernel
+
+def _pyelftools_rows(path):
+    from elftools.dwarf.callframe import FDE, RegisterRule
+    from elftools.elf.elffile import ELFFile
+    kind = {RegisterRule.UNDEFINED: cfi.R_UNDEFINED, RegisterRule.SAME_VALUE: cfi.R_SAME,
+            RegisterRule.OFFSET: cfi.R_OFFSET, RegisterRule.VAL_OFFSET: cfi.R_VAL_OFFSET,
+            RegisterRule.REGISTER: cfi.R_REGISTER, RegisterRule.EXPRESSION: cfi.R_EXPRESSION,
+            RegisterRule.VAL_EXPRESSION: cfi.R_VAL_EXPRESSION}
+    with open(path, "rb") as fh:
+        elf = ELFFile(fh)
+        for e in elf.get_dwarf_info().EH_CFI_entries():
+            if not isinstance(e, FDE) or e.header["address_range"] == 0:
+                continue
+            try:
+                table = e.get_decoded().table
+            except Exception:        # pyelftools cannot decode some opcodes (DW_CFA_GNU_args_size)
+                continue
+            end = e.header["initial_location"] + e.header["address_range"]
+            for i, row in enumerate(table):
+                nxt = table[i + 1]["pc"] if i + 1 < len(table) else end
+                regs = {r: (kind[rr.type], rr.arg) for r, rr in row.items() if r not in ("pc", "cfa")}
+                for pc in {row["pc"], nxt - 1}:
+                    yield e.offset, pc, row["cfa"], regs
+
+
+@pytest.mark.parametrize("path", ["fix:elf/out/unwind-O2cfi", "fix:elf/out/widget", LIBC])
+def test_cfi_kernel_equals_pyelftools(path):
+    p = fixture_file(path.split(":", 1)[1]) if path.startswith("fix:") else Path(path)
+    if not p.exists():
+        pytest.skip(f"{p} is absent")
+    img = Image(str(p))
+    t = next(t for t in img.cfi_tables() if t.eh)
+    n = 0
+    for off, pc, cfa_row, regs in _pyelftools_rows(p):
+        assert t.find(pc) == off
+        c, rules, _, _, _ = cfi.rules_at(t.data, t.addr, True, off, pc)
+        if cfa_row.expr is not None:
+            assert c[0] == cfi.CFA_EXPR
+        else:
+            assert (c[0], c[1], c[2]) == (cfi.CFA_REG, cfa_row.reg, cfa_row.offset)
+        got = {r: (int(rules[r, 0]), int(rules[r, 1])) for r in range(128) if rules[r, 0]}
+        want = {r: (k, a if k in (cfi.R_OFFSET, cfi.R_VAL_OFFSET, cfi.R_REGISTER) else got.get(r, (0, 0))[1])
+                for r, (k, a) in regs.items()}
+        assert got == want, (hex(pc), got, want)
+        n += 1
+    assert n > 20
+
+
+def _eh_frame(path):
+    img = Image(str(path))
+    t = next(t for t in img.cfi_tables() if t.eh)
+    return bytes(t.data), t.addr
+
+
+def test_cfi_kernel_on_every_truncation():
+    data, addr = _eh_frame(fixture_file("elf/out/unwind-O2cfi"))
+    lo, hi, off = cfi.index(np.frombuffer(data, np.uint8), addr, True)
+    for cut in range(len(data)):
+        d = np.frombuffer(data[:cut], np.uint8)
+        try:
+            l2, h2, o2 = cfi.index(d, addr, True)
+        except DumpError as e:
+            assert e.offset is not None and 0 <= e.offset <= cut
+            continue
+        for k, o in enumerate(o2):
+            try:
+                cfi.rules_at(d, addr, True, int(o), int(l2[k]))
+            except DumpError as e:
+                assert e.offset is not None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_cfi_kernel_bit_flips(data):
+    raw, addr = _eh_frame(fixture_file("elf/out/unwind-O2cfi"))
+    b = bytearray(raw)
+    for _ in range(data.draw(st.integers(1, 8))):
+        i = data.draw(st.integers(0, len(b) - 1))
+        b[i] ^= 1 << data.draw(st.integers(0, 7))
+    arr = np.frombuffer(bytes(b), np.uint8)
+    try:
+        lo, hi, off = cfi.index(arr, addr, True)
+    except DumpError:
+        return
+    for k in range(min(len(off), 20)):
+        for pc in (int(lo[k]), int(hi[k]) - 1):
+            try:
+                cfi.rules_at(arr, addr, True, int(off[k]), pc)
+            except DumpError:
+                pass
+
+
+def test_remember_state_depth_is_bounded():
+    # a CIE and an FDE whose program is 200 DW_CFA_remember_state
+    cie = bytes([1]) + b"zR\x00" + bytes([1, 0x78, 16, 1, 0x1B])
+    cie = (len(cie) + 4).to_bytes(4, "little") + b"\x00\x00\x00\x00" + cie
+    prog = b"\x0a" * 200
+    body = (0).to_bytes(4, "little", signed=True) + (16).to_bytes(4, "little") + b"\x00" + prog
+    fde_start = len(cie)
+    fde = (len(body) + 4).to_bytes(4, "little") + (fde_start + 4).to_bytes(4, "little") + body
+    data = np.frombuffer(cie + fde, np.uint8)
+    lo, hi, off = cfi.index(data, 0x1000, True)
+    assert len(off) == 1
+    with pytest.raises(DumpError, match="remember_state"):
+        cfi.rules_at(data, 0x1000, True, int(off[0]), int(lo[0]) + 1)
