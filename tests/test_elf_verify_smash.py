@@ -45,7 +45,7 @@ def test_same_build_matches_and_rebuild_mismatches():
     assert crit and str(crit[0].severity) == "critical"
     assert {e.label: e.value for e in crit[0].evidence}["build-id in the core"] == bad[0].core_build_id
     vdso = [v for v in vs if v.module == "[vdso]"]
-    assert vdso[0].verdict == NOT_FOUND
+    assert vdso[0].verdict == MATCH and vdso[0].source == "the core"     # its image is in the core
 
 
 def test_real_core_with_its_exact_binaries(tmp_path):

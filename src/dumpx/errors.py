@@ -70,10 +70,13 @@ class TruncatedDumpError(DumpError):
 class UnmappedAddressError(DumpError):
     """A virtual address is not in the dump: unmapped, or mapped but its bytes were not captured."""
 
-    def __init__(self, message: str, *, address: int, size: int = 0, captured: bool = False):
+    def __init__(self, message: str, *, address: int, size: int = 0, captured: bool = False,
+                 mapped: bool = True, truncated: bool = False):
         self.address = address
         self.size = size
         self.captured = captured
+        self.mapped = mapped            # the process had memory there (the core did not keep it)
+        self.truncated = truncated      # written to the core, but the file ends before it
         super().__init__(f"{message} at address 0x{address:x} (+{size})")
 
 

@@ -62,7 +62,8 @@ def run_info(args) -> int:
         print(f"  command: {safe_text(c.process['args'])}")
     if c.siginfo:
         si = c.siginfo
-        print(f"  signal: {si['signal']} code {si['code']}" + (f" addr 0x{si['addr']:x}" if "addr" in si else ""))
+        print(f"  signal: {si['signal']} code {si['code']}" + (f" addr 0x{si['addr']:x}" if "addr" in si else "")
+              + (f" sent by pid {si['sender_pid']} uid {si['sender_uid']} via {si['sent_by']}" if "sender_pid" in si else ""))
     for t in c.threads:
         print(f"  thread {t.index} (tid {t.pid}): pc 0x{t.pc or 0:x} sp 0x{t.sp or 0:x}")
     print("modules (start+size build-id@address path):")
@@ -72,6 +73,12 @@ def run_info(args) -> int:
               + (f"  [{safe_text(m.problem)}]" if m.problem else ""))
     for p in c.problems:
         print(f"PROBLEM: {safe_text(p)}")
+    if c.threads and c.machine in ("x86-64", "aarch64"):
+        bt = c.unwinder().backtrace(0)
+        print(f"backtrace of thread 0 (modules verified at their recorded paths; more with dumpx core bt):")
+        for f in bt.frames:
+            print("  " + _frame_line(f))
+        print(f"  (unwinding stopped: {safe_text(bt.stop)})")
     print()
     print(c.findings().text())
     print("\nverify the builds before trusting any frame: dumpx core verify CORE --binary FILE")
@@ -79,17 +86,29 @@ def run_info(args) -> int:
 
 
 def run_verify(args) -> int:
-    from ..elf.verify import MISMATCH, verdict_table, verify_findings
+    import dataclasses
+    from ..elf.verify import MISMATCH, verdict_table, verify_findings, verify_with_given
     c = Core(args.core)
-    vs = c.verify(args.binary, args.search)
+    vs, given = verify_with_given(c, args.binary, args.search)
     fs = verify_findings(vs)
+    unmatched = [g for g in given if g.module is None]
     if args.json:
-        print(json.dumps({"modules": [v.__dict__ for v in vs], "findings": fs.to_dicts()}, indent=2))
+        print(json.dumps({"modules": [dataclasses.asdict(v) for v in vs], "given": [g.__dict__ for g in given],
+                          "findings": fs.to_dicts(), "problems": c.problems}, indent=2))
     else:
         print(verdict_table(vs).text())
+        if given:
+            print("\nfiles given:")
+            for g in given:
+                print(f"  {safe_text(g.path)}: " + (f"matched to {safe_text(g.module)} ({g.how})" if g.module
+                                                     else f"NOT USED: {g.how}"))
         print()
         print(fs.text())
-    return 3 if any(v.verdict == MISMATCH for v in vs) else 0
+        for p in c.problems:
+            print(f"PROBLEM: {safe_text(p)}")
+    if any(v.verdict == MISMATCH for v in vs):
+        return 3
+    return 1 if unmatched or c.problems else 0
 
 
 def run_stack(args) -> int:
@@ -97,12 +116,14 @@ def run_stack(args) -> int:
     words = c.stack_words(args.thread, args.words)
     if args.json:
         print(json.dumps([{"address": a, "value": v} for a, v in words]))
-        return 0
+        return 1 if c.problems else 0
     for k in range(0, len(words), 2):
         pair = words[k:k + 2]
         vals = "\t".join("(not captured)" if v is None else f"0x{v:016x}" for _, v in pair)
         print(f"0x{pair[0][0]:x}:\t{vals}")
-    return 0
+    for p in c.problems:
+        print(f"PROBLEM: {safe_text(p)}")
+    return 1 if c.problems else 0
 
 
 def _frame_line(f) -> str:

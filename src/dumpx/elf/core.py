@@ -8,11 +8,13 @@ its file size (or past the end of a truncated file) is *not captured* and never 
 
 from __future__ import annotations
 
+import bisect
 import struct
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import CorruptDumpError, DumpError, UnmappedAddressError, UnsupportedFormatError
+from ..errors import CorruptDumpError, DumpError, TruncationWarning, UnmappedAddressError, UnsupportedFormatError
 from ..sources import ByteView, open_source
 
 PT_LOAD, PT_NOTE = 1, 4
@@ -29,6 +31,7 @@ AUXV_NAMES = {0: "AT_NULL", 3: "AT_PHDR", 4: "AT_PHENT", 5: "AT_PHNUM", 6: "AT_P
               15: "AT_PLATFORM", 16: "AT_HWCAP", 17: "AT_CLKTCK", 23: "AT_SECURE", 24: "AT_BASE_PLATFORM",
               25: "AT_RANDOM", 26: "AT_HWCAP2", 27: "AT_RSEQ_FEATURE_SIZE", 28: "AT_RSEQ_ALIGN",
               31: "AT_EXECFN", 33: "AT_SYSINFO_EHDR", 51: "AT_MINSIGSTKSZ"}
+SI_SENDER_CODES = {0: "SI_USER (kill)", -1: "SI_QUEUE (sigqueue)", -6: "SI_TKILL (tkill/tgkill)"}
 SIGNALS = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL",
            11: "SIGSEGV", 3: "SIGQUIT", 31: "SIGSYS"}
 
@@ -40,6 +43,7 @@ class Segment:
     offset: int
     filesz: int        # bytes of the segment that are in the file (after truncation)
     flags: int
+    declared_filesz: int = -1   # what the program header says (more than filesz when the file is cut)
 
     @property
     def end(self) -> int:
@@ -111,43 +115,78 @@ class Core:
         if ident[5] != 1:
             raise UnsupportedFormatError("big-endian ELF cores are not supported", detected="elf-core-be",
                                          path=name)
-        (e_type, e_machine, _, _, e_phoff, _, _, _, e_phentsize, e_phnum) = v.unpack("<HHIQQQIHHH", 16)
+        (e_type, e_machine, _, _, e_phoff, e_shoff, _, _, e_phentsize, e_phnum) = v.unpack("<HHIQQQIHHH", 16)
         if e_type != 4:
             raise UnsupportedFormatError(f"ELF type {e_type} is not a core (4)", detected="elf", path=name)
         if e_phentsize != 56:
             raise CorruptDumpError(f"program header size {e_phentsize}", offset=54, expected="56", path=name)
-        if e_phnum == 0xFFFF or e_phnum > 1 << 20:
-            raise CorruptDumpError(f"{e_phnum} program headers", offset=56, expected="a plausible count",
+        if e_phnum == 0xFFFF:
+            # PN_XNUM: the kernel writes the real count into section header 0's sh_info (> 65,534 mappings)
+            if e_shoff == 0:
+                raise CorruptDumpError("e_phnum is PN_XNUM but there is no section header 0", offset=56,
+                                       expected="e_shoff pointing at section header 0", path=name)
+            e_phnum = v.unpack("<I", e_shoff + 44)[0]
+        if e_phoff + 56 * e_phnum > v.size:
+            raise CorruptDumpError(f"{e_phnum} program headers at offset {e_phoff} run past the end of the file",
+                                   offset=e_phoff, expected=f"at most {max(0, v.size - e_phoff) // 56} headers",
                                    path=name)
         self.machine = {EM_X86_64: "x86-64", EM_AARCH64: "aarch64"}.get(e_machine, f"machine-{e_machine}")
         self.segments: list[Segment] = []
         notes: list[tuple[int, int]] = []
         self.problems: list[str] = []
+        cut = 0
+        phdrs = v.read(e_phoff, 56 * e_phnum)
         for i in range(e_phnum):
-            off = e_phoff + i * 56
-            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = v.unpack("<IIQQQQQQ", off)
+            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = struct.unpack_from("<IIQQQQQQ", phdrs, 56 * i)
             if p_type == PT_LOAD:
+                if p_vaddr + p_memsz > 1 << 64 or p_filesz > p_memsz:
+                    self.problems.append(f"PT_LOAD {i} at 0x{p_vaddr:x} (+0x{p_memsz:x}, file 0x{p_filesz:x}) "
+                                         f"wraps the address space or holds more file bytes than memory: ignored")
+                    continue
                 have = max(0, min(p_filesz, v.size - p_offset)) if p_offset <= v.size else 0
                 if have < p_filesz:
-                    self.problems.append(f"PT_LOAD at 0x{p_vaddr:x}: {p_filesz - have} of its {p_filesz} "
-                                         f"file bytes are past the end of the file (truncated core)")
-                self.segments.append(Segment(p_vaddr, p_memsz, p_offset, have, p_flags))
+                    cut += 1
+                    if cut <= 3:
+                        self.problems.append(f"PT_LOAD at 0x{p_vaddr:x}: {p_filesz - have} of its {p_filesz} "
+                                             f"file bytes are past the end of the file (truncated core)")
+                self.segments.append(Segment(p_vaddr, p_memsz, p_offset, have, p_flags, p_filesz))
             elif p_type == PT_NOTE:
                 notes.append((p_offset, p_filesz))
+        if cut > 3:
+            self.problems.append(f"... {cut} PT_LOAD segments in all are cut by the end of the file")
         self.segments.sort(key=lambda s: s.vaddr)
+        kept: list[Segment] = []
+        for sg in self.segments:
+            if kept and sg.vaddr < kept[-1].end:
+                self.problems.append(f"PT_LOAD at 0x{sg.vaddr:x} overlaps the one at 0x{kept[-1].vaddr:x} "
+                                     f"(to 0x{kept[-1].end:x}): the later one is ignored")
+                continue
+            kept.append(sg)
+        self.segments = kept
+        self._seg_starts = [sg.vaddr for sg in kept]
+        self.truncated = cut > 0
         self.threads: list[Thread] = []
         self.auxv: dict[str, int] = {}
         self.files: list[MappedFile] = []
         self.siginfo: dict[str, Any] | None = None
         self.process: dict[str, Any] = {}
         for off, size in notes:
-            self._notes(off, size)
+            try:
+                self._notes(off, size)
+            except DumpError as e:
+                if not self.truncated and off + size <= v.size:
+                    raise
+                self.problems.append(f"notes at offset {off} are cut: {e}")
+        if self.truncated or any("past the end" in p for p in self.problems):
+            warnings.warn(TruncationWarning(f"{name}: the core is truncated; memory past offset {v.size} is "
+                                            f"lost: {'; '.join(self.problems[:2])}"), stacklevel=3)
 
     def _notes(self, off: int, size: int) -> None:
         v = self.view
         end = min(off + size, v.size)
         if off + size > v.size:
             self.problems.append(f"PT_NOTE at offset {off} runs past the end of the file")
+            self.truncated = True
         pos = off
         while pos + 12 <= end:
             namesz, descsz, ntype = v.unpack("<III", pos)
@@ -191,8 +230,12 @@ class Core:
         signo, errno, code = d.unpack("<iii", 0)
         info: dict[str, Any] = {"signo": signo, "signal": SIGNALS.get(signo, str(signo)),
                                 "errno": errno, "code": code, "note_offset": d.base}
-        if signo in (4, 7, 8, 11, 5) and d.size >= 24:
+        if signo in (4, 7, 8, 11, 5) and code > 0 and d.size >= 24:
             info["addr"] = d.unpack("<Q", 16)[0]
+        elif code in SI_SENDER_CODES and d.size >= 24:
+            # kill(2), tkill/tgkill, sigqueue: the sender is in the union's _kill member
+            info["sender_pid"], info["sender_uid"] = d.unpack("<iI", 16)
+            info["sent_by"] = SI_SENDER_CODES[code]
         self.siginfo = info
 
     def _auxv(self, d: ByteView) -> None:
@@ -208,17 +251,23 @@ class Core:
             raise CorruptDumpError(f"NT_FILE announces {count} mappings", offset=d.base,
                                    expected=f"at most {(d.size - 16) // 24} in {d.size} bytes",
                                    path=self.source.name)
-        ranges = [d.unpack("<QQQ", 16 + 24 * k) for k in range(count)]
+        raw = d.read(16, 24 * count)
         names = d.read(16 + 24 * count, d.size - 16 - 24 * count).split(b"\x00")
         self.page_size = page
-        for (s, e, o), n in zip(ranges, names):
-            self.files.append(MappedFile(s, e, o, n.decode("utf-8", "backslashreplace")))
+        if len(names) - 1 < count:
+            self.problems.append(f"NT_FILE at offset {d.base} announces {count} mappings but holds "
+                                 f"{max(0, len(names) - 1)} complete names: the rest are listed without a path")
+        for k in range(count):
+            s, e, o = struct.unpack_from("<QQQ", raw, 24 * k)
+            n = names[k] if k < len(names) - 1 else None
+            self.files.append(MappedFile(s, e, o, n.decode("utf-8", "backslashreplace") if n is not None
+                                         else f"<mapping {k}: name lost>"))
 
     # ------------------------------------------------------------------ memory
     def segment_of(self, address: int) -> Segment | None:
-        for s in self.segments:
-            if s.vaddr <= address < s.end:
-                return s
+        k = bisect.bisect_right(self._seg_starts, address) - 1
+        if k >= 0 and address < self.segments[k].end:
+            return self.segments[k]
         return None
 
     def read(self, address: int, size: int) -> bytes:
@@ -228,11 +277,14 @@ class Core:
         while left > 0:
             s = self.segment_of(a)
             if s is None:
-                raise UnmappedAddressError("address is not mapped in the core", address=a, size=left)
+                raise UnmappedAddressError("address is not mapped in the core", address=a, size=left, mapped=False)
             inner = a - s.vaddr
             if inner >= s.filesz:
-                raise UnmappedAddressError("mapped but not captured in the core (filtered out or "
-                                           "the file is truncated)", address=a, size=left, captured=False)
+                if inner < s.declared_filesz:
+                    raise UnmappedAddressError("mapped and written to the core, but the core file is truncated "
+                                               "before it", address=a, size=left, captured=False, truncated=True)
+                raise UnmappedAddressError("mapped but not captured in the core (the kernel's core filter "
+                                           "left it out)", address=a, size=left, captured=False)
             n = min(left, s.filesz - inner)
             out += self.view.read(s.offset + inner, n)
             a += n
@@ -277,7 +329,8 @@ class Core:
                 magic = self.read(start, 4)
             except UnmappedAddressError as e:
                 out.append(Module(start, 0, path, None, None, False,
-                                  "ELF headers not captured (core filter omitted them)" if not e.captured
+                                  "ELF headers lost: the core file is truncated before them" if e.truncated
+                                  else "ELF headers not captured (core filter omitted them)" if e.mapped
                                   else "not mapped"))
                 continue
             if magic != b"\x7fELF":
@@ -306,10 +359,17 @@ class Core:
         for p in phdrs:
             if p[0] != PT_NOTE:
                 continue
-            a, size = p[3] + bias, p[5]
-            try:
-                data = self.read(a, min(size, 1 << 16))
-            except UnmappedAddressError:
+            size = p[5]
+            data = None
+            # the note's vaddr, or (as eu-unstrip also tries) the mapping start plus its file offset
+            for a in dict.fromkeys((p[3] + bias, start + p[2])):
+                try:
+                    data = self.read(a, min(size, 1 << 16))
+                except UnmappedAddressError:
+                    continue
+                if b"GNU\x00" in data:
+                    break
+            if data is None:
                 problem = "its PT_NOTE (build-id) is not captured"
                 continue
             pos = 0
@@ -319,6 +379,8 @@ class Core:
                 if data[pos + 12:pos + 12 + nsz].rstrip(b"\x00") == b"GNU" and t == 3 and dpos + dsz <= len(data):
                     bid, bid_addr = data[dpos:dpos + dsz].hex(), a + dpos
                 pos = dpos + ((dsz + 3) & ~3)
+                if pos <= dpos - 12:
+                    break
         return Module(start, end - start, path, bid, bid_addr, True, problem if bid is None else None)
 
     def findings(self, backtraces: bool = True, binaries=(), search_paths=()):

@@ -221,10 +221,10 @@ def protector_findings(core, unwinder, bt) -> Findings:
         ev.append(Evidence(f"canary slot of #{s.frame} {s.function} at 0x{s.address:x}",
                            "not captured" if s.value is None else "intact" if s.intact
                            else f"overwritten with 0x{s.value:016x}"))
-    title = ("stack-protector abort: " + (f"{detector.function} found its stack canary overwritten on return"
+    title = ("stack-protector abort: " + (f"{detector.function or detector.label} found its stack canary overwritten on return"
                                           if detector else "__stack_chk_fail was called"))
     out.append(Finding("core-stack-protector", Severity.CRITICAL, title, ev,
-                       [f"a buffer in {detector.function if detector else 'the calling function'} was written past its "
+                       [f"a buffer in {(detector.function or detector.label) if detector else 'the calling function'} was written past its "
                         "end before it returned: read its copies into locals",
                         "the frames above it on the stack are overwritten data, not callers"]))
     return out

@@ -37,12 +37,21 @@ def scan_thread(core, thread, min_repeat: int = 4, min_ascii: int = 3):
     reg = _stack_region(core, thread)
     if reg is None:
         return [], None
-    sp, end, _ = reg
+    sp, end, seg = reg
     start = sp & ~7
+    if 0 <= seg.filesz < seg.declared_filesz:
+        lost = getattr(core, "stack_not_scanned", {})
+        lost[thread.index] = (seg.vaddr + seg.filesz, seg.vaddr + seg.declared_filesz,
+                              "the core file is truncated there")
+        core.stack_not_scanned = lost
     try:
         data = core.read(start, end - start)
-    except UnmappedAddressError:
-        return [], (start, end)
+    except UnmappedAddressError as e:
+        lost = getattr(core, "stack_not_scanned", {})
+        lost[thread.index] = (e.address, end, "the core file is truncated there" if e.truncated
+                              else "not captured in the core")
+        core.stack_not_scanned = lost
+        data = core.read(start, e.address - start) if e.address > start else b""
     s, n, k, v = scan(data, start, min_repeat, min_ascii)
     return list(zip(s.tolist(), n.tolist(), k.tolist(), v.tolist())), (start, end)
 
@@ -138,6 +147,14 @@ def smash_findings(core) -> Findings:
                                     Evidence("value", ret, hex=True)],
                                    ["the frame-pointer chain leads into corrupted frames (or the code "
                                     "does not keep frame pointers)"]))
+        gone = getattr(core, "stack_not_scanned", {}).get(t.index)
+        if gone is not None:
+            out.append(Finding("core-stack-not-scanned", Severity.NOTICE,
+                               f"{label}: the stack from 0x{gone[0]:x} to 0x{gone[1]:x} could not be scanned: {gone[2]}",
+                               [Evidence("thread", label), Evidence("from", gone[0], hex=True),
+                                Evidence("to", gone[1], hex=True), Evidence("bytes lost", gone[1] - gone[0])],
+                               ["smash evidence in that part of the stack, if any, is not in this core: get an "
+                                "untruncated core (check the disk space and RLIMIT_CORE where it was written)"]))
         if sp is not None:
             try:
                 top = core.u64(sp)

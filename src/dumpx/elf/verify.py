@@ -176,6 +176,11 @@ def verify_with_given(core, binaries=(), search_paths=(), recorded_paths: bool =
     roots = [Path(p) for p in search_paths] + ([Path(debug_root)] if debug_root else [])
     out = []
     for m in mods:
+        if m.path == "[vdso]" and m.build_id and m.headers_captured:
+            # the kernel's vDSO image is in the core itself: nothing on disk can be more exact
+            out.append(ModuleVerdict(m.path, m.start, m.build_id, "(the core's memory)", m.build_id, MATCH,
+                                     source="the core"))
+            continue
         cands: list[tuple[Path, str]] = [(p, "given") for p in given_for.get(m.start, [])]
         if recorded_paths and m.path and not m.path.startswith("["):
             cands.append((Path(m.path), "recorded path"))
@@ -187,6 +192,11 @@ def verify_with_given(core, binaries=(), search_paths=(), recorded_paths: bool =
             if m.path and not m.path.startswith("["):
                 cands.append((Path(sp) / Path(m.path).name, "given"))
         out.append(_judge(m, cands, roots))
+    tried = {c.path: c for v in out for c in v.tried}
+    for g in report:
+        c = tried.get(g.path)
+        if g.module is not None and c is not None and c.verdict != MATCH:
+            g.how += f"; {c.verdict} (build-id {c.build_id or '-'}): not used for symbols"
     return out, report
 
 
