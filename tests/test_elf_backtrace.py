@@ -367,3 +367,86 @@ def test_remember_state_depth_is_bounded():
     assert len(off) == 1
     with pytest.raises(DumpError, match="remember_state"):
         cfi.rules_at(data, 0x1000, True, int(off[0]), int(lo[0]) + 1)
+
+
+# --------------------------------------------------------------------------- variables
+
+def gdb_values(core: Path, exe: Path) -> list[tuple[str, dict[str, str]]]:
+    """[(function, {name: value text})] for the crashing thread, from gdb 'bt full'."""
+    out = subprocess.run([need_tool("gdb"), "-batch", "-nx", "-ex", "bt full", str(exe), str(core)],
+                         capture_output=True, text=True).stdout
+    frames: list[tuple[str, dict[str, str]]] = []
+    for line in out.splitlines():
+        m = re.match(r"#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \((.*)\)(?: at |$)", line)
+        if m:
+            vals = {}
+            for a in re.split(r", (?=\w+=)", m.group(2)):
+                if "=" in a:
+                    k, v = a.split("=", 1)
+                    vals[k] = v.rsplit("=", 1)[-1] if "@entry=" in v else v
+            frames.append((_alias(m.group(1)), vals))
+            continue
+        m = re.match(r"\s{8}(\w+) = (.*)$", line)
+        if m and frames:
+            frames[-1][1].setdefault(m.group(1), m.group(2))
+    return frames
+
+
+def _num(text: str) -> int | None:
+    m = re.fullmatch(r"(-?\d+|0x[0-9a-f]+)(?: <[^>]*>)?", text.strip())
+    return int(m.group(1), 0) if m else None
+
+
+@pytest.mark.parametrize("name", ["unwind-O2cfi", "unwind-O0", "widget", "optout", "threads"])
+def test_variable_values_equal_gdb(name, tmp_path):
+    from dumpx.elf.variables import FrameVariables
+    core_z, exe = fixture_core(name) if name in FIXTURE_CORES else (
+        fixture_file(f"elf/out/{name}.core.zst"), fixture_file(f"elf/out/{name}"))
+    c = Core(core_z)
+    libc_as_in(c)
+    u = c.unwinder([exe])
+    bt = u.backtrace(0)
+    fv = FrameVariables(u, bt)
+    peer = gdb_values(plain(f"fix:elf/out/{name}.core.zst", tmp_path), exe)
+    mine = [(_alias((f.function or "??").split("(")[0]), {v.name: v for v in fv.variables(f)})
+            for f in bt.frames if not f.signal_frame and not f.note]
+    compared = 0
+    it = iter(peer)
+    for fn, vs in mine:
+        g = next((vals for gfn, vals in it if gfn == fn), None)
+        if g is None:
+            break
+        for vname, v in vs.items():
+            want = _num(g.get(vname, ""))
+            if v.state == "read" and v.value is not None and want is not None and v.size in (1, 2, 4, 8):
+                assert v.value == want & ((1 << (8 * v.size)) - 1), (fn, vname, hex(v.value), want)
+                compared += 1
+    assert compared >= 1, (name, mine, peer)
+
+
+def test_optimized_out_variable_keeps_its_evidence():
+    from dumpx.elf.variables import FrameVariables
+    core_z, exe = fixture_file("elf/out/optout.core.zst"), fixture_file("elf/out/optout")
+    c = Core(core_z)
+    u = c.unwinder([exe])
+    bt = u.backtrace(0)
+    f = bt.frames[0]
+    vs = {v.name: v for v in FrameVariables(u, bt).variables(f)}
+    assert f.function == "work" and vs["id"].state == "read" and vs["id"].value == 0x5EED0001   # construction
+    h = vs["h"]
+    assert h.state == "optimized out" and h.value is None          # never a guessed value
+    # the construction: h's last register is rbx, which now holds h & 3
+    assert h.evidence["last held in"].startswith("rbx until ")
+    assert f"rbx now holds 0x{(0x5EED0001 * 31) & 3:x}" in h.evidence["last held in"]
+    assert "-O0" in h.evidence["next step"]
+
+
+def test_caller_saved_registers_are_not_guessed_in_caller_frames():
+    """gdb takes an unsaved caller-saved register as unchanged; a frame above 0 must say it is unknown."""
+    from dumpx.elf.variables import FrameVariables
+    core_z, exe = fixture_core("unwind-O2cfi")
+    c = Core(core_z)
+    u = c.unwinder([exe])
+    bt = u.backtrace(0)
+    caller = next(f for f in bt.frames if f.function == "level3")
+    assert "rdi" not in caller.registers and "rax" not in caller.registers and "rbx" in caller.registers

@@ -35,7 +35,9 @@ def add_parser(sub) -> None:
     g = b.add_mutually_exclusive_group()
     g.add_argument("--thread", type=int, default=None, metavar="N", help="only thread N (0 is the one that took the signal)")
     g.add_argument("--all", action="store_true", help="every thread; threads with identical stacks are grouped")
-    b.add_argument("--full", action="store_true", help="with the registers recovered for each frame")
+    b.add_argument("--full", action="store_true",
+                   help="with each frame's parameters and locals (DWARF), what is left of the optimized-out "
+                        "ones, and the registers recovered for the frame")
     b.add_argument("--json", action="store_true", help="machine-readable output")
     b.set_defaults(run=run_bt)
     s = cs.add_parser("stack", help="raw stack words from the stack pointer, like x/32gx $rsp")
@@ -156,11 +158,20 @@ def run_bt(args) -> int:
     if fs is not None:
         fs.extend(protector_findings(c, u, bts[0]))
     problems = list(c.problems) + list(u.problems)
+    fvs = {}
+    if args.full:
+        from ..elf.variables import FrameVariables
+        fvs = {b.thread: FrameVariables(u, b) for b in bts}
     if args.json:
+        threads = [b.to_dict() for b in bts]
+        for b, d in zip(bts, threads):
+            if b.thread in fvs:
+                for f, fd in zip(b.frames, d["frames"]):
+                    fd["variables"] = [v.to_dict() for v in fvs[b.thread].variables(f)]
         print(json.dumps({"core": c.source.name, "machine": c.machine,
                           "modules": [{"module": v.module, "start": v.start, "verdict": v.verdict,
                                        "image": v.image, "debug": v.debug, "source": v.source} for v in u.verdicts],
-                          "threads": [b.to_dict() for b in bts],
+                          "threads": threads,
                           "findings": fs.to_dicts() if fs is not None else [], "problems": problems}, indent=2))
         return 1 if c.problems else 0
     unverified = [v for v in u.verdicts if v.verdict != "match" and v.module != "[vdso]"]
@@ -171,7 +182,7 @@ def run_bt(args) -> int:
         print()
     groups: dict[tuple, list] = {}
     for b in bts:
-        key = tuple((f.pc, f.function, f.inlined) for f in b.frames) if args.all else (b.thread,)
+        key = tuple((f.pc, f.function, f.inlined) for f in b.frames) if args.all and not args.full else (b.thread,)
         groups.setdefault(key, []).append(b)
     for members in groups.values():
         b = members[0]
@@ -182,8 +193,11 @@ def run_bt(args) -> int:
             print(f"thread {b.thread} (tid {b.tid}):")
         for f in b.frames:
             print("  " + _frame_line(f))
-            if args.full and f.registers and not f.inlined:
-                print("        " + " ".join(f"{k}=0x{v:x}" for k, v in f.registers.items()))
+            if args.full:
+                for v in fvs[b.thread].variables(f):
+                    print("        " + safe_text(v.text()))
+                if f.registers and not f.inlined:
+                    print("        registers: " + " ".join(f"{k}=0x{v:x}" for k, v in f.registers.items()))
         print(f"  (unwinding stopped: {safe_text(b.stop)})")
         print()
     if fs:

@@ -55,6 +55,7 @@ class Frame:
     note: str | None = None             # why this pc is suspect ("??" reading)
     evidence: dict = field(default_factory=dict)
     function_size: int | None = None
+    scope: int | None = None            # offset of the DWARF DIE of this frame's function or inlined call
     signal_frame: bool = False          # a signal trampoline: the frame below it was interrupted, not calling
     exact: bool = False                 # pc is the faulting/interrupted instruction, not a return address
 
@@ -339,6 +340,7 @@ class Unwinder:
             return None
         if not self.is_code(w) or not self._returns_here(w):
             return None
+        # a leaf before (or without) its prologue has not pushed anything: the registers are the caller's
         new = {r: v for r, v in regs.items() if r in CALLEE_SAVED[self.arch]}
         new[SP_REG[self.arch]] = sp + 8
         f.evidence["leaf"] = "the word at the stack pointer is a return address"
@@ -438,8 +440,9 @@ class Unwinder:
             if ra != 0:
                 f.evidence["frame pointer"] = f"the word at 0x{fp + 8:x} (0x{ra:x}) is not a return address"
                 return None
-        new = {r: v for r, v in regs.items() if r in CALLEE_SAVED[self.arch] and r != fp_r}
-        new[fp_r] = caller_fp
+        # without CFI nothing says which callee-saved registers the callee pushed: only the frame
+        # pointer and the stack pointer are known for the caller
+        new = {fp_r: caller_fp}
         new[sp_r] = fp + 16
         if self.arch == "aarch64":
             new.pop(30, None)
@@ -528,6 +531,8 @@ class Unwinder:
             scopes = f.evidence.pop("_scopes", None) or []
             if scopes and not scopes[0].inlined and scopes[0].name != "??":
                 f.function = scopes[0].name          # DWARF's name, as gdb and eu-stack print it
+            if scopes:
+                f.scope = scopes[0].die_offset
             if len(scopes) <= 1 or not any(s.inlined for s in scopes):
                 out.append(f)
                 continue
@@ -540,8 +545,9 @@ class Unwinder:
                           s.name if k < len(inner) - 1 or f.function is None else f.function,
                           None if k < len(inner) - 1 else f.function_offset,
                           file, line, col, inlined=k < len(inner) - 1, cfa=f.cfa,
-                          registers=f.registers if k == len(inner) - 1 else {}, slot=f.slot, note=f.note,
-                          evidence=f.evidence if k == len(inner) - 1 else {})
+                          registers=f.registers, slot=f.slot, note=f.note,
+                          evidence=f.evidence if k == len(inner) - 1 else {}, exact=f.exact,
+                          scope=s.die_offset)
                 if k == len(inner) - 1 and f.function and s.name != f.function:
                     g.function = f.function
                 out.append(g)

@@ -1,0 +1,380 @@
+"""Parameters and locals of a frame from DWARF, and what is left of the ones gdb calls
+``<optimized out>``: where the variable lives at this pc (location lists, registers, the frame
+base, entry values), its value where the dump holds it, and otherwise the evidence that remains —
+the ABI register it arrived in, the caller's call-site value, the pc ranges where it is live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import DumpError
+from .dwarfexpr import Unknown, evaluate
+
+X86_64_ARGS = [5, 4, 1, 2, 8, 9]          # rdi, rsi, rdx, rcx, r8, r9 (integer class)
+AARCH64_ARGS = list(range(8))             # x0..x7
+MAX_ENTRY_DEPTH = 4
+
+
+@dataclass
+class Variable:
+    name: str
+    kind: str                    # "parameter" or "local"
+    type: str
+    size: int | None
+    state: str                   # "read", "optimized out", "unavailable"
+    location: str | None = None  # where it lives at this pc
+    value: int | None = None
+    address: int | None = None
+    why: str | None = None
+    evidence: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def text(self) -> str:
+        if self.state == "read":
+            v = f"0x{self.value:x}" if self.value is not None else f"at 0x{self.address:x}"
+            return f"{self.name} = {v}  ({self.type}; {self.location})"
+        ev = "; ".join(f"{k}: {v}" for k, v in self.evidence.items())
+        return f"{self.name} = <{self.state}>  ({self.type}; {self.why or ''}{'; ' + ev if ev else ''})"
+
+
+def _type(die, depth=0) -> tuple[str, int | None]:
+    if die is None or depth > 16:
+        return "?", None
+    t = die.tag
+    name = die.attributes.get("DW_AT_name")
+    name = name.value.decode("utf-8", "backslashreplace") if name is not None else None
+    size = die.attributes.get("DW_AT_byte_size")
+    size = size.value if size is not None else None
+    inner = None
+    if "DW_AT_type" in die.attributes:
+        try:
+            inner = die.get_DIE_from_attribute("DW_AT_type")
+        except Exception:
+            inner = None
+    if t == "DW_TAG_pointer_type" or t == "DW_TAG_reference_type":
+        n, _ = _type(inner, depth + 1) if inner is not None else ("void", None)
+        return f"{n} *", size or 8
+    if t in ("DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_typedef", "DW_TAG_restrict_type",
+             "DW_TAG_atomic_type"):
+        n, s = _type(inner, depth + 1) if inner is not None else ("void", None)
+        if t == "DW_TAG_typedef" and name:
+            return name, s
+        return n, s
+    if t == "DW_TAG_structure_type":
+        return f"struct {name or '?'}", size
+    if t == "DW_TAG_array_type":
+        n, _ = _type(inner, depth + 1)
+        return f"{n}[]", size
+    return name or t.replace("DW_TAG_", ""), size
+
+
+def _expr_at(image, die, attr_name: str, fpc: int):
+    """(expression bytes, live ranges) of a location attribute at file pc ``fpc``: the bytes are
+    None when no entry covers the pc (optimized out there)."""
+    from elftools.dwarf.locationlists import BaseAddressEntry, LocationExpr, LocationParser
+    attr = die.attributes.get(attr_name)
+    if attr is None:
+        return None, []
+    dw = image.dwarf()
+    parser = LocationParser(dw.location_lists())
+    ver = die.cu.header["version"]
+    try:
+        loc = parser.parse_from_attribute(attr, ver, die)
+    except Exception as e:
+        raise Unknown(f"location of {attr_name} unreadable ({type(e).__name__})")
+    if isinstance(loc, LocationExpr):
+        return bytes(loc.loc_expr), None
+    top = die.cu.get_top_DIE()
+    base = top.attributes["DW_AT_low_pc"].value if "DW_AT_low_pc" in top.attributes else 0
+    ranges = []
+    hit = None
+    for e in loc:
+        if isinstance(e, BaseAddressEntry):
+            base = e.base_address
+            continue
+        lo, hi = (e.begin_offset, e.end_offset) if getattr(e, "is_absolute", False) else \
+            (base + e.begin_offset, base + e.end_offset)
+        ranges.append((lo, hi))
+        if lo <= fpc < hi and hit is None:
+            hit = bytes(e.loc_expr)
+    return hit, ranges
+
+
+def _describe(expr: bytes, names) -> str:
+    if not expr:
+        return "empty"
+    op = expr[0]
+    if 0x50 <= op <= 0x6F:
+        return f"register {names(op - 0x50)}"
+    if op == 0x91:
+        return "on the stack (frame base relative)"
+    if 0x70 <= op <= 0x8F:
+        return f"memory at {names(op - 0x70)} + offset"
+    if op in (0xA3, 0xF3):
+        return "its value at function entry (DW_OP_entry_value)"
+    if expr[-1:] == b"\x9f":
+        return "a computed value"
+    return f"DWARF expression ({len(expr)} bytes)"
+
+
+class FrameVariables:
+    """Reads the variables of the frames of one backtrace."""
+
+    def __init__(self, unwinder, backtrace):
+        self.u = unwinder
+        self.core = unwinder.core
+        self.bt = backtrace
+        self.physical = [f for f in backtrace.frames if not f.inlined]
+        self.arg_regs = X86_64_ARGS if self.core.machine == "x86-64" else AARCH64_ARGS
+
+    def _regname(self, n: int) -> str:
+        return self.u._name(n)
+
+    def _physical_of(self, f):
+        for g in self.bt.frames[f.index:]:
+            if not g.inlined:
+                return g
+        return f
+
+    def _caller_of(self, phys):
+        k = next((i for i, g in enumerate(self.physical) if g is phys), None)
+        if k is None or k + 1 >= len(self.physical):
+            return None
+        return self.physical[k + 1]
+
+    def _ctx(self, phys, frame_base_die=None, depth: int = 0):
+        """(reg, mem, frame_base, cfa, entry_value) callables for evaluating in frame ``phys``."""
+        names = self.u.names
+        regs = {names.index(k): v for k, v in phys.registers.items() if k in names}
+
+        def reg(n):
+            if n not in regs:
+                raise Unknown(f"{self._regname(n)} is not recovered for frame #{phys.index} "
+                              f"({'caller-saved: the callee overwrote it' if phys.index else 'not in the core'})")
+            return regs[n]
+
+        def cfa():
+            if phys.cfa is None:
+                raise Unknown(f"frame #{phys.index} has no CFA")
+            return phys.cfa
+
+        m = self.u.module_at(phys.pc)
+        fpc = (phys.pc if phys.exact else phys.pc - 1) - (m.bias if m else 0)
+
+        def frame_base():
+            if frame_base_die is None:
+                raise Unknown("no DW_AT_frame_base")
+            expr, _ = _expr_at(m.debug, frame_base_die, "DW_AT_frame_base", fpc)
+            if expr is None:
+                raise Unknown("the frame base has no location at this pc")
+            loc = evaluate(expr, reg, self.u._mem, cfa=cfa)
+            if loc.kind == "register":
+                return reg(loc.value)
+            return loc.value
+
+        def entry_value(sub: bytes):
+            return self._entry_value(phys, sub, depth)
+
+        return reg, self.u._mem, frame_base, cfa, entry_value
+
+    def _entry_value(self, phys, sub: bytes, depth: int) -> int:
+        if depth >= MAX_ENTRY_DEPTH:
+            raise Unknown("entry values nested too deep")
+        if not sub or not (0x50 <= sub[0] <= 0x6F or sub[0] == 0x90):
+            raise Unknown("an entry value of something other than a register")
+        regno = sub[0] - 0x50 if sub[0] != 0x90 else sub[1]
+        caller = self._caller_of(phys)
+        if caller is None:
+            raise Unknown("no caller frame for the entry value")
+        site = self._call_site(caller)
+        if site is None:
+            raise Unknown(f"no DW_TAG_call_site at the return address 0x{caller.pc:x} in the caller")
+        val = site.get(regno)
+        if val is None:
+            raise Unknown(f"the caller's call site does not record {self._regname(regno)}")
+        cm = self.u.module_at(caller.pc)
+        outer = cm.debug.scope_dies(caller.pc - 1 - cm.bias)
+        fb_die = outer[0] if outer else None
+        reg, mem, fb, cfa, ev = self._ctx(caller, fb_die, depth + 1)
+        loc = evaluate(val, reg, mem, frame_base=fb, cfa=cfa, entry_value=ev)
+        if loc.kind == "register":
+            return reg(loc.value)
+        if loc.kind in ("value", "memory"):
+            return loc.value
+        raise Unknown(f"call-site value is {loc.kind}")
+
+    def _call_site(self, caller) -> dict[int, bytes] | None:
+        """{argument register: DW_AT_call_value expression} of the call whose return address is caller.pc."""
+        m = self.u.module_at(caller.pc)
+        if m is None or m.debug is None:
+            return None
+        ret = caller.pc - m.bias
+        for die in m.debug.scope_dies(ret - 1)[:1]:
+            for d in _walk(die):
+                if d.tag not in ("DW_TAG_call_site", "DW_TAG_GNU_call_site"):
+                    continue
+                a = d.attributes.get("DW_AT_call_return_pc") or d.attributes.get("DW_AT_low_pc")
+                if a is None or a.value != ret:
+                    continue
+                out = {}
+                for p in d.iter_children():
+                    if p.tag not in ("DW_TAG_call_site_parameter", "DW_TAG_GNU_call_site_parameter"):
+                        continue
+                    loc = p.attributes.get("DW_AT_location")
+                    val = p.attributes.get("DW_AT_call_value") or p.attributes.get("DW_AT_GNU_call_site_value")
+                    if loc is None or val is None or not loc.value:
+                        continue
+                    op = loc.value[0]
+                    if 0x50 <= op <= 0x6F:
+                        out[op - 0x50] = bytes(val.value)
+                return out
+        return None
+
+    def _last_register(self, m, d, fpc, ranges):
+        """(register, end) of the last location-list entry before ``fpc`` that is a plain register."""
+        from elftools.dwarf.locationlists import BaseAddressEntry, LocationParser
+        dw = m.debug.dwarf()
+        try:
+            loc = LocationParser(dw.location_lists()).parse_from_attribute(d.attributes["DW_AT_location"],
+                                                                           d.cu.header["version"], d)
+        except Exception:
+            return None
+        if not isinstance(loc, list):
+            return None
+        top = d.cu.get_top_DIE()
+        base = top.attributes["DW_AT_low_pc"].value if "DW_AT_low_pc" in top.attributes else 0
+        best = None
+        for e in loc:
+            if isinstance(e, BaseAddressEntry):
+                base = e.base_address
+                continue
+            lo, hi = (e.begin_offset, e.end_offset) if getattr(e, "is_absolute", False) else \
+                (base + e.begin_offset, base + e.end_offset)
+            ex = bytes(e.loc_expr)
+            if hi <= fpc and len(ex) == 1 and 0x50 <= ex[0] <= 0x6F and (best is None or hi > best[1]):
+                best = (ex[0] - 0x50, hi)
+        return best
+
+    def variables(self, f) -> list[Variable]:
+        """The parameters and locals visible in frame ``f`` at its pc (its own scope and the lexical
+        blocks inside it that contain the pc)."""
+        m = self.u.module_at(f.pc)
+        if m is None or m.debug is None or f.build != "verified" or getattr(f, "scope", None) is None:
+            return []
+        phys = self._physical_of(f)
+        fpc = (f.pc if phys.exact else f.pc - 1) - m.bias
+        dies = m.debug.scope_dies(fpc)
+        outer = next((d for d in dies if d.tag == "DW_TAG_subprogram"), None)
+        mine = next((d for d in dies if d.offset == f.scope), None)
+        if mine is None:
+            return []
+        k = dies.index(mine)
+        blocks = [mine] + [d for d in dies[k + 1:] if d.tag == "DW_TAG_lexical_block"]
+        reg, mem, fb, cfa, ev = self._ctx(phys, outer)
+        out = []
+        arg_index = 0
+        for scope in blocks:
+            for d in scope.iter_children():
+                if d.tag not in ("DW_TAG_formal_parameter", "DW_TAG_variable"):
+                    continue
+                param = d.tag == "DW_TAG_formal_parameter"
+                v = self._one(m, d, fpc, param, arg_index if param else None, reg, mem, fb, cfa, ev, phys)
+                if param:
+                    arg_index += 1
+                if v is not None:
+                    out.append(v)
+        return out
+
+    def _one(self, m, d, fpc, param, arg_index, reg, mem, fb, cfa, ev, phys) -> Variable | None:
+        from .image import _die_name
+        name = _die_name(d)
+        tdie = None
+        src = d
+        if "DW_AT_abstract_origin" in d.attributes:
+            try:
+                src = d.get_DIE_from_attribute("DW_AT_abstract_origin")
+            except Exception:
+                src = d
+        if "DW_AT_type" in src.attributes:
+            try:
+                tdie = src.get_DIE_from_attribute("DW_AT_type")
+            except Exception:
+                tdie = None
+        tname, size = _type(tdie)
+        var = Variable(name, "parameter" if param else "local", tname, size, "unavailable")
+        if "DW_AT_const_value" in d.attributes:
+            cv = d.attributes["DW_AT_const_value"].value
+            if isinstance(cv, int):
+                var.state, var.value, var.location = "read", cv, "a constant (DW_AT_const_value)"
+                return var
+        try:
+            expr, ranges = _expr_at(m.debug, d, "DW_AT_location", fpc)
+        except Unknown as e:
+            var.why = e.reason
+            return var
+        if expr is None or expr == b"":
+            var.state = "optimized out"
+            var.why = "no location at this pc" if ranges else "no location at all"
+            if ranges:
+                var.evidence["live at"] = ", ".join(f"0x{lo + m.bias:x}-0x{hi + m.bias:x}" for lo, hi in ranges[:6])
+                last = self._last_register(m, d, fpc, ranges)
+                if last is not None:
+                    r, end = last
+                    try:
+                        now = reg(r)
+                        var.evidence["last held in"] = (f"{self._regname(r)} until 0x{end + m.bias:x}; {self._regname(r)} "
+                                                        f"now holds 0x{now:x} (its value, unless the code since wrote {self._regname(r)})")
+                    except Unknown:
+                        var.evidence["last held in"] = f"{self._regname(r)} until 0x{end + m.bias:x} (not recovered in this frame)"
+            if param and arg_index is not None and arg_index < len(self.arg_regs):
+                r = self.arg_regs[arg_index]
+                var.evidence["arrived in"] = f"{self._regname(r)} (ABI argument {arg_index + 1})"
+                try:
+                    var.evidence["caller's call-site value"] = f"0x{self._entry_value(phys, bytes([0x50 + r]), 0):x}"
+                except Unknown as e:
+                    var.evidence["caller's call-site value"] = f"unknown: {e.reason}"
+            var.evidence["next step"] = "rebuild the same commit at -O0 -g to see it"
+            return var
+        var.location = _describe(expr, self._regname)
+        try:
+            loc = evaluate(expr, reg, mem, frame_base=fb, cfa=cfa, entry_value=ev)
+        except (Unknown, DumpError) as e:
+            var.why = getattr(e, "reason", str(e))
+            if expr[:1] in (b"\xa3", b"\xf3"):
+                var.state = "optimized out"
+            return var
+        n = min(size or 8, 8)
+        mask = (1 << (8 * n)) - 1
+        try:
+            if loc.kind == "register":
+                var.value = reg(loc.value) & mask
+            elif loc.kind == "memory":
+                var.address = loc.value
+                if size is not None and size <= 8:
+                    var.value = mem(loc.value, n)
+            elif loc.kind == "value":
+                var.value = loc.value & mask
+            elif loc.kind == "implicit":
+                var.value = int.from_bytes(loc.value[:8], "little")
+            else:
+                var.state, var.why = "optimized out", "the location expression is empty here"
+                return var
+        except (Unknown, DumpError) as e:
+            var.why = getattr(e, "reason", str(e))
+            return var
+        var.state = "read"
+        return var
+
+
+def _walk(die, limit: int = 100_000):
+    """Every DIE under ``die``, iteratively (no recursion the DWARF could deepen)."""
+    stack = [die]
+    n = 0
+    while stack and n < limit:
+        d = stack.pop()
+        n += 1
+        yield d
+        kids = list(d.iter_children())
+        stack.extend(reversed(kids))
