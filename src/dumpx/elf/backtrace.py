@@ -10,6 +10,7 @@ the core; a module without one says "unverified build" and shows no name.
 
 from __future__ import annotations
 
+import bisect
 import struct
 from dataclasses import dataclass, field
 
@@ -118,8 +119,11 @@ class Unwinder:
         self.verdicts = verdicts
         self.problems: list[str] = []
         self._mods = self._modules(verdicts)
-        self._starts = np.array([m.start for m in self._mods], dtype=np.uint64)
+        self._starts = [m.start for m in self._mods]
         self._text_cache: dict[int, bytes | None] = {}
+        self._rule_cache: dict = {}
+        self._fde_cache: dict = {}
+        self._sym_cache: dict = {}
 
     # ------------------------------------------------------------------ modules
     def _modules(self, verdicts) -> list[_Mod]:
@@ -159,7 +163,7 @@ class Unwinder:
         return out
 
     def module_at(self, addr: int) -> _Mod | None:
-        k = int(np.searchsorted(self._starts, np.uint64(addr & 0xFFFFFFFFFFFFFFFF), side="right")) - 1
+        k = bisect.bisect_right(self._starts, addr) - 1
         while k >= 0:
             m = self._mods[k]
             if m.start <= addr < m.end:
@@ -175,6 +179,8 @@ class Unwinder:
 
     def _mem(self, addr: int, size: int) -> int:
         try:
+            if size == 8:
+                return self.core.u64(addr)
             return int.from_bytes(self.core.read(addr, size), "little")
         except UnmappedAddressError as e:
             raise Unknown(f"memory at 0x{addr:x} is not in the core ({'not captured' if e.captured else 'unmapped'})")
@@ -301,18 +307,30 @@ class Unwinder:
         return f"{base}; {kind}" if kind else base
 
     # ------------------------------------------------------------------ one step
+    def _fde(self, pc: int):
+        """(module, tables, (image, table, fde offset) or None) for a lookup pc, cached."""
+        got = self._fde_cache.get(pc)
+        if got is None:
+            m = self.module_at(pc)
+            tables = []
+            if m is not None:
+                if m.image is not None:
+                    tables += [(m.image, t) for t in m.image.cfi_tables()]
+                if m.debug is not None and m.debug is not m.image:
+                    tables += [(m.debug, t) for t in m.debug.cfi_tables() if not t.eh]
+            hit = None
+            for img, t in tables:
+                off = t.find(pc - m.bias)
+                if off is not None:
+                    hit = (img, t, off)
+                    break
+            got = (m, tables, hit)
+            self._fde_cache[pc] = got
+        return got
+
     def _step(self, pc: int, regs: dict[int, int], f: Frame):
-        m = self.module_at(pc)
-        tables = []
-        if m is not None:
-            if m.image is not None:
-                tables += [(m.image, t) for t in m.image.cfi_tables()]
-            if m.debug is not None and m.debug is not m.image:
-                tables += [(m.debug, t) for t in m.debug.cfi_tables() if not t.eh]
-        for img, t in tables:
-            off = t.find(pc - m.bias)
-            if off is None:
-                continue
+        m, tables, hit = self._fde(pc)
+        for img, t, off in ([hit] if hit else []):
             try:
                 return self._cfi_step(img, t, off, pc - m.bias, regs, f)
             except (Unknown, DumpError) as e:
@@ -362,8 +380,22 @@ class Unwinder:
                     return False
         return False
 
+    def _rules(self, t, off: int, fpc: int):
+        """The CFI kernel's rules at fpc as plain tuples, cached per table and pc (threads share pcs)."""
+        key = (id(t), fpc)
+        got = self._rule_cache.get(key)
+        if got is None:
+            cfa_rule, rules, ra, signal, _ = _cfi.rules_at(t.data, t.addr, t.eh, off, fpc)
+            n = min(len(self.names) + 1, 128)
+            kinds = rules[:n, 0].tolist()
+            listed = [(r, k, int(rules[r, 1]), int(rules[r, 2])) for r, k in enumerate(kinds) if k]
+            got = (tuple(cfa_rule.tolist()), listed, {r for r, _, _, _ in listed}, int(ra), bool(signal),
+                   kinds[SP_REG[self.arch]] if SP_REG[self.arch] < n else 0, kinds[ra] if ra < n else 0)
+            self._rule_cache[key] = got
+        return got
+
     def _cfi_step(self, img: Image, t, off: int, fpc: int, regs, f):
-        cfa_rule, rules, ra, signal, _ = _cfi.rules_at(t.data, t.addr, t.eh, off, fpc)
+        (cfa_kind, cfa_a, cfa_b), listed, ruled, ra, signal, sp_kind, ra_kind = self._rules(t, off, fpc)
         data = t.data
 
         def reg(n):
@@ -371,23 +403,19 @@ class Unwinder:
                 raise Unknown(f"register {self._name(n)} was not recovered for this frame")
             return regs[n]
 
-        if cfa_rule[0] == _cfi.CFA_REG:
-            cfa = (reg(int(cfa_rule[1])) + int(cfa_rule[2])) & ((1 << 64) - 1)
-        elif cfa_rule[0] == _cfi.CFA_EXPR:
-            loc = evaluate(bytes(data[cfa_rule[1]:cfa_rule[1] + cfa_rule[2]]), reg, self._mem)
+        if cfa_kind == _cfi.CFA_REG:
+            cfa = (reg(cfa_a) + cfa_b) & ((1 << 64) - 1)
+        elif cfa_kind == _cfi.CFA_EXPR:
+            loc = evaluate(bytes(data[cfa_a:cfa_a + cfa_b]), reg, self._mem)
             cfa = loc.value
         else:
             raise Unknown("the FDE defines no CFA")
-        new: dict[int, int] = {}
-        saved = CALLEE_SAVED[self.arch]
+        # unspecified callee-saved registers keep their value
+        new: dict[int, int] = {r: v for r, v in regs.items() if r in CALLEE_SAVED[self.arch] and r not in ruled}
         slot = None
-        for r in range(min(len(self.names) + 1, 128)):
-            kind, a, b = (int(x) for x in rules[r])
+        for r, kind, a, b in listed:
             try:
-                if kind == _cfi.R_UNSPECIFIED:
-                    if r in saved and r in regs:
-                        new[r] = regs[r]
-                elif kind == _cfi.R_SAME:
+                if kind == _cfi.R_SAME:
                     if r in regs:
                         new[r] = regs[r]
                 elif kind == _cfi.R_OFFSET:
@@ -411,9 +439,9 @@ class Unwinder:
                 if r == ra:
                     raise
         sp = SP_REG[self.arch]
-        if int(rules[sp][0]) in (_cfi.R_UNSPECIFIED, _cfi.R_SAME):
+        if sp_kind in (_cfi.R_UNSPECIFIED, _cfi.R_SAME):
             new[sp] = cfa
-        if int(rules[ra][0]) == _cfi.R_UNDEFINED:
+        if ra_kind == _cfi.R_UNDEFINED:
             f.evidence["stop"] = "end of stack (CFI marks the return address undefined: the outermost frame)"
             f.cfa = cfa
             return None
@@ -488,6 +516,7 @@ class Unwinder:
 
     # ------------------------------------------------------------------ symbols
     def _symbolize(self, f: Frame, exact_pc: bool) -> None:
+        f.signal_frame = bool(f.evidence.get("signal frame"))
         m = self.module_at(f.pc)
         if m is None:
             return
@@ -499,6 +528,19 @@ class Unwinder:
         if f.evidence.get("signal frame"):
             exact_pc = True
             f.note = None
+        key = (f.pc, exact_pc)
+        hit = self._sym_cache.get(key)
+        if hit is None:
+            g = Frame(0, f.pc, None, "")
+            self._symbolize_pc(g, m, exact_pc)
+            hit = (g.function, g.function_offset, g.function_size, g.file, g.line, g.column,
+                   g.evidence.get("_scopes"))
+            self._sym_cache[key] = hit
+        (f.function, f.function_offset, f.function_size, f.file, f.line, f.column, scopes) = hit
+        if scopes is not None:
+            f.evidence["_scopes"] = scopes
+
+    def _symbolize_pc(self, f: Frame, m: _Mod, exact_pc: bool) -> None:
         lookup = f.pc if exact_pc else f.pc - 1
         fpc = lookup - m.bias
         for img in (m.debug, m.image):
@@ -523,7 +565,6 @@ class Unwinder:
                 f.evidence["_scopes"] = m.debug.scopes(fpc)
             except Exception as e:
                 self.problems.append(f"{m.path}: DWARF scopes at 0x{fpc:x}: {type(e).__name__}: {e}")
-        f.signal_frame = bool(f.evidence.get("signal frame"))
 
     def _expand_inline(self, frames: list[Frame]) -> list[Frame]:
         out: list[Frame] = []

@@ -292,6 +292,9 @@ class Core:
         return bytes(out)
 
     def u64(self, address: int) -> int:
+        s = self.segment_of(address)
+        if s is not None and address + 8 <= s.vaddr + s.filesz:
+            return struct.unpack("<Q", self.view.read(s.offset + address - s.vaddr, 8))[0]
         return struct.unpack("<Q", self.read(address, 8))[0]
 
     def stack_words(self, thread: int = 0, count: int = 32) -> list[tuple[int, int | None]]:

@@ -47,6 +47,8 @@ class CfiTable:
     off: np.ndarray
 
     def find(self, pc: int) -> int | None:
+        if not 0 <= pc < 1 << 64:
+            return None
         k = int(np.searchsorted(self.lo, np.uint64(pc), side="right")) - 1
         if k >= 0 and pc < int(self.hi[k]):
             return int(self.off[k])

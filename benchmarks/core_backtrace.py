@@ -1,0 +1,135 @@
+"""Benchmark: symbolized backtraces of every thread of a real many-thread core (dumpx vs eu-stack
+vs gdb, whole commands, one run), the unwinder in-process cold and warm, and module listing on a
+core with tens of thousands of mappings against eu-unstrip -n --core.
+
+    python benchmarks/core_backtrace.py --threads 1000 --mappings 60000
+    python benchmarks/core_backtrace.py --input fixtures/elf/out/threads.core.zst \
+        --binary fixtures/elf/out/threads --mappings 2000          # CI: a fixture, small
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+
+def generate(threads: int) -> tuple[Path, Path]:
+    core = WORK / f"manythreads-{threads}.core"
+    exe = WORK / "manythreads"
+    if core.exists() and exe.exists():
+        return core, exe
+    WORK.mkdir(exist_ok=True)
+    subprocess.run(["gcc", "-O2", "-g", "-pthread", "-o", str(exe), str(HERE / "gen/manythreads.c")], check=True)
+    d = WORK / "core-run"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir()
+    subprocess.run(["bash", "-c", f"ulimit -c unlimited; exec {exe} {threads}"], cwd=d)
+    cores = [p for p in d.iterdir() if p.name.startswith("core")]
+    if not cores:
+        raise SystemExit(f"no core written (core_pattern: {Path('/proc/sys/kernel/core_pattern').read_text().strip()})")
+    cores[0].rename(core)
+    return core, exe
+
+
+def run(cmd: list[str]) -> dict:
+    """Wall time and peak RSS of a whole command (interpreter start included). The peak comes from
+    GNU time, whose own small process forks the command: a child spawned from this Python process
+    would inherit its high-water mark across exec."""
+    WORK.mkdir(exist_ok=True)
+    out_path, rss_path = WORK / "cmd.out", WORK / "cmd.rss"
+    gnu_time = shutil.which("time") if Path("/usr/bin/time").exists() else None
+    full = (["/usr/bin/time", "-f", "%M", "-o", str(rss_path)] if gnu_time else []) + cmd
+    t = time.perf_counter()
+    with open(out_path, "wb") as out:
+        rc = subprocess.run(full, stdout=out, stderr=subprocess.DEVNULL).returncode
+    wall = time.perf_counter() - t
+    rss = None
+    if gnu_time and rss_path.exists():
+        last = rss_path.read_text().strip().splitlines()[-1:]
+        rss = round(int(last[0]) / 1024, 1) if last and last[0].isdigit() else None
+    return {"seconds": round(wall, 3), "peak_rss_mib": rss, "exit": rc,
+            "lines": out_path.read_bytes().count(b"\n")}
+
+
+def in_process(core: Path, exe: Path) -> dict:
+    from dumpx.elf import Core
+    from dumpx.elf.image import CACHE
+    CACHE.clear()
+    t0 = time.perf_counter()
+    c = Core(core)
+    u = c.unwinder([exe])
+    t1 = time.perf_counter()
+    bts = u.all()
+    t2 = time.perf_counter()
+    u2 = type(u)(c, verdicts=u.verdicts)           # a second unwinder: the images' parsed DWARF is reused
+    bts2 = u2.all()
+    t3 = time.perf_counter()
+    frames = sum(len(b.frames) for b in bts)
+    assert frames == sum(len(b.frames) for b in bts2)
+    distinct = len({tuple(f.pc for f in b.frames) for b in bts})
+    return {"threads": len(bts), "frames": frames, "distinct_stacks": distinct,
+            "open_and_verify_s": round(t1 - t0, 3), "unwind_symbolize_cold_s": round(t2 - t1, 3),
+            "unwind_symbolize_warm_s": round(t3 - t2, 3)}
+
+
+def modules_bench(n: int) -> dict:
+    from corebuilder import build, many_modules
+    p = WORK / f"mappings-{n}.core"
+    if not p.exists():
+        WORK.mkdir(exist_ok=True)
+        p.write_bytes(build(many_modules(n)))
+    code = f"from dumpx.elf import Core; print(len(Core({str(p)!r}).modules()))"
+    ours = run([sys.executable, "-c", code])
+    res = {"mappings": n, "core_mib": round(p.stat().st_size / 2**20, 1), "dumpx": ours}
+    if shutil.which("eu-unstrip"):
+        res["eu-unstrip -n --core"] = run(["eu-unstrip", "-n", "--core", str(p)])
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=1000)
+    ap.add_argument("--input", type=Path)
+    ap.add_argument("--binary", type=Path)
+    ap.add_argument("--mappings", type=int, default=60000)
+    ap.add_argument("--no-peer", action="store_true")
+    a = ap.parse_args()
+    if a.input:
+        core, exe = a.input, a.binary
+        if core.suffix == ".zst":          # the peers read plain cores
+            from dumpx.sources import Source
+            WORK.mkdir(exist_ok=True)
+            plain = WORK / core.name.removesuffix(".zst")
+            v = Source(core).view()
+            plain.write_bytes(v.read(0, v.size))
+            core = plain
+    else:
+        core, exe = generate(a.threads)
+    res = {"core": str(core), "core_mib": round(core.stat().st_size / 2**20, 1)}
+    res["in_process"] = in_process(core, exe)
+    dumpx = shutil.which("dumpx") or "dumpx"
+    res["dumpx core bt --all"] = run([dumpx, "core", "bt", str(core), "--binary", str(exe), "--all"])
+    res["dumpx core bt --all --json"] = run([dumpx, "core", "bt", str(core), "--binary", str(exe), "--all", "--json"])
+    if not a.no_peer:
+        if shutil.which("eu-stack"):
+            res["eu-stack -i -l --core"] = run(["eu-stack", "-i", "-l", "--core", str(core), "-e", str(exe)])
+        if shutil.which("gdb"):
+            res["gdb thread apply all bt"] = run(["gdb", "-batch", "-nx", "-ex", "thread apply all bt",
+                                                  str(exe), str(core)])
+    if a.mappings:
+        res["modules"] = modules_bench(a.mappings)
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
