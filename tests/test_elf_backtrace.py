@@ -450,3 +450,13 @@ def test_caller_saved_registers_are_not_guessed_in_caller_frames():
     bt = u.backtrace(0)
     caller = next(f for f in bt.frames if f.function == "level3")
     assert "rdi" not in caller.registers and "rax" not in caller.registers and "rbx" in caller.registers
+
+
+def test_aarch64_core_equals_eu_stack(tmp_path):
+    """A static aarch64 program without its binary: the link register, then the x29 chain."""
+    core = plain("fix:elf/out/nullderef-aarch64.core.zst", tmp_path)
+    out = subprocess.run([need_tool("eu-stack"), "--core", str(core)], capture_output=True, text=True).stdout
+    peer = [int(x, 16) for x in re.findall(r"^#\d+\s+0x([0-9a-f]+)", out, re.M)]
+    bt = Core(core).backtraces()[0]
+    assert [f.pc for f in bt.frames] == peer and len(peer) >= 4
+    assert [f.trust for f in bt.frames[:3]] == [TRUST_CONTEXT, "scan", TRUST_FP]

@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     g.add_argument("--all", action="store_true", help="every thread; threads with identical stacks are grouped")
     b.add_argument("--full", action="store_true",
                    help="with each frame's parameters and locals (DWARF), what is left of the optimized-out "
-                        "ones, and the registers recovered for the frame")
+                        "ones, and the registers recovered for the frame (also in --json)")
     b.add_argument("--json", action="store_true", help="machine-readable output")
     b.set_defaults(run=run_bt)
     s = cs.add_parser("stack", help="raw stack words from the stack pointer, like x/32gx $rsp")
@@ -163,7 +163,7 @@ def run_bt(args) -> int:
         from ..elf.variables import FrameVariables
         fvs = {b.thread: FrameVariables(u, b) for b in bts}
     if args.json:
-        threads = [b.to_dict() for b in bts]
+        threads = [b.to_dict(registers=args.full) for b in bts]
         for b, d in zip(bts, threads):
             if b.thread in fvs:
                 for f, fd in zip(b.frames, d["frames"]):

@@ -69,11 +69,12 @@ class Frame:
             return f"{self.module.rsplit('/', 1)[-1]}+0x{self.module_offset:x}"
         return "??"
 
-    def to_dict(self) -> dict:
+    def to_dict(self, registers: bool = True) -> dict:
         d = {k: getattr(self, k) for k in ("index", "pc", "sp", "cfa", "trust", "module", "module_offset", "build",
                                            "function", "function_offset", "file", "line", "column",
                                            "inlined", "signal_frame", "slot", "note")}
-        d["registers"] = dict(self.registers)
+        if registers:
+            d["registers"] = dict(self.registers)
         if self.evidence:
             d["evidence"] = self.evidence
         return d
@@ -86,9 +87,9 @@ class Backtrace:
     frames: list[Frame]
     stop: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self, registers: bool = True) -> dict:
         return {"thread": self.thread, "tid": self.tid, "stop": self.stop,
-                "frames": [f.to_dict() for f in self.frames]}
+                "frames": [f.to_dict(registers) for f in self.frames]}
 
 
 @dataclass
@@ -278,7 +279,8 @@ class Unwinder:
                 stop = "end of stack (return address 0)"
                 break
             nsp = regs.get(sp_reg)
-            if nsp is not None and sp is not None and nsp <= sp and trust != TRUST_CFI:
+            if nsp is not None and sp is not None and nsp <= sp and trust != TRUST_CFI and \
+                    not (nsp == sp and "leaf" in f.evidence):
                 stop = f"the stack pointer did not increase (0x{nsp:x} after 0x{sp:x})"
                 break
         for f in frames:
@@ -347,8 +349,17 @@ class Unwinder:
     def _leaf_step(self, regs, f):
         """Frame 0 without CFI: a leaf function (or one interrupted before its prologue, or that
         shrink-wrapped it away) still has its return address at the stack pointer."""
-        if self.arch != "x86-64":
-            return None
+        if self.arch == "aarch64":
+            lr = regs.get(30)
+            if lr is None or not self.is_code(lr):
+                return None
+            unverified = self._text(lr - 4, 4) is None
+            if not unverified and not self._returns_here(lr):
+                return None
+            new = {r: v for r, v in regs.items() if r in CALLEE_SAVED[self.arch] or r in (29, 31)}
+            f.evidence["leaf"] = "the link register holds a return address" + (
+                " (the code before it is not in the core: the call could not be checked)" if unverified else "")
+            return new, lr, TRUST_SCAN, False, None, regs.get(31)
         sp = regs.get(SP_REG[self.arch])
         if sp is None:
             return None
