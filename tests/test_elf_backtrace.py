@@ -460,3 +460,33 @@ def test_aarch64_core_equals_eu_stack(tmp_path):
     bt = Core(core).backtraces()[0]
     assert [f.pc for f in bt.frames] == peer and len(peer) >= 4
     assert [f.trust for f in bt.frames[:3]] == [TRUST_CONTEXT, "scan", TRUST_FP]
+
+
+@pytest.mark.parametrize("name", ["unwind-O2cfi", "widget", "threads", "stackprot", "optout"])
+def test_frames_equal_drgn(name, tmp_path):
+    """drgn (libdwfl underneath, its own inline handling) as a third unwinder on the same cores."""
+    drgn = pytest.importorskip("drgn")
+    core_z, exe = (fixture_core(name) if name in FIXTURE_CORES else
+                   (fixture_file(f"elf/out/{name}.core.zst"), fixture_file(f"elf/out/{name}")))
+    c, bts = ours(core_z, exe)
+    libc_as_in(c)
+    p = drgn.Program()
+    p.set_core_dump(str(plain(f"fix:elf/out/{name}.core.zst", tmp_path)))
+    try:
+        p.load_debug_info([str(exe)], default=True)
+    except drgn.MissingDebugInfoError:
+        pass                                   # the vDSO has no debug file; its CFI is in memory
+    for t in p.threads():
+        peer = []
+        for fr in t.stack_trace():
+            try:
+                peer.append((fr.pc, _alias(fr.name or "??"), fr.is_inline))
+            except LookupError:                # drgn stops where the pc is unknown (the smashed word)
+                break
+        mine = [(f.pc, _alias((f.function or "??").split("(")[0]), f.inlined) for f in bts[t.tid].frames]
+        assert len(peer) >= 2 and len(mine) >= len(peer)
+        for (pc, fn, inl), (mpc, mfn, minl) in zip(peer, mine):
+            assert (pc, inl) == (mpc, minl), (t.tid, mine, peer)
+            # drgn names a symbol-less trampoline by its address and C++ functions by their last component
+            if not fn.startswith("0x"):
+                assert fn == mfn or mfn.rsplit("::", 1)[-1] == fn, (t.tid, fn, mfn)
