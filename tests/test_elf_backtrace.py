@@ -490,3 +490,19 @@ def test_frames_equal_drgn(name, tmp_path):
             # drgn names a symbol-less trampoline by its address and C++ functions by their last component
             if not fn.startswith("0x"):
                 assert fn == mfn or mfn.rsplit("::", 1)[-1] == fn, (t.tid, fn, mfn)
+
+
+def test_caller_saved_register_is_a_lead_not_a_value(tmp_path):
+    """gdb prints main's key from the crashing frame's rdx as if it were saved; dumpx does not state
+    it as the value, but gives it as the lead: the construction says it is key (0x5eed0001)."""
+    from dumpx.elf.variables import FrameVariables
+    core_z, exe = fixture_file("elf/out/ipara.core.zst"), fixture_file("elf/out/ipara")
+    c = Core(core_z)
+    u = c.unwinder([exe])
+    bt = u.backtrace(0)
+    main = next(f for f in bt.frames if f.function == "main")
+    key = {v.name: v for v in FrameVariables(u, bt).variables(main)}["key"]
+    assert key.state == "unavailable" and key.value is None and "rdx" in key.why
+    assert key.evidence["rdx in frame #0"].startswith("0x5eed0001 ")
+    gdb = dict(gdb_values(plain("fix:elf/out/ipara.core.zst", tmp_path), exe))
+    assert _num(gdb["main"]["key"]) == 0x5EED0001      # gdb's reading, from the same unsaved rdx

@@ -152,7 +152,7 @@ class FrameVariables:
         def reg(n):
             if n not in regs:
                 raise Unknown(f"{self._regname(n)} is not recovered for frame #{phys.index} "
-                              f"({'caller-saved: the callee overwrote it' if phys.index else 'not in the core'})")
+                              f"({'caller-saved: no CFI rule says it survived the call' if phys.index else 'not in the core'})")
             return regs[n]
 
         def cfa():
@@ -363,9 +363,23 @@ class FrameVariables:
                 return var
         except (Unknown, DumpError) as e:
             var.why = getattr(e, "reason", str(e))
+            if loc.kind == "register":
+                self._register_lead(var, loc.value, phys)
             return var
         var.state = "read"
         return var
+
+    def _register_lead(self, var: Variable, regno: int, phys) -> None:
+        """The variable lives in a register this frame cannot recover (caller-saved): what the
+        nearest callee frame holds in it, stated as a lead (it is the value unless a callee wrote it;
+        GCC's -fipa-ra keeps values in caller-saved registers across calls it can see into)."""
+        name = self._regname(regno)
+        k = next((i for i, g in enumerate(self.physical) if g is phys), None)
+        for g in reversed(self.physical[:k] if k else []):
+            if name in g.registers:
+                var.evidence[f"{name} in frame #{g.index}"] = (
+                    f"0x{g.registers[name]:x} (the value, unless a call between wrote {name})")
+                return
 
 
 def _walk(die, limit: int = 100_000):
