@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from .. import goroutines as gr
 from ..render import safe_text
 
 
@@ -21,6 +20,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from .. import goroutines as gr
     d = gr.open(args.file)
     other = gr.open(args.diff) if args.diff else None
     b = d.buckets(exact=args.exact)

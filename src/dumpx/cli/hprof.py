@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..hprof.histogram import diff_histograms, histogram_findings
-from ..hprof.reader import HeapDump
 from ..render import safe_text
-from .progress import Progress
 
 
 def add_parser(sub) -> None:
@@ -38,7 +35,9 @@ def add_parser(sub) -> None:
     pa.set_defaults(run=run_path)
 
 
-def _load(path: str, args) -> HeapDump:
+def _load(path: str, args):
+    from ..hprof.reader import HeapDump
+    from .progress import Progress
     prog = Progress(f"scanning {safe_text(path)}", enabled=False if args.quiet else None)
     d = HeapDump(path, progress=prog, snapshot=args.snapshot)
     try:
@@ -49,6 +48,7 @@ def _load(path: str, args) -> HeapDump:
 
 
 def run_histo(args) -> int:
+    from ..hprof.histogram import diff_histograms, histogram_findings
     d = _load(args.file, args)
     hist = d.histogram()
     findings = histogram_findings(d, hist)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from ..info import info
 from ..render import fmt_value, human_bytes, safe_text
 
 
@@ -18,6 +17,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..info import info
     d = info(args.file, measure=not args.quick)
     if args.json:
         print(json.dumps(d, indent=2, default=str))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 
-from .. import pyspy
 from ..render import safe_text
 
 
@@ -24,6 +23,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from .. import pyspy
     target = args.target
     if target == "capture":
         if args.pid is None:

@@ -51,7 +51,8 @@ class Frame:
     column: int | None = None
     inlined: bool = False
     cfa: int | None = None
-    registers: dict[str, int] = field(default_factory=dict)
+    regs: dict[int, int] = field(default_factory=dict, repr=False)   # recovered registers, DWARF numbering
+    names: list[str] = field(default_factory=list, repr=False)
     slot: int | None = None             # where this frame's pc was read (the callee's return slot)
     note: str | None = None             # why this pc is suspect ("??" reading)
     evidence: dict = field(default_factory=dict)
@@ -59,6 +60,11 @@ class Frame:
     scope: int | None = None            # offset of the DWARF DIE of this frame's function or inlined call
     signal_frame: bool = False          # a signal trampoline: the frame below it was interrupted, not calling
     exact: bool = False                 # pc is the faulting/interrupted instruction, not a return address
+
+    @property
+    def registers(self) -> dict[str, int]:
+        """The registers recovered for this frame, by name."""
+        return {self.names[r]: v for r, v in sorted(self.regs.items()) if r < len(self.names)}
 
     @property
     def label(self) -> str:
@@ -124,6 +130,7 @@ class Unwinder:
         self._text_cache: dict[int, bytes | None] = {}
         self._rule_cache: dict = {}
         self._fde_cache: dict = {}
+        self._code_cache: dict = {}
         self._sym_cache: dict = {}
 
     # ------------------------------------------------------------------ modules
@@ -222,6 +229,12 @@ class Unwinder:
         return False
 
     def is_code(self, addr: int) -> bool:
+        got = self._code_cache.get(addr)
+        if got is None:
+            got = self._code_cache[addr] = self._is_code(addr)
+        return got
+
+    def _is_code(self, addr: int) -> bool:
         if not 0 < addr < 1 << 47:
             return False
         if self.core.is_executable(addr):
@@ -255,8 +268,7 @@ class Unwinder:
         sp_reg = SP_REG[self.arch]
         while True:
             sp = regs.get(sp_reg)
-            f = Frame(len(frames), pc, sp, trust, slot=slot, exact=exact,
-                      registers={self.names[r]: v for r, v in regs.items() if r < len(self.names)})
+            f = Frame(len(frames), pc, sp, trust, slot=slot, exact=exact, regs=regs, names=self.names)
             frames.append(f)
             if not self.is_code(pc):
                 f.note = self._why_not_code(pc)
@@ -400,13 +412,14 @@ class Unwinder:
             n = min(len(self.names) + 1, 128)
             kinds = rules[:n, 0].tolist()
             listed = [(r, k, int(rules[r, 1]), int(rules[r, 2])) for r, k in enumerate(kinds) if k]
-            got = (tuple(cfa_rule.tolist()), listed, {r for r, _, _, _ in listed}, int(ra), bool(signal),
-                   kinds[SP_REG[self.arch]] if SP_REG[self.arch] < n else 0, kinds[ra] if ra < n else 0)
+            ruled = {r for r, _, _, _ in listed}
+            got = (tuple(cfa_rule.tolist()), listed, tuple(sorted(CALLEE_SAVED[self.arch] - ruled)), int(ra),
+                   bool(signal), kinds[SP_REG[self.arch]] if SP_REG[self.arch] < n else 0, kinds[ra] if ra < n else 0)
             self._rule_cache[key] = got
         return got
 
     def _cfi_step(self, img: Image, t, off: int, fpc: int, regs, f):
-        (cfa_kind, cfa_a, cfa_b), listed, ruled, ra, signal, sp_kind, ra_kind = self._rules(t, off, fpc)
+        (cfa_kind, cfa_a, cfa_b), listed, keep, ra, signal, sp_kind, ra_kind = self._rules(t, off, fpc)
         data = t.data
 
         def reg(n):
@@ -422,7 +435,7 @@ class Unwinder:
         else:
             raise Unknown("the FDE defines no CFA")
         # unspecified callee-saved registers keep their value
-        new: dict[int, int] = {r: v for r, v in regs.items() if r in CALLEE_SAVED[self.arch] and r not in ruled}
+        new: dict[int, int] = {r: regs[r] for r in keep if r in regs}
         slot = None
         for r, kind, a, b in listed:
             try:
@@ -597,7 +610,7 @@ class Unwinder:
                           s.name if k < len(inner) - 1 or f.function is None else f.function,
                           None if k < len(inner) - 1 else f.function_offset,
                           file, line, col, inlined=k < len(inner) - 1, cfa=f.cfa,
-                          registers=f.registers, slot=f.slot, note=f.note,
+                          regs=f.regs, names=f.names, slot=f.slot, note=f.note,
                           evidence=f.evidence if k == len(inner) - 1 else {}, exact=f.exact,
                           scope=s.die_offset)
                 if k == len(inner) - 1 and f.function and s.name != f.function:

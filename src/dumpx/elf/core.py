@@ -31,6 +31,7 @@ AUXV_NAMES = {0: "AT_NULL", 3: "AT_PHDR", 4: "AT_PHENT", 5: "AT_PHNUM", 6: "AT_P
               15: "AT_PLATFORM", 16: "AT_HWCAP", 17: "AT_CLKTCK", 23: "AT_SECURE", 24: "AT_BASE_PLATFORM",
               25: "AT_RANDOM", 26: "AT_HWCAP2", 27: "AT_RSEQ_FEATURE_SIZE", 28: "AT_RSEQ_ALIGN",
               31: "AT_EXECFN", 33: "AT_SYSINFO_EHDR", 51: "AT_MINSIGSTKSZ"}
+_U64 = struct.Struct("<Q")
 SI_SENDER_CODES = {0: "SI_USER (kill)", -1: "SI_QUEUE (sigqueue)", -6: "SI_TKILL (tkill/tgkill)"}
 SIGNALS = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL",
            11: "SIGSEGV", 3: "SIGQUIT", 31: "SIGSYS"}
@@ -164,6 +165,8 @@ class Core:
             kept.append(sg)
         self.segments = kept
         self._seg_starts = [sg.vaddr for sg in kept]
+        self._last_seg = None
+        self._buf = v.buffer
         self.truncated = cut > 0
         self.threads: list[Thread] = []
         self.auxv: dict[str, int] = {}
@@ -292,10 +295,13 @@ class Core:
         return bytes(out)
 
     def u64(self, address: int) -> int:
-        s = self.segment_of(address)
-        if s is not None and address + 8 <= s.vaddr + s.filesz:
-            return struct.unpack("<Q", self.view.read(s.offset + address - s.vaddr, 8))[0]
-        return struct.unpack("<Q", self.read(address, 8))[0]
+        s = self._last_seg
+        if s is None or not s.vaddr <= address < s.vaddr + s.filesz - 7:
+            s = self.segment_of(address)
+            if s is None or address + 8 > s.vaddr + s.filesz:
+                return struct.unpack("<Q", self.read(address, 8))[0]
+            self._last_seg = s
+        return _U64.unpack_from(self._buf, s.offset + address - s.vaddr)[0]
 
     def stack_words(self, thread: int = 0, count: int = 32) -> list[tuple[int, int | None]]:
         """(address, value) of ``count`` words from the thread's stack pointer, like ``x/32gx $rsp``;
@@ -421,6 +427,9 @@ class Core:
         return verify(self, binaries, search_paths)
 
     def close(self) -> None:
+        buf = getattr(self, "_buf", None)
+        if buf is not None:
+            buf.release()
         self.source.close()
 
     def __repr__(self) -> str:
