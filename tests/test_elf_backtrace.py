@@ -506,3 +506,15 @@ def test_caller_saved_register_is_a_lead_not_a_value(tmp_path):
     assert key.evidence["rdx in frame #0"].startswith("0x5eed0001 ")
     gdb = dict(gdb_values(plain("fix:elf/out/ipara.core.zst", tmp_path), exe))
     assert _num(gdb["main"]["key"]) == 0x5EED0001      # gdb's reading, from the same unsaved rdx
+
+
+@pytest.mark.parametrize("path", ["fix:elf/out/widget", "fix:elf/out/unwind-O2cfi",
+                                  "/usr/lib/debug/.build-id/93/ac61ec5a8eb1396f9fbd350e3169a558528a40.debug"])
+def test_aranges_reader_equals_pyelftools(path):
+    p = fixture_file(path.split(":", 1)[1]) if path.startswith("fix:") else Path(path)
+    if not p.exists():
+        pytest.skip(f"{p} is absent (libc6-dbg of another build)")
+    img = Image(str(p))
+    got = img._read_aranges()
+    ref = sorted((e.begin_addr, e.begin_addr + e.length, e.info_offset) for e in img.dwarf().get_aranges().entries)
+    assert got is not None and sorted(zip(*(a.tolist() for a in got))) == ref and ref

@@ -232,14 +232,9 @@ class Image:
     def _cu_for(self, pc: int) -> _CU | None:
         dw = self.dwarf()
         if self._aranges is None:
-            try:
-                ar = dw.get_aranges()
-            except Exception:
-                ar = None
-            if ar is not None and ar.entries:
-                lo = np.array([e.begin_addr for e in ar.entries], dtype=np.uint64)
-                hi = lo + np.array([e.length for e in ar.entries], dtype=np.uint64)
-                cu = np.array([e.info_offset for e in ar.entries], dtype=np.int64)
+            ar = self._read_aranges()
+            if ar is not None and len(ar[0]):
+                lo, hi, cu = ar
             else:
                 lo_l, hi_l, cu_l = [], [], []
                 for cu_ in dw.iter_CUs():
@@ -265,6 +260,37 @@ class Image:
             if k < 0 or pc - int(lo[k]) > 1 << 24:
                 break
         return None
+
+    def _read_aranges(self):
+        """.debug_aranges as (lo, hi, CU offset) arrays; None when absent or malformed (the CU
+        ranges are used then). Each set's header is checked against the section's length."""
+        got = self.section_bytes(".debug_aranges")
+        if got is None:
+            return None
+        d = bytes(got[0])
+        lo, ln, cu = [], [], []
+        pos = 0
+        while pos + 12 <= len(d):
+            unit, = struct.unpack_from("<I", d, pos)
+            if unit == 0xFFFFFFFF:
+                return None                    # 64-bit DWARF: leave it to the CU ranges
+            end = pos + 4 + unit
+            if end > len(d) or unit < 8:
+                return None
+            ver, info_off, asz, ssz = struct.unpack_from("<HIBB", d, pos + 4)
+            if ver != 2 or asz != 8 or ssz != 0:
+                return None
+            q = pos + 12
+            q += -q % 16                      # tuples are aligned to twice the address size
+            while q + 16 <= end:
+                a, n = struct.unpack_from("<QQ", d, q)
+                q += 16
+                if a == 0 and n == 0:
+                    break
+                lo.append(a), ln.append(n), cu.append(info_off)
+            pos = end
+        a = np.array(lo, dtype=np.uint64)
+        return a, a + np.array(ln, dtype=np.uint64), np.array(cu, dtype=np.int64)
 
     def _lines(self, c: _CU):
         if c.lines is None:
