@@ -41,3 +41,9 @@ def real_dumps_dir() -> Path:
     if not REAL_DUMPS.is_dir():
         pytest.skip(f"real dumps folder {REAL_DUMPS} is absent")
     return REAL_DUMPS
+
+
+@pytest.fixture(autouse=True)
+def _private_symbol_cache(tmp_path_factory, monkeypatch):
+    """Tests never read or write the user's symbol cache (~/.cache/dumpx)."""
+    monkeypatch.setenv("DUMPX_CACHE_DIR", str(tmp_path_factory.mktemp("dumpx-cache")))

@@ -518,3 +518,27 @@ def test_aranges_reader_equals_pyelftools(path):
     got = img._read_aranges()
     ref = sorted((e.begin_addr, e.begin_addr + e.length, e.info_offset) for e in img.dwarf().get_aranges().entries)
     assert got is not None and sorted(zip(*(a.tolist() for a in got))) == ref and ref
+
+
+def test_symbol_cache_gives_the_same_frames_and_survives_damage(tmp_path, monkeypatch):
+    from dumpx.elf.image import CACHE
+    monkeypatch.setenv("DUMPX_CACHE_DIR", str(tmp_path / "cache"))
+    core_z, exe = fixture_core("unwind-O2cfi")
+
+    def frames():
+        CACHE.clear()
+        c = Core(core_z)
+        return [(f.pc, f.function, f.function_offset, f.file, f.line, f.column, f.inlined)
+                for b in c.backtraces([exe]) for f in b.frames]
+
+    cold = frames()
+    files = sorted((tmp_path / "cache" / "symbols").glob("*.json"))
+    assert files                                  # written for the verified modules
+    assert frames() == cold                       # read back: identical frames
+    for p in files:                               # damaged cache files are ignored, not trusted
+        p.write_text('{"version": 1, "build_id": "x", "pcs": {"1": ["evil", 0, 0, null, null, null, null]}}')
+    assert frames() == cold
+    files[0].write_text("not json")
+    assert frames() == cold
+    monkeypatch.setenv("DUMPX_CACHE_DIR", "off")
+    assert frames() == cold

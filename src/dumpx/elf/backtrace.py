@@ -130,8 +130,11 @@ class Unwinder:
         self._text_cache: dict[int, bytes | None] = {}
         self._rule_cache: dict = {}
         self._fde_cache: dict = {}
+        self._batch = False
         self._code_cache: dict = {}
         self._sym_cache: dict = {}
+        from .symcache import SymbolCache
+        self.symbols = SymbolCache()
 
     # ------------------------------------------------------------------ modules
     def _modules(self, verdicts) -> list[_Mod]:
@@ -298,6 +301,8 @@ class Unwinder:
         for f in frames:
             self._symbolize(f, exact_pc=f.exact)
         out = self._expand_inline(frames)
+        if not self._batch:
+            self.symbols.save()
         return Backtrace(thread, t.pid, out, stop)
 
     def all(self) -> list[Backtrace]:
@@ -306,9 +311,12 @@ class Unwinder:
         import gc
         was = gc.isenabled()
         gc.disable()
+        self._batch = True
         try:
             return [self.backtrace(i) for i in range(len(self.core.threads))]
         finally:
+            self._batch = False
+            self.symbols.save()
             if was:
                 gc.enable()
 
@@ -561,21 +569,26 @@ class Unwinder:
         if f.evidence.get("signal frame"):
             exact_pc = True
             f.note = None
-        key = (f.pc, exact_pc)
+        lookup = f.pc if exact_pc else f.pc - 1
+        fpc = lookup - m.bias
+        key = (m.start, fpc)
         hit = self._sym_cache.get(key)
         if hit is None:
-            g = Frame(0, f.pc, None, "")
-            self._symbolize_pc(g, m, exact_pc)
-            hit = (g.function, g.function_offset, g.function_size, g.file, g.line, g.column,
-                   g.evidence.get("_scopes"))
+            bid = m.verdict.core_build_id if m.verdict is not None and m.build == "verified" else None
+            hit = self.symbols.get(bid, fpc) if bid else None
+            if hit is None:
+                hit = self._symbolize_pc(m, fpc)
+                if bid:
+                    self.symbols.put(bid, fpc, hit)
             self._sym_cache[key] = hit
-        (f.function, f.function_offset, f.function_size, f.file, f.line, f.column, scopes) = hit
+        (f.function, off, f.function_size, f.file, f.line, f.column, scopes) = hit
+        f.function_offset = off + (f.pc - lookup) if off is not None else None
         if scopes is not None:
             f.evidence["_scopes"] = scopes
 
-    def _symbolize_pc(self, f: Frame, m: _Mod, exact_pc: bool) -> None:
-        lookup = f.pc if exact_pc else f.pc - 1
-        fpc = lookup - m.bias
+    def _symbolize_pc(self, m: _Mod, fpc: int) -> tuple:
+        """(function, offset at fpc, size, file, line, column, DWARF scopes) of file address fpc."""
+        fn = off = size = file = line = col = scopes = None
         for img in (m.debug, m.image):
             if img is None:
                 continue
@@ -584,20 +597,20 @@ class Unwinder:
             except DumpError:
                 sym = None
             if sym is not None:
-                f.function, off, f.function_size = sym
-                f.function_offset = off + (f.pc - lookup)
+                fn, off, size = sym
                 break
         if m.debug is not None:
             try:
                 ln = m.debug.line(fpc)
-            except (DumpError, Exception):
+            except Exception:
                 ln = None
             if ln is not None:
-                f.file, f.line, f.column = ln
+                file, line, col = ln
             try:
-                f.evidence["_scopes"] = m.debug.scopes(fpc)
+                scopes = m.debug.scopes(fpc)
             except Exception as e:
                 self.problems.append(f"{m.path}: DWARF scopes at 0x{fpc:x}: {type(e).__name__}: {e}")
+        return fn, off, size, file, line, col, scopes
 
     def _expand_inline(self, frames: list[Frame]) -> list[Frame]:
         out: list[Frame] = []

@@ -110,11 +110,17 @@ class Image:
         phoff, shoff = struct.unpack_from("<QQ", d, 32)
         phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from("<HHHHH", d, 54)
         self.loads = []
+        self.notes = []                                                    # (file offset, size) of PT_NOTEs
+        self.has_interp = False
         if phnum and phentsize == 56 and phoff + 56 * phnum <= len(d):
             for i in range(phnum):
                 p = struct.unpack_from("<IIQQQQQQ", d, phoff + 56 * i)
                 if p[0] == PT_LOAD:
                     self.loads.append((p[3], p[6], p[2], p[5], p[1]))   # vaddr, memsz, offset, filesz, flags
+                elif p[0] == 4:
+                    self.notes.append((p[2], p[5]))
+                elif p[0] == 3:
+                    self.has_interp = True
         self.sections: dict[str, tuple] = {}
         if shnum and shentsize == 64 and shoff + 64 * shnum <= len(d):
             hdrs = [struct.unpack_from("<IIQQQQIIQQ", d, shoff + 64 * i) for i in range(shnum)]
@@ -146,6 +152,26 @@ class Image:
                 raise CorruptDumpError(f"{self.name}: compressed section {name} does not inflate",
                                        offset=off, expected="zlib data") from None
         return self.data[off:off + size], addr
+
+    def build_id(self) -> str | None:
+        """The GNU build-id from the note sections, or the PT_NOTE segments (a debug file has the
+        section; a stripped-section binary only the segment)."""
+        spans = [(s[3], s[4]) for n, s in self.sections.items() if s[0] == 7]      # SHT_NOTE
+        for off, size in spans + self.notes:
+            if off + size > len(self.data):
+                continue
+            blob = bytes(self.data[off:off + size])
+            pos = 0
+            while pos + 12 <= len(blob):
+                nsz, dsz, t = struct.unpack_from("<III", blob, pos)
+                dpos = pos + 12 + ((nsz + 3) & ~3)
+                end = dpos + ((dsz + 3) & ~3)
+                if end > len(blob) or end <= pos:
+                    break
+                if t == 3 and blob[pos + 12:pos + 12 + nsz].rstrip(b"\x00") == b"GNU":
+                    return blob[dpos:dpos + dsz].hex()
+                pos = end
+        return None
 
     def read_vaddr(self, vaddr: int, size: int) -> bytes | None:
         """Bytes at a file virtual address from a PT_LOAD's file-backed part, or None."""

@@ -17,28 +17,12 @@ MATCH, MISMATCH, NOT_FOUND, NO_BUILD_ID, FILE_NO_BUILD_ID = (
 
 def file_build_id(path: str | os.PathLike) -> str | None:
     """The GNU build-id of an ELF file (from its notes), or None; DumpError if it is no ELF."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
+    from .image import Image
+    img = Image(str(path))
     try:
-        with open(path, "rb") as f:
-            elf = ELFFile(f)
-            for sec in elf.iter_sections():
-                if sec["sh_type"] == "SHT_NOTE":
-                    for n in sec.iter_notes():
-                        if n["n_type"] == "NT_GNU_BUILD_ID":
-                            return n["n_desc"]
-            for seg in elf.iter_segments():
-                if seg["p_type"] == "PT_NOTE":
-                    for n in seg.iter_notes():
-                        if n["n_type"] == "NT_GNU_BUILD_ID":
-                            return n["n_desc"]
-    except (ELFError, ValueError, KeyError, IndexError, OSError) as e:
-        raise CorruptDumpError(f"{path}: not a readable ELF file ({e})", offset=None,
-                               expected="an ELF executable, library or debug file") from None
-    except Exception as e:  # pyelftools raises struct/construct errors on damaged files
-        raise CorruptDumpError(f"{path}: not a readable ELF file ({type(e).__name__}: {e})",
-                               offset=None, expected="an ELF file") from None
-    return None
+        return img.build_id()
+    finally:
+        img.close()
 
 
 @dataclass
@@ -80,11 +64,8 @@ DEBUG_ROOT = "/usr/lib/debug"
 def _probe(path: Path) -> tuple[str | None, bool, bool]:
     """(build-id, has DWARF, has loadable contents) of an ELF file; DumpError if it is not one."""
     from .image import Image
-    bid = file_build_id(path)
-    try:
-        img = Image(str(path))
-    except DumpError:
-        return bid, False, False
+    img = Image(str(path))
+    bid = img.build_id()
     try:
         loadable = any(s[0] not in (0, 8) for n, s in img.sections.items() if n in (".text", ".eh_frame")) \
             or (not img.sections and bool(img.loads))
@@ -265,13 +246,15 @@ def _main_module(core, mods):
 
 
 def _is_executable(path) -> bool:
-    from elftools.elf.elffile import ELFFile
+    from .image import Image
     try:
-        with open(path, "rb") as f:
-            elf = ELFFile(f)
-            return elf["e_type"] == "ET_EXEC" or any(s["p_type"] == "PT_INTERP" for s in elf.iter_segments())
-    except Exception:
+        img = Image(str(path))
+    except DumpError:
         return False
+    try:
+        return img.e_type == 2 or img.has_interp
+    finally:
+        img.close()
 
 
 def verdict_table(vs: list[ModuleVerdict]) -> Table:
