@@ -74,7 +74,7 @@ def test_absent_producer_and_expect():
     assert [f.evidence[1].value for f in fs.of_kind("go-expected-present")] == [1]
     ap = [f for f in fs.of_kind("go-absent-producer") if "main.consumer" in f.title]
     assert ap and ap[0].evidence[0].value == 50
-    assert {e.label: e.value for e in ap[0].evidence}["goroutines in chan send"] == 0
+    assert {e.label: e.value for e in ap[0].evidence}["rule 1: goroutines of package main that could send"] == 0
     stuck = {r["top_function"]: r["count"] for r in stuck_set(d).rows()}
     assert stuck == {"main.consumer": 50, "main.locker": 20, "main.selector": 10}
 

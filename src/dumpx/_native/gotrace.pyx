@@ -116,6 +116,7 @@ cdef class GoScan:
     cdef IdMap gmap
     cdef ByteBlob text
     cdef I64Vec creators            # (group, creator id) pairs
+    cdef I64Vec gcre                # MAX_CREATORS creator slots per group (for de-duplication)
     cdef I64Vec locked_ids
     cdef public int64_t offset
     cdef public int64_t goroutines
@@ -145,6 +146,7 @@ cdef class GoScan:
         free(self.text.data)
         free(self.block.data)
         vec_free(&self.creators)
+        vec_free(&self.gcre)
         vec_free(&self.locked_ids)
         vec_free(&self.other_offsets)
 
@@ -205,7 +207,7 @@ cdef class GoScan:
         cdef uint64_t key = (self.hs * <uint64_t>0x9E3779B97F4A7C15) ^ self.hl
         cdef int32_t g
         cdef int c
-        cdef int64_t k, found
+        cdef int64_t k, found, base
         if key == 0:
             key = 1
         g = idmap_get(&self.gmap, key)
@@ -214,6 +216,8 @@ cdef class GoScan:
             idmap_put(&self.gmap, key, g)
             for c in range(<int>R_NCOLS):
                 vec_push(&self.grp[c], 0)
+            for c in range(MAX_CREATORS):
+                vec_push(&self.gcre, -1)
             self.grp[<int>R_WMIN].data[g] = -1
             self.grp[<int>R_WMAX].data[g] = -1
             self.grp[<int>R_STATE_OFF].data[g] = blob_append(&self.text, self.state, self.state_len)
@@ -230,19 +234,23 @@ cdef class GoScan:
                 self.grp[<int>R_WMIN].data[g] = self.cur_minutes
             if self.cur_minutes > self.grp[<int>R_WMAX].data[g]:
                 self.grp[<int>R_WMAX].data[g] = self.cur_minutes
+        else:
+            # the runtime prints no minutes below one: this goroutine waited at least 0 minutes
+            self.grp[<int>R_WMIN].data[g] = 0
         if self.cur_locked:
             self.grp[<int>R_LOCKED].data[g] += 1
             if self.locked_ids.n < MAX_LOCKED_IDS:
                 vec_push(&self.locked_ids, self.cur_id)
         if self.cur_creator >= 0 and self.grp[<int>R_NCREATORS].data[g] < MAX_CREATORS:
+            # the group's own creator slots (at most MAX_CREATORS), not every pair seen so far
             found = 0
-            k = 0
-            while k < self.creators.n:
-                if self.creators.data[k] == g and self.creators.data[k + 1] == self.cur_creator:
+            base = <int64_t>g * MAX_CREATORS
+            for k in range(self.grp[<int>R_NCREATORS].data[g]):
+                if self.gcre.data[base + k] == self.cur_creator:
                     found = 1
                     break
-                k += 2
             if not found:
+                self.gcre.data[base + self.grp[<int>R_NCREATORS].data[g]] = self.cur_creator
                 vec_push(&self.creators, g)
                 vec_push(&self.creators, self.cur_creator)
                 self.grp[<int>R_NCREATORS].data[g] += 1

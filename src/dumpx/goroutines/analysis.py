@@ -7,6 +7,7 @@ import numpy as np
 
 from ..findings import Evidence, Finding, Findings, Severity
 from ..table import Table
+from .idle import expect_matcher, idle_reason, is_dump_writer, package
 from .model import GoroutineDump
 
 PARKED = ("chan receive", "chan send", "select", "sync.Mutex.Lock", "sync.RWMutex.Lock",
@@ -47,26 +48,54 @@ def buckets(d: GoroutineDump, exact: bool = False) -> Table:
 
 
 def _wait(r) -> str:
-    if r["wait_max_minutes"] < 0:
+    """panicparse's reading: ``[lo~hi minutes]``, where a goroutine reporting no minutes counts as 0."""
+    lo, hi = r["wait_min_minutes"], r["wait_max_minutes"]
+    if hi < 0:
         return "under a minute or not reported"
-    if r["wait_min_minutes"] == r["wait_max_minutes"]:
-        return f">= {r['wait_max_minutes']} minutes"
-    return f"{r['wait_min_minutes']}..{r['wait_max_minutes']} minutes (lower bounds)"
+    if lo == hi:
+        return f">= {hi} minutes"
+    return f"[{max(lo, 0)}~{hi} minutes]" + (" (some report none: under a minute)" if lo <= 0 else "")
+
+
+class _Index:
+    """Per group, computed once per dump (every reading below is linear in groups + goroutines):
+    functions, package of the top function, idle-by-design reason, dump-writer flag."""
+
+    def __init__(self, d: GoroutineDump):
+        self.funcs = [d.stacks[int(s)].functions() for s in d.group_stack.tolist()]
+        self.state = [d.states[int(s)] for s in d.group_state.tolist()]
+        self.count = d.group_count.tolist()
+        self.top = [d.stacks[int(s)].top() for s in d.group_stack.tolist()]
+        self.pkg = [package(t) for t in self.top]
+        self.idle = [idle_reason(f) for f in self.funcs]
+        self.writer = [is_dump_writer(f) for f in self.funcs]
+        self.pkgs_on_stack = [{package(f) for f in fs} for fs in self.funcs]
+        # goroutines per package on their stack, excluding idle-by-design and the dump writer
+        self.by_pkg: dict[str, list[int]] = {}
+        for g, ps in enumerate(self.pkgs_on_stack):
+            if self.idle[g] or self.writer[g]:
+                continue
+            for p in ps:
+                self.by_pkg.setdefault(p, []).append(g)
+
+
+def _index(d: GoroutineDump) -> _Index:
+    ix = getattr(d, "_index_cache", None)
+    if ix is None:
+        ix = _Index(d)
+        d._index_cache = ix
+    return ix
 
 
 def stuck_set(d: GoroutineDump, minimum: int = STUCK_MIN) -> Table:
+    """Buckets of at least ``minimum`` goroutines parked in a wait, other than the waits that are
+    idle by design (dumpx.goroutines.idle) and the goroutine that wrote the dump."""
     b = buckets(d)
     parked = np.array([s in PARKED for s in b["state"].tolist()], dtype=bool)
     big = b["count"] >= max(minimum, 1)
-    return b.where(parked & big)
-
-
-def _goroutines_running(d: GoroutineDump, func: str) -> int:
-    n = 0
-    for g in range(len(d.group_count)):
-        if func in d.stacks[int(d.group_stack[g])].functions():
-            n += int(d.group_count[g])
-    return n
+    idle = np.array([idle_reason(d.stacks[int(s)].functions()) is not None or
+                     is_dump_writer(d.stacks[int(s)].functions()) for s in b["stack"].tolist()], dtype=bool)
+    return b.where(parked & big & ~idle)
 
 
 def _ids_present(d: GoroutineDump) -> set[int] | None:
@@ -89,7 +118,9 @@ def findings(d: GoroutineDump, expect=(), other: GoroutineDump | None = None) ->
                            [Evidence("states", sorted(set(d.states)))],
                            ["a debug=2 dump names the real states and wait times"]))
     total = d.total
-    for r in stuck_set(d).rows():
+    ix = _index(d)
+    stuck = stuck_set(d)
+    for r in stuck.rows():
         share = r["count"] / max(total, 1)
         out.append(Finding(
             "go-stuck-set", Severity.WARNING if share >= 0.1 else Severity.NOTICE,
@@ -101,7 +132,19 @@ def findings(d: GoroutineDump, expect=(), other: GoroutineDump | None = None) ->
              Evidence("waiting", _wait(r) + f" ({WAIT_NOTE})")],
             ["these are victims: find who should wake them (the sender, the lock holder, "
              "the Done() caller) and whether it is still in the dump"]))
-    out.extend(_absent_producers(d, expect))
+    out.extend(_large_unknown_buckets(d, ix, stuck))
+    idle = {}
+    for g, why in enumerate(ix.idle):
+        if why:
+            idle[why] = idle.get(why, 0) + ix.count[g]
+    if idle:
+        out.append(Finding("go-idle-by-design", Severity.INFO,
+                           f"{sum(idle.values()):,} goroutines wait by design (not counted as stuck)",
+                           [Evidence(why, n) for why, n in sorted(idle.items(), key=lambda kv: -kv[1])],
+                           ["the list is dumpx.goroutines.idle.IDLE_BY_DESIGN; a library loop missing "
+                            "from it shows up as a stuck set"]))
+    out.extend(_expected(d, ix, expect))
+    out.extend(_absent_counterparts(d, ix, stuck))
     n_locked = int(d.group_locked.sum())
     if n_locked:
         tops = sorted({d.stacks[int(d.group_stack[g])].top() for g in np.flatnonzero(d.group_locked).tolist()})
@@ -116,71 +159,150 @@ def findings(d: GoroutineDump, expect=(), other: GoroutineDump | None = None) ->
     return out
 
 
-def _absent_producers(d: GoroutineDump, expect) -> Findings:
+def _large_unknown_buckets(d, ix, stuck) -> Findings:
+    """A bucket holding most goroutines whose state the format does not say (debug=1, protobuf):
+    the stuck-set reading cannot be made from it, and the finding says why."""
     out = Findings()
-    for f in expect:
-        n = _goroutines_running(d, f)
+    total = max(d.total, 1)
+    in_stuck = set(stuck["stack"].tolist()) if len(stuck) else set()
+    for g, n in enumerate(ix.count):
+        st = ix.state[g]
+        if n < STUCK_MIN or n / total < 0.5 or st in PARKED or ix.idle[g] or int(d.group_stack[g]) in in_stuck:
+            continue
+        if st not in ("unknown", "running", "runnable", "syscall"):
+            continue
+        out.append(Finding(
+            "go-large-bucket", Severity.WARNING,
+            f"{n:,} of {d.total:,} goroutines share one stack at {ix.top[g]} ({st})",
+            [Evidence("goroutines", n), Evidence("share", round(n / total, 4)), Evidence("top function", ix.top[g]),
+             Evidence("state", st + (" (inferred: this format does not record states)" if d.state_inferred else ""))],
+            ["a debug=2 dump says what they wait on (debug=1 hides the runtime's park frames for channel "
+             "waits): if they are parked, they are a stuck set"]))
+    return out
+
+
+def _expected(d, ix, expect) -> Findings:
+    out = Findings()
+    for spec in expect:
+        match = expect_matcher(spec)
+        n = 0
+        matched: dict[str, int] = {}
+        for g, fs in enumerate(ix.funcs):
+            hit = [f for f in fs if match(f)]
+            if hit:
+                n += ix.count[g]
+                for f in set(hit):
+                    matched[f] = matched.get(f, 0) + ix.count[g]
+        rule = ("regular expression" if spec.startswith("re:") else
+                "exact, package-qualified" if "." in spec and not spec.startswith("(") else
+                "unqualified: that name in any package")
         if n == 0:
             out.append(Finding(
                 "go-expected-absent", Severity.CRITICAL,
-                f"no goroutine is running {f}",
-                [Evidence("expected function", f), Evidence("goroutines with it on the stack", 0),
-                 Evidence("goroutines in the dump", d.total)],
-                [f"{f} has exited or never started: look for its last log lines and its error "
+                f"no goroutine is running {spec}",
+                [Evidence("expected function", spec), Evidence("goroutines with it on the stack", 0),
+                 Evidence("goroutines in the dump", d.total), Evidence("matching rule", rule)],
+                [f"{spec} has exited or never started: look for its last log lines and its error "
                  "path; a timeout on the other side would hide this"]))
         else:
-            out.append(Finding("go-expected-present", Severity.INFO, f"{n} goroutines run {f}",
-                               [Evidence("expected function", f), Evidence("goroutines", n)], []))
-    senders = sum(int(c) for s, c in zip(d.group_state.tolist(), d.group_count.tolist())
-                  if d.states[s].startswith("chan send"))
-    ids = _ids_present(d)
-    for r in stuck_set(d).rows():
-        if not r["state"].startswith(("chan receive", "select")):
-            continue
-        st = d.stacks[int(r["stack"])]
-        pkg = st.top().rsplit(".", 1)[0] if "." in st.top() else st.top()
-        creator_ids = sorted({c for gi in range(len(d.group_count))
-                              if d.group_creators and int(d.group_stack[gi]) == int(r["stack"])
-                              for c in d.group_creators[gi]})
-        gone = [c for c in creator_ids if ids is not None and c not in ids]
-        # goroutines of the same package doing something other than waiting
-        active = 0
-        for g in range(len(d.group_count)):
-            s = d.states[int(d.group_state[g])]
-            if s in PARKED:
-                continue
-            fs = d.stacks[int(d.group_stack[g])].functions()
-            if any(f.startswith(pkg + ".") for f in fs):
-                active += int(d.group_count[g])
-        if senders == 0:
-            ev = [Evidence("receivers", r["count"]), Evidence("state", r["state"]),
-                  Evidence("receiving in", st.top()),
-                  Evidence("goroutines in chan send", senders),
-                  Evidence(f"non-parked goroutines in package {pkg}", active)]
-            if creator_ids:
-                ev.append(Evidence("creator goroutine ids", creator_ids[:10]))
-                ev.append(Evidence("creators no longer in the dump", gone[:10]))
-            out.append(Finding(
-                "go-absent-producer", Severity.CRITICAL if active == 0 else Severity.WARNING,
-                f"{r['count']:,} goroutines wait to receive in {st.top()} and no goroutine in the dump "
-                f"is sending",
-                ev,
-                [f"find what sends on the channel {st.top()} reads from; it has exited or never "
-                 "started (check its error path and recover()); a timeout on the receivers would "
-                 "have hidden this", "pass --expect FUNC for the producer to confirm it is absent"]))
+            out.append(Finding("go-expected-present", Severity.INFO, f"{n} goroutines run {spec}",
+                               [Evidence("expected function", spec), Evidence("goroutines", n),
+                                Evidence("matching rule", rule),
+                                Evidence("functions matched", sorted(matched, key=lambda f: -matched[f])[:10])], []))
     return out
+
+
+def _absent_counterparts(d, ix, stuck) -> Findings:
+    """For each stuck channel wait, the goroutines that could still end it, looked for in order:
+    the waiters' own package, the goroutines that created them, the whole dump; the finding says
+    what each rule found. A goroutine parked in the opposite operation is never the counterpart
+    (the runtime would have paired them: it waits on another channel), nor is one idle by design
+    or the goroutine that wrote the dump."""
+    out = Findings()
+    ids = _ids_present(d)
+    total = max(d.total, 1)
+    creators_of: dict[int, set[int]] = {}
+    if d.group_creators:
+        for g, cs in enumerate(d.group_creators):
+            creators_of.setdefault(int(d.group_stack[g]), set()).update(cs)
+    active = [g for g in range(len(ix.count))
+              if ix.state[g] not in PARKED and not ix.idle[g] and not ix.writer[g]]
+    active_set = set(active)
+    state_of_id = {}
+    if d.goroutines is not None and any(creators_of.values()):
+        wanted = set().union(*creators_of.values())
+        gid, grp = d.goroutines["id"].tolist(), d.goroutines["group"].tolist()
+        for i, g in zip(gid, grp):
+            if i in wanted:
+                state_of_id[i] = g
+    for r in stuck.rows():
+        st = r["state"]
+        if st.startswith(("chan receive", "select")):
+            wants, need, role = "receive", "send", "producer"
+        elif st.startswith("chan send"):
+            wants, need, role = "send", "receive", "consumer"
+        else:
+            continue
+        top = r["top_function"]
+        pkg = package(top)
+        same = [g for g in ix.by_pkg.get(pkg, []) if g in active_set]
+        n_same = sum(ix.count[g] for g in same)
+        creators = sorted(creators_of.get(int(r["stack"]), set()))
+        alive = [c for c in creators if ids is not None and c in ids]
+        alive_active = [c for c in alive if _group_of_id(d, c, state_of_id) in active_set]
+        n_else = sum(ix.count[g] for g in active if g not in same)
+        ev = [Evidence("waiting goroutines", r["count"]), Evidence("state", st),
+              Evidence(f"waiting to {wants} in", top),
+              Evidence(f"rule 1: goroutines of package {pkg} that could {need}", n_same)]
+        if same:
+            ev.append(Evidence("rule 1: they run", sorted({ix.top[g] + f" ({ix.state[g]})" for g in same})[:5]))
+        if creators:
+            ev.append(Evidence("rule 2: creator goroutine ids", creators[:10]))
+            ev.append(Evidence("rule 2: creators still in the dump",
+                               alive[:10] if ids is not None else "unknown (no per-goroutine rows)"))
+        else:
+            ev.append(Evidence("rule 2: creator goroutine ids", "none recorded"))
+        ev.append(Evidence(f"rule 3: goroutines elsewhere that could {need} (other packages)", n_else))
+        sleepers = [g for g in range(len(ix.count)) if ix.idle[g] and pkg in ix.pkgs_on_stack[g]]
+        if sleepers:
+            ev.append(Evidence(f"not counted: goroutines of package {pkg} idle by design",
+                               sorted({f"{ix.top[g]} ({ix.idle[g]})" for g in sleepers})[:5]))
+        candidates = n_same > 0 or bool(alive_active)
+        if candidates:
+            sev = Severity.NOTICE
+            title = (f"{r['count']:,} goroutines wait to {wants} in {top}; the only goroutines of package {pkg} "
+                     f"that could {need} are " + ", ".join(sorted({ix.top[g] for g in same})[:3] or ["their creators"]))
+        else:
+            sev = Severity.CRITICAL if (r["count"] >= 1000 or r["count"] / total >= 0.5) else Severity.WARNING
+            title = (f"{r['count']:,} goroutines wait to {wants} in {top} and no goroutine of package {pkg} "
+                     f"is left to {need}: its {role} is gone")
+        out.append(Finding(
+            f"go-absent-{role}", sev, title, ev,
+            [f"find the {role} of the channel {top} uses: it has exited or never started (check its error "
+             "path and recover()); a timeout on the waiters would have hidden this",
+             f"pass --expect FUNC for the {role} to confirm it is absent"]))
+    return out
+
+
+def _group_of_id(d, gid: int, cache: dict) -> int | None:
+    return cache.get(gid)
 
 
 def diff(before: GoroutineDump, after: GoroutineDump) -> Table:
     """Buckets (state + stack, arguments ignored) that appeared, vanished, grew or shrank."""
     tops: dict = {}
 
+    # a state inferred in one format and read in the other cannot be compared: match by stack only
+    by_state = before.state_inferred == after.state_inferred
+
     def keyed(d):
         b = buckets(d, exact=False)
         out = {}
         for r in b.rows():
             st = d.stacks[int(r["stack"])]
-            k = (r["state"], st.user_functions() or st.functions())
+            if is_dump_writer(st.functions()):
+                continue                      # the goroutine writing each dump is not the program's
+            k = (r["state"] if by_state else "(any state)", st.user_functions() or st.functions())
             out[k] = out.get(k, 0) + r["count"]
             tops[k] = st.top()
         return out

@@ -64,11 +64,13 @@ def parse_stack(text: str) -> Stack:
 
 
 def wait_range(group_of: np.ndarray, minutes: np.ndarray, n: int):
-    """Per group: the smallest and largest reported wait (-1 where none was reported)."""
+    """Per group: the lower bounds of the shortest and longest wait, as panicparse shows them
+    (``[0~30 minutes]``): a goroutine that reports no minutes waited under one, so it counts as
+    0 for the minimum; the maximum is -1 where no goroutine reported minutes."""
     wmax = np.full(n, -1, dtype=np.int64)
     np.maximum.at(wmax, group_of, minutes)
     wmin = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(wmin, group_of, np.where(minutes < 0, np.iinfo(np.int64).max, minutes))
+    np.minimum.at(wmin, group_of, np.where(minutes < 0, 0, minutes))
     wmin = np.where(wmin == np.iinfo(np.int64).max, -1, wmin)
     return wmin, wmax
 

@@ -1,0 +1,98 @@
+"""Go's symbol syntax, and the one list of waits that are idle by design.
+
+A goroutine parked in one of these is doing its job (a keep-alive connection waiting for the next
+response, an accept loop, a signal loop, the runtime's own workers), so it is neither stuck nor the
+evidence of a missing counterpart. The goroutine that wrote the dump is listed too: it is busy
+writing, not a producer. Extend ``IDLE_BY_DESIGN`` (function prefixes, matched against every frame)
+when a library's background loop shows up as a false stuck set.
+"""
+
+from __future__ import annotations
+
+import re
+
+IDLE_BY_DESIGN: dict[str, str] = {
+    # net/http client keep-alive connections and server connections between requests
+    "net/http.(*persistConn).readLoop": "HTTP client keep-alive connection waiting for a response",
+    "net/http.(*persistConn).writeLoop": "HTTP client keep-alive connection waiting for a request",
+    "net/http.(*connReader).backgroundRead": "HTTP server connection between requests",
+    "net/http.(*conn).serve": "HTTP server connection between requests",
+    "net/http.(*Server).Serve": "HTTP server accept loop",
+    "net/http.(*http2ClientConn).readLoop": "HTTP/2 client connection read loop",
+    "net/http.(*http2serverConn).serve": "HTTP/2 server connection",
+    "net.(*TCPListener).Accept": "accept loop",
+    "net.(*UnixListener).Accept": "accept loop",
+    "os/signal.loop": "os/signal delivery loop",
+    "os/signal.signal_recv": "os/signal delivery loop",
+    "database/sql.(*DB).connectionOpener": "database/sql connection pool opener",
+    "database/sql.(*DB).connectionCleaner": "database/sql connection pool cleaner",
+    "google.golang.org/grpc/internal/transport.(*http2Client).reader": "gRPC client transport reader",
+    "google.golang.org/grpc/internal/transport.(*controlBuffer).get": "gRPC transport control buffer",
+    "google.golang.org/grpc.(*ccBalancerWrapper).watcher": "gRPC balancer watcher",
+    "github.com/golang/glog.(*loggingT).flushDaemon": "glog flush daemon",
+    "k8s.io/klog/v2.(*flushDaemon).run": "klog flush daemon",
+    "go.opencensus.io/stats/view.(*worker).start": "OpenCensus stats worker",
+    # the runtime's own goroutines (GOTRACEBACK=system shows them)
+    "runtime.forcegchelper": "runtime GC helper",
+    "runtime.bgsweep": "runtime background sweeper",
+    "runtime.bgscavenge": "runtime background scavenger",
+    "runtime.runfinq": "runtime finalizer goroutine",
+    "runtime.gcBgMarkWorker": "runtime GC mark worker",
+    "runtime.(*traceAdvancerState).start": "runtime trace advancer",
+    "runtime.unique_runtime_registerUniqueMapCleanup": "runtime unique map cleanup",
+}
+
+DUMP_WRITERS = ("runtime/pprof.writeGoroutineStacks", "runtime/pprof.writeRuntimeProfile",
+                "runtime/pprof.writeGoroutine", "runtime.Stack", "runtime/debug.Stack",
+                "runtime/debug.PrintStack", "net/http/pprof.handler.ServeHTTP", "runtime.sigtrampgo")
+
+_VERSION_ELEM = re.compile(r"v\d+\.")
+
+
+def package(func: str) -> str:
+    """The import path of a Go function as the traceback prints it:
+    ``net/http.(*persistConn).readLoop`` -> ``net/http``, ``gopkg.in/yaml.v2.(*decoder).unmarshal``
+    -> ``gopkg.in/yaml.v2``, ``main.main.func1`` -> ``main``."""
+    slash = func.rfind("/", 0, func.find("(") if "(" in func else len(func))
+    rest_at = slash + 1
+    i = func.find(".", rest_at)
+    while i >= 0 and _VERSION_ELEM.match(func, i + 1):
+        i = func.find(".", i + 1)
+    return func if i < 0 else func[:i]
+
+
+def short_name(func: str) -> str:
+    """The function without its package: ``(*persistConn).readLoop``, ``handler``."""
+    p = package(func)
+    return func[len(p) + 1:] if len(func) > len(p) else func
+
+
+SLEEP = "time.Sleep"
+
+
+def idle_reason(functions) -> str | None:
+    """Why a stack is idle by design, or None. A goroutine in ``time.Sleep`` counts as a ticker or
+    backoff loop (the readings that skip it say how many they skipped)."""
+    if SLEEP in functions:
+        return "sleeping in time.Sleep (a ticker or backoff loop)"
+    for f in functions:
+        for prefix, why in IDLE_BY_DESIGN.items():
+            if f == prefix or f.startswith(prefix + "."):
+                return why
+    return None
+
+
+def is_dump_writer(functions) -> bool:
+    return any(f in DUMP_WRITERS or f.startswith("runtime/pprof.write") for f in functions)
+
+
+def expect_matcher(spec: str):
+    """How ``--expect`` matches: ``re:PATTERN`` is a regular expression on the full name; a
+    package-qualified name (``main.handler``, ``notify.(*Consumer).run``) matches exactly; an
+    unqualified one (``handler``, ``(*Consumer).run``) matches that name in any package."""
+    if spec.startswith("re:"):
+        rx = re.compile(spec[3:])
+        return lambda f: rx.search(f) is not None
+    if "." in spec and not spec.startswith("("):
+        return lambda f: f == spec
+    return lambda f: short_name(f) == spec

@@ -1,0 +1,136 @@
+"""The readings that must survive their look-alikes: a healthy process with idle keep-alive
+connections stays quiet, a process whose consumer died is critical (fixtures/go/incident, made
+with the Go toolchain); Go's symbol syntax; --expect's matching rules; panicparse's wait ranges;
+diffs across formats; and findings that stay linear in the number of distinct stacks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import dumpx
+from dumpx.goroutines import analysis
+from dumpx.goroutines.idle import expect_matcher, package
+
+from conftest import fixture_file
+
+OUT = "go/out"
+
+
+def kinds(d, **kw):
+    return {f.kind: f for f in d.findings(**kw)}
+
+
+def test_healthy_keepalive_process_is_quiet():
+    for name in ("incident.healthy.debug2.txt", "incident.healthy.debug1.txt"):
+        d = dumpx.open(fixture_file(f"{OUT}/{name}"))
+        fs = d.findings()
+        assert not [f for f in fs if f.kind in ("go-stuck-set", "go-absent-producer", "go-absent-consumer",
+                                                "go-large-bucket")], (name, fs.text())
+        idle = {e.label: e.value for e in fs.of_kind("go-idle-by-design")[0].evidence}
+        # the construction: 8 client keep-alive connections, each a read loop and a write loop
+        assert idle["HTTP client keep-alive connection waiting for a response"] == 8
+        assert idle["HTTP client keep-alive connection waiting for a request"] == 8
+
+
+def test_dead_consumer_is_critical_and_not_downgraded():
+    d = dumpx.open(fixture_file(f"{OUT}/incident.died.debug2.txt.gz"))
+    f = kinds(d)["go-absent-consumer"]
+    ev = {e.label: e.value for e in f.evidence}
+    assert str(f.severity) == "critical"
+    assert ev["waiting goroutines"] == 2000 - 10          # 2000 handlers, the consumer took 10
+    assert ev["waiting to send in"] == "main.handler"
+    assert ev["rule 1: goroutines of package main that could receive"] == 0
+    # neither the unrelated sender in package other, nor the goroutine writing the dump, nor the
+    # ticker counts as the missing consumer
+    assert "main.ticker (sleeping in time.Sleep (a ticker or backoff loop))" in ev[
+        "not counted: goroutines of package main idle by design"]
+
+
+def test_dead_consumer_in_debug1_is_a_large_bucket_and_the_formats_diff_by_stack():
+    d1 = dumpx.open(fixture_file(f"{OUT}/incident.died.debug1.txt"))
+    lb = kinds(d1)["go-large-bucket"]
+    assert {e.label: e.value for e in lb.evidence}["goroutines"] == 1990
+    d2 = dumpx.open(fixture_file(f"{OUT}/incident.died.debug2.txt.gz"))
+    t = analysis.diff(d1, d2)
+    handler = [r for r in t.rows() if r["top_function"] == "main.handler"]
+    assert len(handler) == 1 and handler[0]["growth"] == 0 and handler[0]["state"] == "(any state)"
+    assert not [f for f in d1.findings(diff=d2) if f.kind.startswith("go-diff")]
+
+
+def test_stuck_fixture_absent_producer_with_its_rules():
+    d = dumpx.open(fixture_file(f"{OUT}/stuck.debug2.txt"))
+    f = [x for x in d.findings() if x.kind == "go-absent-producer" and "main.consumer" in x.title][0]
+    ev = {e.label: e.value for e in f.evidence}
+    assert str(f.severity) == "critical" and ev["waiting goroutines"] == 50
+    assert ev["rule 1: goroutines of package main that could send"] == 0
+    assert ev["rule 2: creator goroutine ids"] == [1]          # created by main.main, goroutine 1
+
+
+@pytest.mark.parametrize("func,pkg", [
+    ("net/http.(*persistConn).readLoop", "net/http"),
+    ("main.main.func1", "main"),
+    ("gopkg.in/yaml.v2.(*decoder).unmarshal", "gopkg.in/yaml.v2"),
+    ("github.com/foo/bar.Baz", "github.com/foo/bar"),
+    ("k8s.io/klog/v2.(*flushDaemon).run", "k8s.io/klog/v2"),
+    ("sync.(*WaitGroup).Wait", "sync"),
+    ("example.com/m.F[...]", "example.com/m"),
+])
+def test_package_from_go_symbol_syntax(func, pkg):
+    assert package(func) == pkg
+
+
+def test_expect_matching_rules():
+    m = expect_matcher("handler")
+    assert m("main.handler") and m("example.com/api.handler") and not m("main.handlerX")
+    m = expect_matcher("(*persistConn).readLoop")
+    assert m("net/http.(*persistConn).readLoop") and not m("net/http.(*persistConn).writeLoop")
+    assert expect_matcher("main.handler")("main.handler") and not expect_matcher("main.handler")("x/main.handler")
+    assert expect_matcher(r"re:^net/http\.")("net/http.(*Server).Serve")
+    d = dumpx.open(fixture_file(f"{OUT}/incident.died.debug2.txt.gz"))
+    f = kinds(d, expect=["handler"])["go-expected-present"]
+    ev = {e.label: e.value for e in f.evidence}
+    assert ev["goroutines"] == 1990 and ev["functions matched"] == ["main.handler"]
+
+
+def _dump(blocks) -> bytes:
+    return "\n".join(blocks).encode() + b"\n"
+
+
+def _block(gid, state, func="main.wait", minutes=None):
+    head = f"goroutine {gid} [{state}" + (f", {minutes} minutes" if minutes is not None else "") + "]:"
+    return (f"{head}\n{func}()\n\t/src/main.go:10 +0x10\ncreated by main.main in goroutine 1\n"
+            f"\t/src/main.go:20 +0x20\n")
+
+
+def test_wait_range_reads_like_panicparse(tmp_path):
+    p = tmp_path / "w.txt"
+    p.write_bytes(_dump([_block(i + 2, "chan receive", minutes=30 if i == 0 else None) for i in range(12)]))
+    d = dumpx.open(p)
+    st = kinds(d)["go-stuck-set"]
+    assert {e.label: e.value for e in st.evidence}["waiting"].startswith("[0~30 minutes]")
+
+
+def test_findings_stay_linear_in_distinct_stacks(tmp_path, monkeypatch):
+    """Each group's package is derived a bounded number of times, however many stuck buckets."""
+    calls = {"n": 0}
+    real = analysis.package
+
+    def counting(f):
+        calls["n"] += 1
+        return real(f)
+
+    monkeypatch.setattr(analysis, "package", counting)
+    for n in (500, 2000):
+        calls["n"] = 0
+        blocks = []
+        for k in range(n):
+            for j in range(10):                       # stuck buckets of 10, each its own stack
+                blocks.append(_block(2 + k * 10 + j, "chan receive", func=f"main.wait{k}"))
+        p = tmp_path / f"s{n}.txt"
+        p.write_bytes(_dump(blocks))
+        d = dumpx.open(p)
+        fs = d.findings()
+        assert len(fs.of_kind("go-stuck-set")) == n
+        assert calls["n"] <= 3 * n + 10, (n, calls["n"])
