@@ -134,3 +134,41 @@ def test_findings_stay_linear_in_distinct_stacks(tmp_path, monkeypatch):
         fs = d.findings()
         assert len(fs.of_kind("go-stuck-set")) == n
         assert calls["n"] <= 3 * n + 10, (n, calls["n"])
+
+
+def _read_as(tmp_path, name, data):
+    p = tmp_path / name
+    p.write_bytes(data)
+    return dumpx.detect(dumpx.Source(p)), p
+
+
+def _shape(d):
+    b = d.buckets()
+    return sorted(zip(b["state"].tolist(), b["count"].tolist(), b["top_function"].tolist()))
+
+
+def test_sniffing_agrees_with_the_readers(tmp_path):
+    """Whatever the goroutine readers read, dumpx.open detects as the same format and reads alike."""
+    lf = fixture_file(f"{OUT}/stuck.debug2.txt").read_bytes()
+    base = _shape(dumpx.open(fixture_file(f"{OUT}/stuck.debug2.txt")))
+    det, p = _read_as(tmp_path, "crlf.txt", lf.replace(b"\n", b"\r\n"))
+    assert det.format == "go-goroutines-debug2" and _shape(dumpx.open(p)) == base
+    log = b"".join(b"2026-11-28T10:00:00Z level=info msg=\"served\" status=200 n=%d\n" % i for i in range(4000))
+    panic = fixture_file(f"{OUT}/stuck.panic.txt").read_bytes()
+    det, p = _read_as(tmp_path, "log.txt", log + panic)
+    assert len(log) > 64 << 10 and det.format == "go-panic"
+    assert det.details["goroutines_start_at_offset"] > len(log)
+    assert dumpx.open(p).total == dumpx.open(fixture_file(f"{OUT}/stuck.panic.txt")).total
+    det, p = _read_as(tmp_path, "system.txt", b"goroutine 1 gp=0xc000002380 m=nil [chan receive]:\n"
+                                             b"main.main()\n\t/src/main.go:10 +0x10\n")
+    assert det.format == "go-goroutines-debug2" and dumpx.open(p).total == 1
+    d1 = fixture_file(f"{OUT}/stuck.debug1.txt").read_bytes().replace(b"\n", b"\r\n")
+    det, p = _read_as(tmp_path, "d1.txt", d1)
+    assert det.format == "go-goroutines-debug1"
+
+
+def test_empty_file_is_named_empty(tmp_path):
+    det, p = _read_as(tmp_path, "empty", b"")
+    assert det.format == "empty" and det.description == "an empty file"
+    with pytest.raises(dumpx.UnsupportedFormatError, match="empty file"):
+        dumpx.open(p)

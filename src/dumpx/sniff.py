@@ -16,10 +16,13 @@ ELF_TYPES = {0: "none", 1: "relocatable", 2: "executable", 3: "shared-object", 4
 ELF_MACHINES = {3: "x86", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 62: "x86-64",
                 183: "aarch64", 243: "riscv"}
 
-_GOROUTINE_HDR = re.compile(rb"^goroutine \d+ (?:gp=0x[0-9a-f]+ m=\S+ mp=\S+ )?\[[^\]\n]*\]:$", re.M)
-_GO_DEBUG1 = re.compile(rb"^goroutine profile: total \d+$", re.M)
+# headers end in "]:" (CRLF tolerated); GOTRACEBACK=system/crash headers carry gp= and m= (m=nil
+# has no mp=)
+_GOROUTINE_HDR = re.compile(rb"^goroutine \d+ (?:gp=0x[0-9a-f]+ m=\S+ (?:mp=\S+ )?)?\[[^\]\n]*\]:\r?$", re.M)
+_GO_DEBUG1 = re.compile(rb"^goroutine profile: total \d+\r?$", re.M)
+GO_SEARCH = 4 << 20     # how far past the head a goroutine header is looked for (log text before a panic)
 _GO_PANIC = re.compile(rb"^(panic: |fatal error: |unexpected fault address|runtime: )", re.M)
-_GO_SIGQUIT = re.compile(rb"^SIGQUIT: quit$", re.M)
+_GO_SIGQUIT = re.compile(rb"^SIGQUIT: quit\r?$", re.M)
 _PYSPY_THREAD = re.compile(rb'^Thread (?:0x[0-9A-Fa-f]+|\d+) \((?:idle|active|active\+gil)\)', re.M)
 _PYSPY_PROCESS = re.compile(rb"^Process \d+: ", re.M)
 _MACHO = {b"\xcf\xfa\xed\xfe": "macho-64", b"\xce\xfa\xed\xfe": "macho-32",
@@ -161,6 +164,8 @@ def _json_detection(head: bytes) -> Detection | None:
 
 def detect_bytes(head: bytes) -> Detection:
     """Name the format of decompressed ``head`` bytes."""
+    if not head:
+        return Detection("empty", "an empty file")
     if head.startswith(b"\x7fELF"):
         return _elf(head)
     if head.startswith(b"JAVA PROFILE "):
@@ -182,6 +187,14 @@ def detect(source: Source, head_size: int = HEAD) -> Detection:
     """Detect the format of ``source`` from its decompressed head."""
     head = source.head(head_size)
     det = detect_bytes(head)
+    if det.format == "text" and len(head) >= head_size:
+        # a goroutine dump after megabytes of service log (stderr captured with the panic)
+        more = source.head(GO_SEARCH)
+        m = _GOROUTINE_HDR.search(more) or _GO_DEBUG1.search(more)
+        if m:
+            start = more.rfind(b"\n", 0, m.start()) + 1
+            det = detect_bytes(more[max(0, start - 4096):])     # with the panic line just before it
+            det.details["goroutines_start_at_offset"] = start
     det.compression = source.compression
     if source.compression and not head:
         det.format, det.description = "compressed-empty", f"{source.compression} data that decodes to nothing"
