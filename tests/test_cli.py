@@ -139,7 +139,7 @@ def test_directory_and_empty_file_are_clean_errors(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
     assert main(["info", "--json", str(empty)]) == 0
-    assert json.loads(capsys.readouterr().out)["format"] == "unknown"
+    assert json.loads(capsys.readouterr().out)["format"] == "empty"          # named, not "binary data"
     assert main(["hprof", "histo", "--quiet", str(empty)]) == 2
 
 
