@@ -30,7 +30,10 @@ SEEDS = [HERE.parent / "fixtures/go/out/stuck.debug2.txt",
          HERE.parent / "fixtures/go/out/stuck.later.debug2.txt"]
 
 
-def make(path: Path, *, target_bytes: int | None = None, goroutines: int | None = None) -> Path:
+def make(path: Path, *, target_bytes: int | None = None, goroutines: int | None = None,
+         distinct: int | None = None) -> Path:
+    """``distinct``: rename the program's functions (main.f -> main.f_K, K < distinct) so that the
+    dump has about that many distinct stacks, as real servers with many handlers do."""
     if path.exists():
         return path
     WORK.mkdir(exist_ok=True)
@@ -49,6 +52,9 @@ def make(path: Path, *, target_bytes: int | None = None, goroutines: int | None 
         b = re.sub(r" in goroutine \d+", f" in goroutine {rng.randint(1, gid)}", b)
         b = args.sub(lambda mm: mm.group(1) if mm.group(1).startswith("created by") else
                      f"{mm.group(1)}(0xc{rng.getrandbits(36):09x}, 0x{rng.getrandbits(12):x})", b)
+        if distinct:
+            k = rng.randrange(distinct)
+            b = re.sub(r"\bmain\.(\w+)", lambda mm: f"main.{mm.group(1)}_{k}", b)
         piece = b + "\n\n"
         if target_bytes is not None and size + len(piece) > target_bytes:
             break
@@ -94,18 +100,38 @@ def measure(path: Path, with_peer: bool) -> dict:
            "read_plus_bucket_s": round(t_read + t_bucket, 3),
            "per_goroutine_rows": d.goroutines is not None,
            "anon_growth_MiB": round((mem.peak - mem.base) / 2**20, 1)}
+    res["cli_wall_s"] = cli_wall(path)
     if with_peer:
+        t = time.perf_counter()
         res["peer_gostackparse"] = peer(path)
+        res["peer_process_wall_s"] = round(time.perf_counter() - t, 3)
     return res
+
+
+def cli_wall(path: Path) -> float:
+    """The whole `dumpx goroutines FILE --json` command, interpreter start included."""
+    exe = shutil.which("dumpx") or "dumpx"
+    t = time.perf_counter()
+    subprocess.run([exe, "goroutines", "--json", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return round(time.perf_counter() - t, 3)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--input")
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--shapes", action="store_true",
+                    help="the many-stack shapes: 64 MiB with 10,000 and with ~every stack distinct, "
+                         "1,000,000 goroutines with 100,000 distinct stacks")
     args = ap.parse_args()
     if args.input:
         print(json.dumps(measure(Path(args.input), not args.no_peer)))
+        return
+    if args.shapes:
+        for name, kw in (("goroutines-64mib-10k.txt", dict(target_bytes=64 << 20, distinct=10_000)),
+                         ("goroutines-64mib-distinct.txt", dict(target_bytes=64 << 20, distinct=10**9)),
+                         ("goroutines-1m-100k.txt", dict(goroutines=1_000_000, distinct=100_000))):
+            print(json.dumps(measure(make(WORK / name, **kw), not args.no_peer)))
         return
     cap = make(WORK / "goroutines-64mib.txt", target_bytes=64 << 20)
     print(json.dumps(measure(cap, not args.no_peer)))

@@ -172,3 +172,26 @@ def test_empty_file_is_named_empty(tmp_path):
     assert det.format == "empty" and det.description == "an empty file"
     with pytest.raises(dumpx.UnsupportedFormatError, match="empty file"):
         dumpx.open(p)
+
+
+def test_concatenated_dumps_are_flagged(tmp_path):
+    one = fixture_file(f"{OUT}/stuck.debug2.txt").read_bytes()
+    p = tmp_path / "two.txt"
+    p.write_bytes(one + b"\n" + one)
+    f = kinds(dumpx.open(p))["go-duplicate-ids"]
+    assert {e.label: e.value for e in f.evidence}["goroutines read"] == 2 * 88
+    assert "go-duplicate-ids" not in kinds(dumpx.open(fixture_file(f"{OUT}/stuck.debug2.txt")))
+
+
+def test_text_output_is_capped(tmp_path, capsys):
+    from dumpx.cli import main
+    blocks = [_block(2 + k * 10 + j, "chan receive", func=f"main.wait{k}") for k in range(60) for j in range(10)]
+    p = tmp_path / "many.txt"
+    p.write_bytes(_dump(blocks))
+    main(["goroutines", str(p)])
+    out = capsys.readouterr().out
+    m = re.search(r"\.\.\. (\d+) more findings left out", out)
+    total = len(dumpx.open(p).findings())
+    assert m and int(m.group(1)) == total - 30
+    main(["goroutines", "--all", str(p)])
+    assert "more findings left out" not in capsys.readouterr().out

@@ -16,7 +16,12 @@ def add_parser(sub) -> None:
     p.add_argument("--exact", action="store_true", help="bucket by exact stack (arguments included)")
     p.add_argument("--top", type=int, default=20)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--all", action="store_true", help=f"print every finding (the text output shows the "
+                   f"{MAX_FINDINGS} most severe and says how many it left out)")
     p.set_defaults(run=run)
+
+
+MAX_FINDINGS = 30
 
 
 def run(args) -> int:
@@ -47,5 +52,8 @@ def run(args) -> int:
         print()
         print(gr.diff(d, other).head(args.top).text())
     print()
-    print(fs.text())
+    shown = fs if args.all else type(fs)(sorted(fs, key=lambda f: -int(f.severity))[:MAX_FINDINGS])
+    print(shown.text())
+    if len(shown) < len(fs):
+        print(f"\n... {len(fs) - len(shown)} more findings left out (--all prints every one, --json has them all)")
     return 1 if d.problems else 0

@@ -70,6 +70,8 @@ class _Index:
         self.idle = [idle_reason(f) for f in self.funcs]
         self.writer = [is_dump_writer(f) for f in self.funcs]
         self.pkgs_on_stack = [{package(f) for f in fs} for fs in self.funcs]
+        # stacks idle by design or writing the dump (never stuck, never a counterpart)
+        self.quiet_stacks = {int(s) for g, s in enumerate(d.group_stack.tolist()) if self.idle[g] or self.writer[g]}
         # goroutines per package on their stack, excluding idle-by-design and the dump writer
         self.by_pkg: dict[str, list[int]] = {}
         for g, ps in enumerate(self.pkgs_on_stack):
@@ -93,8 +95,9 @@ def stuck_set(d: GoroutineDump, minimum: int = STUCK_MIN) -> Table:
     b = buckets(d)
     parked = np.array([s in PARKED for s in b["state"].tolist()], dtype=bool)
     big = b["count"] >= max(minimum, 1)
-    idle = np.array([idle_reason(d.stacks[int(s)].functions()) is not None or
-                     is_dump_writer(d.stacks[int(s)].functions()) for s in b["stack"].tolist()], dtype=bool)
+    ix = _index(d)
+    quiet = ix.quiet_stacks
+    idle = np.array([int(s) in quiet for s in b["stack"].tolist()], dtype=bool)
     return b.where(parked & big & ~idle)
 
 
@@ -112,6 +115,16 @@ def findings(d: GoroutineDump, expect=(), other: GoroutineDump | None = None) ->
                            [Evidence("problem", str(p))],
                            ["take the dump again with ?debug=1 (aggregated, never capped) to count "
                             "every goroutine"]))
+    if d.goroutines is not None and len(d.goroutines):
+        ids, counts = np.unique(d.goroutines["id"], return_counts=True)
+        dup = ids[counts > 1]
+        if len(dup):
+            out.append(Finding("go-duplicate-ids", Severity.WARNING,
+                               f"{len(dup):,} goroutine ids appear more than once: this is more than one dump",
+                               [Evidence("duplicated ids", dup[:20].tolist()),
+                                Evidence("goroutines read", len(d.goroutines))],
+                               ["split the file where the second dump starts (a second 'goroutine 1 [' "
+                                "or a second SIGQUIT header): counts across both are double"]))
     if d.state_inferred:
         out.append(Finding("go-state-inferred", Severity.INFO,
                            f"{d.format} records no goroutine states: inferred from runtime frames",
@@ -228,6 +241,19 @@ def _absent_counterparts(d, ix, stuck) -> Findings:
     active = [g for g in range(len(ix.count))
               if ix.state[g] not in PARKED and not ix.idle[g] and not ix.writer[g]]
     active_set = set(active)
+    n_active = sum(ix.count[g] for g in active)
+    # per package, once: the active goroutines with it on their stack, and the idle ones skipped
+    act_pkg: dict[str, list[int]] = {}
+    idle_pkg: dict[str, set[str]] = {}
+    for g in active:
+        for p in ix.pkgs_on_stack[g]:
+            act_pkg.setdefault(p, []).append(g)
+    for g in range(len(ix.count)):
+        if ix.idle[g]:
+            for p in ix.pkgs_on_stack[g]:
+                if len(idle_pkg.setdefault(p, set())) < 50:
+                    idle_pkg[p].add(f"{ix.top[g]} ({ix.idle[g]})")
+    summary: dict[str, tuple] = {}
     state_of_id = {}
     if d.goroutines is not None and any(creators_of.values()):
         wanted = set().union(*creators_of.values())
@@ -245,17 +271,21 @@ def _absent_counterparts(d, ix, stuck) -> Findings:
             continue
         top = r["top_function"]
         pkg = package(top)
-        same = [g for g in ix.by_pkg.get(pkg, []) if g in active_set]
-        n_same = sum(ix.count[g] for g in same)
+        if pkg not in summary:
+            same_ = act_pkg.get(pkg, [])
+            summary[pkg] = (sum(ix.count[g] for g in same_),
+                            sorted({ix.top[g] + f" ({ix.state[g]})" for g in same_})[:5],
+                            sorted({ix.top[g] for g in same_})[:3])
+        n_same, same_desc, same_tops = summary[pkg]
         creators = sorted(creators_of.get(int(r["stack"]), set()))
         alive = [c for c in creators if ids is not None and c in ids]
-        alive_active = [c for c in alive if _group_of_id(d, c, state_of_id) in active_set]
-        n_else = sum(ix.count[g] for g in active if g not in same)
+        alive_active = [c for c in alive if state_of_id.get(c) in active_set]
+        n_else = n_active - n_same
         ev = [Evidence("waiting goroutines", r["count"]), Evidence("state", st),
               Evidence(f"waiting to {wants} in", top),
               Evidence(f"rule 1: goroutines of package {pkg} that could {need}", n_same)]
-        if same:
-            ev.append(Evidence("rule 1: they run", sorted({ix.top[g] + f" ({ix.state[g]})" for g in same})[:5]))
+        if n_same:
+            ev.append(Evidence("rule 1: they run", same_desc))
         if creators:
             ev.append(Evidence("rule 2: creator goroutine ids", creators[:10]))
             ev.append(Evidence("rule 2: creators still in the dump",
@@ -263,15 +293,14 @@ def _absent_counterparts(d, ix, stuck) -> Findings:
         else:
             ev.append(Evidence("rule 2: creator goroutine ids", "none recorded"))
         ev.append(Evidence(f"rule 3: goroutines elsewhere that could {need} (other packages)", n_else))
-        sleepers = [g for g in range(len(ix.count)) if ix.idle[g] and pkg in ix.pkgs_on_stack[g]]
-        if sleepers:
+        if idle_pkg.get(pkg):
             ev.append(Evidence(f"not counted: goroutines of package {pkg} idle by design",
-                               sorted({f"{ix.top[g]} ({ix.idle[g]})" for g in sleepers})[:5]))
+                               sorted(idle_pkg[pkg])[:5]))
         candidates = n_same > 0 or bool(alive_active)
         if candidates:
             sev = Severity.NOTICE
             title = (f"{r['count']:,} goroutines wait to {wants} in {top}; the only goroutines of package {pkg} "
-                     f"that could {need} are " + ", ".join(sorted({ix.top[g] for g in same})[:3] or ["their creators"]))
+                     f"that could {need} are " + ", ".join(same_tops or ["their creators"]))
         else:
             sev = Severity.CRITICAL if (r["count"] >= 1000 or r["count"] / total >= 0.5) else Severity.WARNING
             title = (f"{r['count']:,} goroutines wait to {wants} in {top} and no goroutine of package {pkg} "
@@ -282,10 +311,6 @@ def _absent_counterparts(d, ix, stuck) -> Findings:
              "path and recover()); a timeout on the waiters would have hidden this",
              f"pass --expect FUNC for the {role} to confirm it is absent"]))
     return out
-
-
-def _group_of_id(d, gid: int, cache: dict) -> int | None:
-    return cache.get(gid)
 
 
 def diff(before: GoroutineDump, after: GoroutineDump) -> Table:

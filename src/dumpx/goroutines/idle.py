@@ -76,10 +76,14 @@ def idle_reason(functions) -> str | None:
     if SLEEP in functions:
         return "sleeping in time.Sleep (a ticker or backoff loop)"
     for f in functions:
-        for prefix, why in IDLE_BY_DESIGN.items():
-            if f == prefix or f.startswith(prefix + "."):
-                return why
+        m = _IDLE_RX.match(f)
+        if m:
+            return IDLE_BY_DESIGN[m.group(1)]
     return None
+
+
+_IDLE_RX = re.compile("^(" + "|".join(re.escape(k) for k in sorted(IDLE_BY_DESIGN, key=len, reverse=True))
+                      + r")(?:\.|$)")
 
 
 def is_dump_writer(functions) -> bool:
