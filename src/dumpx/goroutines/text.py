@@ -63,6 +63,68 @@ def parse_stack(text: str) -> Stack:
     return Stack(tuple(frames), created, elided)
 
 
+def _parse_loose(text: str, cache: dict) -> Stack:
+    """``parse_stack`` without arguments, sharing one Frame per (function, file:line) across the
+    dump's stacks: distinct stacks mostly repeat the same frames."""
+    frames: list[Frame] = []
+    created = None
+    elided = False
+    lines = text.split("\n")
+    n = len(lines)
+    i = 0
+    while i < n:
+        ln = lines[i].rstrip("\r")
+        if not ln or ln[0] == "\t":
+            i += 1
+            continue
+        if ln[0] == "." and ln.startswith("..."):
+            elided = True
+            i += 1
+            continue
+        if ln.startswith("goroutine running on other thread"):
+            i += 1
+            continue
+        loc = ""
+        if i + 1 < n and lines[i + 1][:1] == "\t":
+            loc = lines[i + 1][1:].split(" ", 1)[0].rstrip("\r")
+            i += 1
+        if ln.startswith("created by "):
+            func = ln[11:].split(" in goroutine ", 1)[0]
+            created = _frame(cache, func, loc)
+        else:
+            if ln.endswith(")"):
+                k = _args_start(ln)
+                if k > 0:
+                    ln = ln[:k]
+            frames.append(_frame(cache, ln, loc))
+        i += 1
+    return Stack(tuple(frames), created, elided)
+
+
+def _args_start(ln: str) -> int:
+    depth, k = 0, len(ln) - 1
+    while k >= 0:
+        c = ln[k]
+        if c == ")":
+            depth += 1
+        elif c == "(":
+            depth -= 1
+            if depth == 0:
+                return k
+        k -= 1
+    return -1
+
+
+def _frame(cache: dict, func: str, loc: str) -> Frame:
+    key = (func, loc)
+    f = cache.get(key)
+    if f is None:
+        file, _, num = loc.rpartition(":")
+        f = Frame(func, file, int(num)) if file and num.isdigit() else Frame(func, None, None)
+        cache[key] = f
+    return f
+
+
 def wait_range(group_of: np.ndarray, minutes: np.ndarray, n: int):
     """Per group: the lower bounds of the shortest and longest wait, as panicparse shows them
     (``[0~30 minutes]``): a goroutine that reports no minutes waited under one, so it counts as
@@ -118,9 +180,9 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
     uniq: dict[Stack, int] = {}
     stacks: list[Stack] = []
     gstack = np.empty(len(stack_texts), dtype=np.int64)
+    frame_cache: dict = {}
     for k, t in enumerate(stack_texts):
-        st = parse_stack(t)
-        st = Stack(tuple(Frame(f.func, f.file, f.line) for f in st.frames), st.created_by, st.elided)
+        st = _parse_loose(t, frame_cache)
         j = uniq.setdefault(st, len(stacks))
         if j == len(stacks):
             stacks.append(st)
