@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -44,3 +46,17 @@ def raw_read(path: Path) -> float:
         while f.readinto(buf):
             pass
     return time.perf_counter() - t
+
+
+def kernel_core(exe: Path, args: list[str], out: Path, work: Path) -> Path:
+    """Run ``exe args`` with an unlimited core size in a scratch folder and move the core the kernel
+    wrote to ``out`` (core_pattern must be a file name, as on this machine)."""
+    d = work / "core-run"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    subprocess.run(["bash", "-c", "ulimit -c unlimited; exec " + " ".join([str(exe)] + args)], cwd=d)
+    cores = [p for p in d.iterdir() if p.name.startswith("core")]
+    if not cores:
+        raise SystemExit(f"no core written (core_pattern: {Path('/proc/sys/kernel/core_pattern').read_text().strip()})")
+    cores[0].rename(out)
+    return out

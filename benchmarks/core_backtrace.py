@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,8 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from _common import kernel_core  # noqa: E402
+
 
 def generate(threads: int) -> tuple[Path, Path]:
     core = WORK / f"manythreads-{threads}.core"
@@ -30,14 +31,7 @@ def generate(threads: int) -> tuple[Path, Path]:
         return core, exe
     WORK.mkdir(exist_ok=True)
     subprocess.run(["gcc", "-O2", "-g", "-pthread", "-o", str(exe), str(HERE / "gen/manythreads.c")], check=True)
-    d = WORK / "core-run"
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir()
-    subprocess.run(["bash", "-c", f"ulimit -c unlimited; exec {exe} {threads}"], cwd=d)
-    cores = [p for p in d.iterdir() if p.name.startswith("core")]
-    if not cores:
-        raise SystemExit(f"no core written (core_pattern: {Path('/proc/sys/kernel/core_pattern').read_text().strip()})")
-    cores[0].rename(core)
+    kernel_core(exe, [str(threads)], core, WORK)
     return core, exe
 
 

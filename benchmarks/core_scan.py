@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from _common import raw_read
+from _common import kernel_core, raw_read
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
@@ -27,14 +27,7 @@ def generate(mib: int) -> Path:
     WORK.mkdir(exist_ok=True)
     exe = WORK / "bigcore"
     subprocess.run(["gcc", "-O2", "-o", str(exe), str(HERE / "gen/bigcore.c")], check=True)
-    d = WORK / "core-run"
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir()
-    subprocess.run(["bash", "-c", f"ulimit -c unlimited; exec {exe} {mib}"], cwd=d)
-    cores = [p for p in d.iterdir() if p.name.startswith("core")]
-    if not cores:
-        raise SystemExit(f"no core written (core_pattern: {Path('/proc/sys/kernel/core_pattern').read_text().strip()})")
-    cores[0].rename(out)
+    kernel_core(exe, [str(mib)], out, WORK)
     return out
 
 

@@ -17,7 +17,7 @@ from dumpx._native import cfi
 from dumpx.elf import Core
 from dumpx.elf.backtrace import TRUST_CFI, TRUST_CONTEXT, TRUST_FP
 from dumpx.elf.image import Image
-from dumpx.elf.verify import MATCH, MISMATCH, file_build_id
+from dumpx.elf.verify import MISMATCH, file_build_id
 from dumpx.errors import DumpError
 
 from conftest import fixture_file, need_tool, real_dump
@@ -443,7 +443,6 @@ def test_optimized_out_variable_keeps_its_evidence():
 
 def test_caller_saved_registers_are_not_guessed_in_caller_frames():
     """gdb takes an unsaved caller-saved register as unchanged; a frame above 0 must say it is unknown."""
-    from dumpx.elf.variables import FrameVariables
     core_z, exe = fixture_core("unwind-O2cfi")
     c = Core(core_z)
     u = c.unwinder([exe])

@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 
-from corebuilder import CoreSpec, Load, build, many_modules, mini_elf
+from corebuilder import CoreSpec, Load, build, many_modules
 from dumpx.cli import main as cli
 from dumpx.elf import Core
 from dumpx.errors import TruncationWarning

@@ -74,7 +74,8 @@ cdef inline int64_t sle(Cur* c, int k) except? -0x7FFFFFFFFFFFFFFF:
     return <int64_t>v
 
 
-cdef uint64_t uleb(Cur* c) except? 0xFFFFFFFFFFFFFFFF:
+cdef uint64_t leb(Cur* c, bint signed) except? 0xFFFFFFFFFFFFFFFF:
+    """A LEB128 number of at most 10 bytes; the signed form sign-extends from its last byte."""
     cdef uint64_t v = 0
     cdef int shift = 0
     cdef uint8_t b
@@ -86,28 +87,19 @@ cdef uint64_t uleb(Cur* c) except? 0xFFFFFFFFFFFFFFFF:
             v |= (<uint64_t>(b & 0x7f)) << shift
         shift += 7
         if not (b & 0x80):
+            if signed and shift < 64 and (b & 0x40):
+                v |= (~<uint64_t>0) << shift
             return v
         if shift > 70:
             fail(c.pos, "a LEB128 number of at most 10 bytes")
 
 
-cdef int64_t sleb(Cur* c) except? -0x7FFFFFFFFFFFFFFF:
-    cdef uint64_t v = 0
-    cdef int shift = 0
-    cdef uint8_t b
-    while True:
-        need(c, 1)
-        b = c.p[c.pos]
-        c.pos += 1
-        if shift < 64:
-            v |= (<uint64_t>(b & 0x7f)) << shift
-        shift += 7
-        if not (b & 0x80):
-            if shift < 64 and (b & 0x40):
-                v |= (~<uint64_t>0) << shift
-            return <int64_t>v
-        if shift > 70:
-            fail(c.pos, "a LEB128 number of at most 10 bytes")
+cdef inline uint64_t uleb(Cur* c) except? 0xFFFFFFFFFFFFFFFF:
+    return leb(c, False)
+
+
+cdef inline int64_t sleb(Cur* c) except? -0x7FFFFFFFFFFFFFFF:
+    return <int64_t>leb(c, True)
 
 
 cdef uint64_t encoded(Cur* c, uint8_t enc, int ptr_size, bint skip_only=False) except? 0xFFFFFFFFFFFFFFFF:

@@ -77,7 +77,7 @@ def run_info(args) -> int:
         print(f"PROBLEM: {safe_text(p)}")
     if c.threads and c.machine in ("x86-64", "aarch64"):
         bt = c.unwinder().backtrace(0)
-        print(f"backtrace of thread 0 (modules verified at their recorded paths; more with dumpx core bt):")
+        print("backtrace of thread 0 (modules verified at their recorded paths; more with dumpx core bt):")
         for f in bt.frames:
             print("  " + _frame_line(f))
         print(f"  (unwinding stopped: {safe_text(bt.stop)})")

@@ -29,7 +29,7 @@ class Location:
     partial: bool = False
 
 
-def _uleb(b: bytes, pos: int) -> tuple[int, int]:
+def _leb(b: bytes, pos: int, signed: bool) -> tuple[int, int]:
     v = shift = 0
     while True:
         if pos >= len(b):
@@ -39,26 +39,19 @@ def _uleb(b: bytes, pos: int) -> tuple[int, int]:
         v |= (c & 0x7F) << shift
         shift += 7
         if not c & 0x80:
-            return v, pos
-        if shift > 70:
-            raise Unknown("LEB128 number longer than 10 bytes")
-
-
-def _sleb(b: bytes, pos: int) -> tuple[int, int]:
-    v = shift = 0
-    while True:
-        if pos >= len(b):
-            raise Unknown("expression ends inside a LEB128 number")
-        c = b[pos]
-        pos += 1
-        v |= (c & 0x7F) << shift
-        shift += 7
-        if not c & 0x80:
-            if c & 0x40:
+            if signed and c & 0x40:
                 v -= 1 << shift
             return v, pos
         if shift > 70:
             raise Unknown("LEB128 number longer than 10 bytes")
+
+
+def _uleb(b: bytes, pos: int) -> tuple[int, int]:
+    return _leb(b, pos, False)
+
+
+def _sleb(b: bytes, pos: int) -> tuple[int, int]:
+    return _leb(b, pos, True)
 
 
 def _fixed(b: bytes, pos: int, n: int, signed: bool = False) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._native import cfi as _cfi
-from ..errors import CorruptDumpError, DumpError
+from ..errors import CorruptDumpError
 
 PT_LOAD = 1
 
@@ -360,17 +360,11 @@ class Image:
         c = self._cu_for(pc)
         if c is None:
             return []
-        if c.scopes is None:
-            self._lines(c)
-            self._index_scopes(c)
-        lo, hi, depth, off, block = c.scopes
-        hit = np.nonzero((lo <= np.uint64(pc)) & (np.uint64(pc) < hi) & ~block)[0]
         out = []
-        for k in hit[np.argsort(depth[hit], kind="stable")]:
-            die = c.dies[int(off[k])]
+        for die in self._containing(c, pc, blocks=False):
             inl = die.tag == "DW_TAG_inlined_subroutine"
             cf = die.attributes.get("DW_AT_call_file")
-            out.append(Scope(_die_name(die), int(off[k]), inl,
+            out.append(Scope(_die_name(die), die.offset, inl,
                              _file_name(c.files, cf.value) if cf is not None else None,
                              _attr(die, "DW_AT_call_line"), _attr(die, "DW_AT_call_column")))
         return out
@@ -379,13 +373,18 @@ class Image:
         """The DIEs of every scope (subprograms, inlined subroutines, lexical blocks) containing pc,
         outermost first, for variable lookup."""
         c = self._cu_for(pc) if self.has_dwarf else None
-        if c is None:
-            return []
+        return self._containing(c, pc, blocks=True) if c is not None else []
+
+    def _containing(self, c: _CU, pc: int, blocks: bool) -> list:
+        """DIEs of the CU's scopes that contain pc, outermost first (lexical blocks if ``blocks``)."""
         if c.scopes is None:
             self._lines(c)
             self._index_scopes(c)
-        lo, hi, depth, off, _ = c.scopes
-        hit = np.nonzero((lo <= np.uint64(pc)) & (np.uint64(pc) < hi))[0]
+        lo, hi, depth, off, block = c.scopes
+        mask = (lo <= np.uint64(pc)) & (np.uint64(pc) < hi)
+        if not blocks:
+            mask &= ~block
+        hit = np.nonzero(mask)[0]
         return [c.dies[int(off[k])] for k in hit[np.argsort(depth[hit], kind="stable")]]
 
     def _index_scopes(self, c: _CU) -> None:

@@ -70,36 +70,41 @@ def _type(die, depth=0) -> tuple[str, int | None]:
     return name or t.replace("DW_TAG_", ""), size
 
 
-def _expr_at(image, die, attr_name: str, fpc: int):
-    """(expression bytes, live ranges) of a location attribute at file pc ``fpc``: the bytes are
-    None when no entry covers the pc (optimized out there)."""
+def _location(image, die, attr_name: str):
+    """The attribute's location: (expression bytes, None) for a single expression, or (None,
+    [(lo, hi, expression)]) for a location list in file addresses; (None, []) when absent."""
     from elftools.dwarf.locationlists import BaseAddressEntry, LocationExpr, LocationParser
     attr = die.attributes.get(attr_name)
     if attr is None:
         return None, []
-    dw = image.dwarf()
-    parser = LocationParser(dw.location_lists())
-    ver = die.cu.header["version"]
+    parser = LocationParser(image.dwarf().location_lists())
     try:
-        loc = parser.parse_from_attribute(attr, ver, die)
+        loc = parser.parse_from_attribute(attr, die.cu.header["version"], die)
     except Exception as e:
         raise Unknown(f"location of {attr_name} unreadable ({type(e).__name__})")
     if isinstance(loc, LocationExpr):
         return bytes(loc.loc_expr), None
     top = die.cu.get_top_DIE()
     base = top.attributes["DW_AT_low_pc"].value if "DW_AT_low_pc" in top.attributes else 0
-    ranges = []
-    hit = None
+    entries = []
     for e in loc:
         if isinstance(e, BaseAddressEntry):
             base = e.base_address
             continue
         lo, hi = (e.begin_offset, e.end_offset) if getattr(e, "is_absolute", False) else \
             (base + e.begin_offset, base + e.end_offset)
-        ranges.append((lo, hi))
-        if lo <= fpc < hi and hit is None:
-            hit = bytes(e.loc_expr)
-    return hit, ranges
+        entries.append((lo, hi, bytes(e.loc_expr)))
+    return None, entries
+
+
+def _expr_at(image, die, attr_name: str, fpc: int):
+    """(expression bytes, live ranges) of a location attribute at file pc ``fpc``: the bytes are
+    None when no entry covers the pc (optimized out there)."""
+    single, entries = _location(image, die, attr_name)
+    if entries is None:
+        return single, None
+    hit = next((ex for lo, hi, ex in entries if lo <= fpc < hi), None)
+    return hit, [(lo, hi) for lo, hi, _ in entries]
 
 
 def _describe(expr: bytes, names) -> str:
@@ -234,25 +239,12 @@ class FrameVariables:
 
     def _last_register(self, m, d, fpc, ranges):
         """(register, end) of the last location-list entry before ``fpc`` that is a plain register."""
-        from elftools.dwarf.locationlists import BaseAddressEntry, LocationParser
-        dw = m.debug.dwarf()
         try:
-            loc = LocationParser(dw.location_lists()).parse_from_attribute(d.attributes["DW_AT_location"],
-                                                                           d.cu.header["version"], d)
-        except Exception:
+            _, entries = _location(m.debug, d, "DW_AT_location")
+        except Unknown:
             return None
-        if not isinstance(loc, list):
-            return None
-        top = d.cu.get_top_DIE()
-        base = top.attributes["DW_AT_low_pc"].value if "DW_AT_low_pc" in top.attributes else 0
         best = None
-        for e in loc:
-            if isinstance(e, BaseAddressEntry):
-                base = e.base_address
-                continue
-            lo, hi = (e.begin_offset, e.end_offset) if getattr(e, "is_absolute", False) else \
-                (base + e.begin_offset, base + e.end_offset)
-            ex = bytes(e.loc_expr)
+        for lo, hi, ex in entries or []:
             if hi <= fpc and len(ex) == 1 and 0x50 <= ex[0] <= 0x6F and (best is None or hi > best[1]):
                 best = (ex[0] - 0x50, hi)
         return best
