@@ -90,6 +90,12 @@ class Module:
     headers_captured: bool
     problem: str | None = None
 
+    @property
+    def extent(self) -> int:
+        """The size rounded up to whole pages, as mapped (what eu-unstrip prints for a module whose
+        file it did not open; ``size`` is the exact end of the last PT_LOAD)."""
+        return (self.size + 0xFFF) & ~0xFFF
+
 
 def _cstr(b: bytes) -> str:
     return b.split(b"\x00", 1)[0].decode("utf-8", "backslashreplace")
