@@ -541,3 +541,91 @@ def test_symbol_cache_gives_the_same_frames_and_survives_damage(tmp_path, monkey
     assert frames() == cold
     monkeypatch.setenv("DUMPX_CACHE_DIR", "off")
     assert frames() == cold
+
+
+_RAW: dict = {}
+
+
+def _raw_core(name: str) -> bytes:
+    if name not in _RAW:
+        from dumpx.sources import Source
+        v = Source(fixture_file(f"elf/out/{name}.core.zst")).view()
+        _RAW[name] = v.read(0, v.size)
+    return _RAW[name]
+
+
+@settings(max_examples=int(__import__("os").environ.get("DUMPX_FUZZ_EXAMPLES", 60)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_damaged_cores_unwind_or_raise_dump_errors(data):
+    """Bit flips anywhere (stack words, registers, notes) and cuts: backtraces, variables and the
+    readings end with a result or a DumpError, never another exception or a hang."""
+    import warnings
+    from dumpx.elf.variables import FrameVariables
+    name = data.draw(st.sampled_from(["unwind-O2cfi", "stackprot", "smash"]))
+    raw = bytearray(_raw_core(name))
+    c0 = Core(bytes(raw))
+    sp = c0.threads[0].sp
+    seg = c0.segment_of(sp)
+    stack_off = seg.offset + (sp - seg.vaddr)
+    for _ in range(data.draw(st.integers(1, 12))):
+        where = data.draw(st.sampled_from(["stack", "notes", "anywhere"]))
+        if where == "stack":
+            i = stack_off + data.draw(st.integers(0, 2048))
+        elif where == "notes":
+            i = data.draw(st.integers(64, 4096))
+        else:
+            i = data.draw(st.integers(0, len(raw) - 1))
+        if i < len(raw):
+            raw[i] ^= 1 << data.draw(st.integers(0, 7))
+    cut = data.draw(st.one_of(st.just(len(raw)), st.integers(64, len(raw))))
+    exe = fixture_file(f"elf/out/{name}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            c = Core(bytes(raw[:cut]))
+            u = c.unwinder([exe])
+            for bt in u.all():
+                assert len(bt.frames) <= 256 and bt.stop
+                fv = FrameVariables(u, bt)
+                for f in bt.frames[:4]:
+                    fv.variables(f)
+            c.findings(binaries=[exe])
+        except DumpError:
+            pass
+
+
+@settings(max_examples=int(__import__("os").environ.get("DUMPX_FUZZ_EXAMPLES", 40)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_damaged_debug_file_with_the_right_build_id(data, tmp_path_factory):
+    """A binary whose build-id matches but whose unwind tables, symbols or DWARF are damaged (a
+    truncated download, a bad disk): frames and variables degrade, never another exception."""
+    import warnings
+    from dumpx.elf.image import CACHE
+    from dumpx.elf.variables import FrameVariables
+    exe = fixture_file("elf/out/unwind-O2cfi")
+    raw = bytearray(exe.read_bytes())
+    img = Image(str(exe))
+    spans = [(s[3], s[4]) for n, s in img.sections.items()
+             if n in (".eh_frame", ".eh_frame_hdr", ".symtab", ".strtab", ".debug_info", ".debug_abbrev",
+                      ".debug_line", ".debug_str", ".debug_loclists", ".debug_rnglists", ".debug_aranges")]
+    for _ in range(data.draw(st.integers(1, 20))):
+        off, size = data.draw(st.sampled_from(spans))
+        i = off + data.draw(st.integers(0, max(0, size - 1)))
+        raw[i] ^= 1 << data.draw(st.integers(0, 7))
+    p = tmp_path_factory.mktemp("bad") / "unwind-O2cfi"
+    p.write_bytes(bytes(raw))
+    CACHE.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            c = Core(fixture_file("elf/out/unwind-O2cfi.core.zst"))
+            u = c.unwinder([p])
+            bt = u.backtrace(0)
+            fv = FrameVariables(u, bt)
+            for f in bt.frames:
+                fv.variables(f)
+        except DumpError:
+            pass
+    CACHE.clear()

@@ -16,9 +16,26 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._native import cfi as _cfi
-from ..errors import CorruptDumpError
+from ..errors import CorruptDumpError, DumpError
 
 PT_LOAD = 1
+
+
+def _dwarf_guard(method):
+    """pyelftools raises its own exceptions (construct errors, KeyError, IndexError, RecursionError)
+    on damaged DWARF: turn them into CorruptDumpError naming the file and the pc."""
+    import functools
+
+    @functools.wraps(method)
+    def guarded(self, pc, *args, **kwargs):
+        try:
+            return method(self, pc, *args, **kwargs)
+        except DumpError:
+            raise
+        except Exception as e:
+            raise CorruptDumpError(f"{self.name}: DWARF unreadable at 0x{pc:x} ({type(e).__name__}: {e})",
+                                   offset=None, expected="well-formed DWARF") from None
+    return guarded
 
 
 def _demangle(name: str) -> str:
@@ -340,6 +357,7 @@ class Image:
                        np.array(line, dtype=np.int64)[order], np.array(col, dtype=np.int64)[order])
         return c.lines
 
+    @_dwarf_guard
     def line(self, pc: int) -> tuple[str, int, int] | None:
         """(file, line, column) of file address ``pc`` from the DWARF line table."""
         if not self.has_dwarf:
@@ -353,6 +371,7 @@ class Image:
             return None
         return _file_name(c.files, int(fil[k])), int(line[k]), int(col[k])
 
+    @_dwarf_guard
     def scopes(self, pc: int) -> list[Scope]:
         """The subprogram and inlined subroutines containing ``pc``, outermost first."""
         if not self.has_dwarf:
@@ -369,6 +388,7 @@ class Image:
                              _attr(die, "DW_AT_call_line"), _attr(die, "DW_AT_call_column")))
         return out
 
+    @_dwarf_guard
     def scope_dies(self, pc: int) -> list:
         """The DIEs of every scope (subprograms, inlined subroutines, lexical blocks) containing pc,
         outermost first, for variable lookup."""

@@ -133,6 +133,7 @@ class FrameVariables:
         self.bt = backtrace
         self.physical = [f for f in backtrace.frames if not f.inlined]
         self.arg_regs = X86_64_ARGS if self.core.machine == "x86-64" else AARCH64_ARGS
+        self.problems: list[str] = []
 
     def _regname(self, n: int) -> str:
         return self.u._name(n)
@@ -257,7 +258,11 @@ class FrameVariables:
             return []
         phys = self._physical_of(f)
         fpc = (f.pc if phys.exact else f.pc - 1) - m.bias
-        dies = m.debug.scope_dies(fpc)
+        try:
+            dies = m.debug.scope_dies(fpc)
+        except DumpError as e:
+            self.problems.append(str(e))
+            return []
         outer = next((d for d in dies if d.tag == "DW_TAG_subprogram"), None)
         mine = next((d for d in dies if d.offset == f.scope), None)
         if mine is None:
@@ -268,11 +273,20 @@ class FrameVariables:
         out = []
         arg_index = 0
         for scope in blocks:
-            for d in scope.iter_children():
+            try:
+                children = list(scope.iter_children())
+            except Exception as e:                              # pyelftools on damaged DWARF
+                self.problems.append(f"{m.path}: DWARF unreadable under DIE 0x{scope.offset:x} ({type(e).__name__})")
+                continue
+            for d in children:
                 if d.tag not in ("DW_TAG_formal_parameter", "DW_TAG_variable"):
                     continue
                 param = d.tag == "DW_TAG_formal_parameter"
-                v = self._one(m, d, fpc, param, arg_index if param else None, reg, mem, fb, cfa, ev, phys)
+                try:
+                    v = self._one(m, d, fpc, param, arg_index if param else None, reg, mem, fb, cfa, ev, phys)
+                except (DumpError, Unknown, Exception) as e:     # pyelftools on damaged DWARF
+                    v = Variable("?", "parameter" if param else "local", "?", None, "unavailable",
+                                 why=f"DWARF unreadable ({type(e).__name__}: {e})")
                 if param:
                     arg_index += 1
                 if v is not None:
