@@ -30,12 +30,13 @@ SP_REG = {"x86-64": 7, "aarch64": 31}
 FP_REG = {"x86-64": 6, "aarch64": 29}
 RA_REG = {"x86-64": 16, "aarch64": 30}
 MAX_FRAMES = 256
+M64 = (1 << 64) - 1
 SCAN_WORDS = 2048
 
 TRUST_CONTEXT, TRUST_CFI, TRUST_FP, TRUST_SCAN = "context", "cfi", "frame pointer", "scan"
 
 
-@dataclass
+@dataclass(slots=True)
 class Frame:
     index: int
     pc: int
@@ -130,6 +131,8 @@ class Unwinder:
         self._text_cache: dict[int, bytes | None] = {}
         self._rule_cache: dict = {}
         self._fde_cache: dict = {}
+        self._fast: dict = {}
+        self._frame_sym: dict = {}
         self._batch = False
         self._code_cache: dict = {}
         self._sym_cache: dict = {}
@@ -269,6 +272,8 @@ class Unwinder:
         seen: set[tuple[int, int]] = set()
         stop = ""
         sp_reg = SP_REG[self.arch]
+        fast = self._fast
+        u64 = core.u64
         while True:
             sp = regs.get(sp_reg)
             f = Frame(len(frames), pc, sp, trust, slot=slot, exact=exact, regs=regs, names=self.names)
@@ -285,7 +290,27 @@ class Unwinder:
                 stop = "the same pc and stack pointer repeated (a loop)"
                 break
             seen.add(key)
-            nxt = self._step(pc if exact else pc - 1, regs, f)
+            lk = pc if exact else pc - 1
+            comp = fast.get(lk)
+            if comp is None:
+                comp = fast[lk] = self._compile(lk)
+            nxt = None
+            if comp:
+                cfa_reg, cfa_off, offsets, keep, ra_off = comp
+                base = regs.get(cfa_reg)
+                if base is not None:
+                    cfa = (base + cfa_off) & M64
+                    try:
+                        new = {r: regs[r] for r in keep if r in regs}
+                        for r, off in offsets:
+                            new[r] = u64(cfa + off)
+                        npc = u64(cfa + ra_off)
+                        new[sp_reg] = cfa
+                        nxt = (new, npc, TRUST_CFI, False, cfa + ra_off, cfa)
+                    except DumpError:
+                        nxt = None
+            if nxt is None:
+                nxt = self._step(lk, regs, f)
             if nxt is None:
                 stop = f.evidence.pop("stop", "no rule found the caller")
                 break
@@ -419,6 +444,35 @@ class Unwinder:
                 except DumpError:
                     return False
         return False
+
+    def _compile(self, lk: int):
+        """The common CFI step at a pc as a tuple the unwinding loop applies inline (CFA = register +
+        offset, registers saved at CFA offsets, the return address saved, no signal frame, x86-64),
+        or False: every other case takes the general path (``_step``)."""
+        if self.arch != "x86-64":
+            return False
+        m, tables, hit = self._fde(lk)
+        if hit is None:
+            return False
+        img, t, off = hit
+        try:
+            (cfa_kind, cfa_a, cfa_b), listed, keep, ra, signal, sp_kind, ra_kind = self._rules(t, off, lk - m.bias)
+        except DumpError:
+            return False
+        if cfa_kind != _cfi.CFA_REG or signal or ra != 16 or ra_kind != _cfi.R_OFFSET or \
+                sp_kind not in (_cfi.R_UNSPECIFIED, _cfi.R_SAME):
+            return False
+        offsets, same, ra_off = [], [], None
+        for r, kind, a, _ in listed:
+            if r == 16:
+                ra_off = a
+            elif kind == _cfi.R_OFFSET:
+                offsets.append((r, a))
+            elif kind == _cfi.R_SAME:
+                same.append(r)
+            elif r != SP_REG[self.arch] or kind not in (_cfi.R_UNSPECIFIED, _cfi.R_SAME):
+                return False
+        return cfa_a, cfa_b, tuple(offsets), tuple(keep) + tuple(same), ra_off
 
     def _rules(self, t, off: int, fpc: int):
         """The CFI kernel's rules at fpc as plain tuples, cached per table and pc (threads share pcs)."""
@@ -557,6 +611,23 @@ class Unwinder:
 
     # ------------------------------------------------------------------ symbols
     def _symbolize(self, f: Frame, exact_pc: bool) -> None:
+        """Module, function, line and DWARF scopes of a frame; cached per (pc, exact, signal)."""
+        sig = bool(f.evidence.get("signal frame"))
+        key = (f.pc, exact_pc, sig)
+        hit = self._frame_sym.get(key)
+        if hit is None:
+            g = Frame(0, f.pc, None, "", evidence={"signal frame": True} if sig else {})
+            g.note = f.note
+            self._symbolize_slow(g, exact_pc)
+            hit = (g.signal_frame, g.module, g.module_offset, g.build, g.function, g.function_offset,
+                   g.function_size, g.file, g.line, g.column, g.note, g.evidence.get("_scopes"))
+            self._frame_sym[key] = hit
+        (f.signal_frame, f.module, f.module_offset, f.build, f.function, f.function_offset,
+         f.function_size, f.file, f.line, f.column, f.note, scopes) = hit
+        if scopes is not None:
+            f.evidence["_scopes"] = scopes
+
+    def _symbolize_slow(self, f: Frame, exact_pc: bool) -> None:
         f.signal_frame = bool(f.evidence.get("signal frame"))
         m = self.module_at(f.pc)
         if m is None:
