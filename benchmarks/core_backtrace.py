@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,7 @@ def generate(threads: int) -> tuple[Path, Path]:
     return core, exe
 
 
-def run(cmd: list[str]) -> dict:
+def run(cmd: list[str], env: dict | None = None) -> dict:
     """Wall time and peak RSS of a whole command (interpreter start included). The peak comes from
     GNU time, whose own small process forks the command: a child spawned from this Python process
     would inherit its high-water mark across exec."""
@@ -45,7 +46,8 @@ def run(cmd: list[str]) -> dict:
     full = (["/usr/bin/time", "-f", "%M", "-o", str(rss_path)] if gnu_time else []) + cmd
     t = time.perf_counter()
     with open(out_path, "wb") as out:
-        rc = subprocess.run(full, stdout=out, stderr=subprocess.DEVNULL).returncode
+        rc = subprocess.run(full, stdout=out, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})}).returncode
     wall = time.perf_counter() - t
     rss = None
     if gnu_time and rss_path.exists():
@@ -59,6 +61,7 @@ def in_process(core: Path, exe: Path) -> dict:
     from dumpx.elf import Core
     from dumpx.elf.image import CACHE
     CACHE.clear()
+    os.environ["DUMPX_CACHE_DIR"] = fresh_cache()
     t0 = time.perf_counter()
     c = Core(core)
     u = c.unwinder([exe])
@@ -74,6 +77,12 @@ def in_process(core: Path, exe: Path) -> dict:
     return {"threads": len(bts), "frames": frames, "distinct_stacks": distinct,
             "open_and_verify_s": round(t1 - t0, 3), "unwind_symbolize_cold_s": round(t2 - t1, 3),
             "unwind_symbolize_warm_s": round(t3 - t2, 3)}
+
+
+def fresh_cache() -> str:
+    import tempfile
+    WORK.mkdir(exist_ok=True)
+    return tempfile.mkdtemp(prefix="symcache-", dir=WORK)
 
 
 def modules_bench(n: int) -> dict:
@@ -111,9 +120,14 @@ def main() -> None:
         core, exe = generate(a.threads)
     res = {"core": str(core), "core_mib": round(core.stat().st_size / 2**20, 1)}
     res["in_process"] = in_process(core, exe)
-    dumpx = shutil.which("dumpx") or "dumpx"
-    res["dumpx core bt --all"] = run([dumpx, "core", "bt", str(core), "--binary", str(exe), "--all"])
-    res["dumpx core bt --all --json"] = run([dumpx, "core", "bt", str(core), "--binary", str(exe), "--all", "--json"])
+    # the console script next to this interpreter (a pyenv shim in front of it adds its own ~50 ms)
+    beside = Path(sys.executable).parent / "dumpx"
+    dumpx = str(beside) if beside.exists() else shutil.which("dumpx") or "dumpx"
+    bt = [dumpx, "core", "bt", str(core), "--binary", str(exe), "--all"]
+    cache = {"DUMPX_CACHE_DIR": fresh_cache()}
+    res["dumpx core bt --all (cold: empty symbol cache)"] = run(bt, cache)
+    res["dumpx core bt --all (warm: symbol cache filled)"] = run(bt, cache)
+    res["dumpx core bt --all --json (warm)"] = run(bt + ["--json"], cache)
     if not a.no_peer:
         if shutil.which("eu-stack"):
             res["eu-stack -i -l --core"] = run(["eu-stack", "-i", "-l", "--core", str(core), "-e", str(exe)])
