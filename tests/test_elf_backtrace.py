@@ -629,3 +629,47 @@ def test_damaged_debug_file_with_the_right_build_id(data, tmp_path_factory):
         except DumpError:
             pass
     CACHE.clear()
+
+
+def test_debug_file_found_through_gnu_debuglink_with_its_crc(tmp_path):
+    """A stripped binary (same build-id) whose DWARF lives in a separate file named by
+    .gnu_debuglink, as distributions ship them; a debug file with another CRC is refused."""
+    objcopy = need_tool("objcopy")
+    src = fixture_file("elf/out/unwind-O2cfi")
+    d = tmp_path / "bin"
+    d.mkdir()
+    dbg = d / "unwind-O2cfi.debug"
+    subprocess.run([objcopy, "--only-keep-debug", str(src), str(dbg)], check=True)
+    stripped = d / "unwind-O2cfi"
+    subprocess.run([objcopy, "--strip-debug", f"--add-gnu-debuglink={dbg}", str(src), str(stripped)], check=True, cwd=d)
+    assert file_build_id(stripped) == file_build_id(src) and not Image(str(stripped)).has_dwarf
+    c = Core(fixture_file("elf/out/unwind-O2cfi.core.zst"))
+    v = next(v for v in c.verify([stripped]) if v.module.endswith("/unwind-O2cfi"))
+    assert (v.image, v.debug) == (str(stripped), str(dbg))
+    assert any(t.source == "debuglink" and t.path == str(dbg) for t in v.tried)
+    frames = c.backtraces([stripped])[0].frames
+    assert next(f for f in frames if f.function == "level3").line == 18      # lines from the debug file
+    # the same name with other bytes: the CRC in .gnu_debuglink does not match, so it is not used
+    dbg.write_bytes(dbg.read_bytes() + b"\0")
+    v = next(v for v in Core(fixture_file("elf/out/unwind-O2cfi.core.zst")).verify([stripped])
+             if v.module.endswith("/unwind-O2cfi"))
+    assert v.debug is None and any(t.verdict == "debuglink CRC differs" for t in v.tried)
+
+
+def test_entry_value_is_not_taken_across_a_tail_call(tmp_path):
+    """The call site at work's return address is libc's call to main (main tail-called work): its
+    rdi is argc. Taking it as work's entry value would print id = 1; dumpx and gdb both refuse."""
+    from dumpx.elf.variables import FrameVariables
+    core_z, exe = fixture_file("elf/out/tailcall.core.zst"), fixture_file("elf/out/tailcall")
+    c = Core(core_z)
+    libc_as_in(c)
+    u = c.unwinder([exe])
+    bt = u.backtrace(0)
+    work = bt.frames[0]
+    assert work.function == "work" and bt.frames[1].function == "__libc_start_call_main"   # main is gone
+    vs = {v.name: v for v in FrameVariables(u, bt).variables(work)}
+    assert vs["id"].value is None and vs["id"].state == "optimized out"
+    assert "main" in vs["id"].why or "indirect" in vs["id"].why
+    assert vs["salt"].value == 7                                         # the construction: argc * 7
+    gdb = dict(gdb_values(plain("fix:elf/out/tailcall.core.zst", tmp_path), exe))
+    assert gdb["work"]["id"] == "<optimized out>" and _num(gdb["work"]["salt"]) == 7

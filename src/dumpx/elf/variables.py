@@ -194,9 +194,17 @@ class FrameVariables:
         caller = self._caller_of(phys)
         if caller is None:
             raise Unknown("no caller frame for the entry value")
-        site = self._call_site(caller)
-        if site is None:
+        got = self._call_site(caller)
+        if got is None:
             raise Unknown(f"no DW_TAG_call_site at the return address 0x{caller.pc:x} in the caller")
+        site, origin = got
+        callee = _base_name(phys.function)
+        if origin is None:
+            raise Unknown(f"the call at 0x{caller.pc:x} is indirect: nothing in the DWARF says it called "
+                          f"{callee}, so its values cannot be taken for {callee}'s entry")
+        if callee and origin != callee:
+            raise Unknown(f"the caller's call at 0x{caller.pc:x} is to {origin}, not {callee}: a tail call came "
+                          f"between, so that call site's values are not {callee}'s")
         val = site.get(regno)
         if val is None:
             raise Unknown(f"the caller's call site does not record {self._regname(regno)}")
@@ -211,8 +219,9 @@ class FrameVariables:
             return loc.value
         raise Unknown(f"call-site value is {loc.kind}")
 
-    def _call_site(self, caller) -> dict[int, bytes] | None:
-        """{argument register: DW_AT_call_value expression} of the call whose return address is caller.pc."""
+    def _call_site(self, caller) -> tuple[dict[int, bytes], str | None] | None:
+        """({argument register: DW_AT_call_value expression}, name of the called function or None for
+        an indirect call) of the call whose return address is caller.pc."""
         m = self.u.module_at(caller.pc)
         if m is None or m.debug is None:
             return None
@@ -224,6 +233,15 @@ class FrameVariables:
                 a = d.attributes.get("DW_AT_call_return_pc") or d.attributes.get("DW_AT_low_pc")
                 if a is None or a.value != ret:
                     continue
+                origin = None
+                for key in ("DW_AT_call_origin", "DW_AT_abstract_origin"):
+                    if key in d.attributes:
+                        try:
+                            from .image import _die_name
+                            origin = _base_name(_die_name(d.get_DIE_from_attribute(key)))
+                        except Exception:
+                            origin = None
+                        break
                 out = {}
                 for p in d.iter_children():
                     if p.tag not in ("DW_TAG_call_site_parameter", "DW_TAG_GNU_call_site_parameter"):
@@ -235,7 +253,7 @@ class FrameVariables:
                     op = loc.value[0]
                     if 0x50 <= op <= 0x6F:
                         out[op - 0x50] = bytes(val.value)
-                return out
+                return out, origin
         return None
 
     def _last_register(self, m, d, fpc, ranges):
@@ -386,6 +404,15 @@ class FrameVariables:
                 var.evidence[f"{name} in frame #{g.index}"] = (
                     f"0x{g.registers[name]:x} (the value, unless a call between wrote {name})")
                 return
+
+
+def _base_name(name: str | None) -> str | None:
+    """A function's name without parameters or glibc's internal prefixes, for comparing a call
+    site's target with the frame it reached (``__GI_raise`` and ``raise`` are one function)."""
+    if not name:
+        return None
+    import re
+    return re.sub(r"^(__GI_)?_*", "", name.split("(", 1)[0])
 
 
 def _walk(die, limit: int = 100_000):
