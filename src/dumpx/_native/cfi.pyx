@@ -243,6 +243,17 @@ cdef int parse_cie(const uint8_t* p, int64_t n, uint64_t addr, int64_t off, bint
     return 0
 
 
+cdef int fde_range(Cur* c, Cie* cie, bint eh, int ptr_size, uint64_t* begin, uint64_t* length) except -1:
+    """An FDE's initial location and address range (pointer-encoded in .eh_frame, plain in .debug_frame)."""
+    if eh:
+        begin[0] = encoded(c, cie.fde_enc, ptr_size)
+        length[0] = encoded(c, cie.fde_enc & 0x0F, ptr_size)
+    else:
+        begin[0] = ule(c, ptr_size)
+        length[0] = ule(c, ptr_size)
+    return 0
+
+
 def index(const uint8_t[:] data not None, uint64_t section_addr, bint eh_frame, int ptr_size=8):
     """Every FDE of the section: (pc_begin, pc_end, fde_offset) sorted by pc_begin.
 
@@ -271,12 +282,7 @@ def index(const uint8_t[:] data not None, uint64_t section_addr, bint eh_frame, 
             if cie_ptr != last_cie:
                 parse_cie(c.p, n, section_addr, cie_ptr, eh_frame, ptr_size, &cie)
                 last_cie = cie_ptr
-            if eh_frame:
-                b = encoded(&c, cie.fde_enc, ptr_size)
-                r = encoded(&c, cie.fde_enc & 0x0F, ptr_size)
-            else:
-                b = ule(&c, ptr_size)
-                r = ule(&c, ptr_size)
+            fde_range(&c, &cie, eh_frame, ptr_size, &b, &r)
             if r:
                 lo.append(b)
                 hi.append(b + r)
@@ -449,12 +455,7 @@ def rules_at(const uint8_t[:] data not None, uint64_t section_addr, bint eh_fram
         fail(fde_offset, "an FDE")
     parse_cie(c.p, n, section_addr, cie_ptr, eh_frame, ptr_size, &cie)
     c.n = body_end
-    if eh_frame:
-        b = encoded(&c, cie.fde_enc, ptr_size)
-        r = encoded(&c, cie.fde_enc & 0x0F, ptr_size)
-    else:
-        b = ule(&c, ptr_size)
-        r = ule(&c, ptr_size)
+    fde_range(&c, &cie, eh_frame, ptr_size, &b, &r)
     if not (b <= pc < b + r):
         fail(fde_offset, f"an FDE covering 0x{pc:x} (it covers 0x{b:x}-0x{b + r:x})")
     if cie.has_z:

@@ -39,6 +39,16 @@ class Variable:
         return f"{self.name} = <{self.state}>  ({self.type}; {self.why or ''}{'; ' + ev if ev else ''})"
 
 
+def _ref(die, attr: str):
+    """The DIE an attribute refers to, or None (absent, or a reference the DWARF cannot resolve)."""
+    if attr not in die.attributes:
+        return None
+    try:
+        return die.get_DIE_from_attribute(attr)
+    except Exception:
+        return None
+
+
 def _type(die, depth=0) -> tuple[str, int | None]:
     if die is None or depth > 16:
         return "?", None
@@ -47,12 +57,7 @@ def _type(die, depth=0) -> tuple[str, int | None]:
     name = name.value.decode("utf-8", "backslashreplace") if name is not None else None
     size = die.attributes.get("DW_AT_byte_size")
     size = size.value if size is not None else None
-    inner = None
-    if "DW_AT_type" in die.attributes:
-        try:
-            inner = die.get_DIE_from_attribute("DW_AT_type")
-        except Exception:
-            inner = None
+    inner = _ref(die, "DW_AT_type")
     if t == "DW_TAG_pointer_type" or t == "DW_TAG_reference_type":
         n, _ = _type(inner, depth + 1) if inner is not None else ("void", None)
         return f"{n} *", size or 8
@@ -314,19 +319,8 @@ class FrameVariables:
     def _one(self, m, d, fpc, param, arg_index, reg, mem, fb, cfa, ev, phys) -> Variable | None:
         from .image import _die_name
         name = _die_name(d)
-        tdie = None
-        src = d
-        if "DW_AT_abstract_origin" in d.attributes:
-            try:
-                src = d.get_DIE_from_attribute("DW_AT_abstract_origin")
-            except Exception:
-                src = d
-        if "DW_AT_type" in src.attributes:
-            try:
-                tdie = src.get_DIE_from_attribute("DW_AT_type")
-            except Exception:
-                tdie = None
-        tname, size = _type(tdie)
+        src = _ref(d, "DW_AT_abstract_origin") or d
+        tname, size = _type(_ref(src, "DW_AT_type"))
         var = Variable(name, "parameter" if param else "local", tname, size, "unavailable")
         if "DW_AT_const_value" in d.attributes:
             cv = d.attributes["DW_AT_const_value"].value
