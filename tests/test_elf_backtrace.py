@@ -240,7 +240,8 @@ def test_healthy_stacks_raise_no_smash_or_canary_reading(name):
     core_z, exe = fixture_core(name)
     c = Core(core_z)
     kinds = {f.kind for f in c.findings(binaries=[exe])}
-    assert not kinds & {"core-frame-smashed", "core-frame-bad-pc", "core-stack-protector", "core-canary-overwritten"}
+    assert not kinds & {"core-frame-smashed", "core-frame-bad-pc", "core-stack-protector", "core-canary-overwritten",
+                        "core-stack-not-scanned"}
     # and where a canary slot was found it is intact (unwind-O0 has none: -fstack-protector is not default for it)
     from dumpx.elf.reading import canary_slots, process_canary
     canary, _ = process_canary(c)
@@ -673,3 +674,21 @@ def test_entry_value_is_not_taken_across_a_tail_call(tmp_path):
     assert vs["salt"].value == 7                                         # the construction: argc * 7
     gdb = dict(gdb_values(plain("fix:elf/out/tailcall.core.zst", tmp_path), exe))
     assert gdb["work"]["id"] == "<optimized out>" and _num(gdb["work"]["salt"]) == 7
+
+
+def test_crafted_cfi_expressions_and_short_images_are_unknowns_not_crashes():
+    """An empty CFA expression, one that names a register, and a PT_LOAD that claims more bytes than
+    the file has: each ends as 'unknown' (the next unwinding rule is tried), never a TypeError."""
+    from dumpx.elf.backtrace import _address
+    from dumpx.elf.dwarfexpr import Unknown, evaluate
+    regs = {7: 0x7FFF0000}
+    reg = regs.__getitem__
+    with pytest.raises(Unknown):
+        _address(evaluate(b"", reg, lambda a, n: 0), reg, "the CFA")
+    assert _address(evaluate(b"\x57", reg, lambda a, n: 0), reg, "the CFA") == 0x7FFF0000   # DW_OP_reg7
+    import struct
+    hdr = (b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+           + struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, 0, 64, 0, 0, 64, 56, 1, 64, 0, 0)
+           + struct.pack("<IIQQQQQQ", 1, 5, 0, 0, 0, 1 << 20, 1 << 20, 4096))
+    img = Image(data=hdr + bytes(100), name="short")
+    assert img.read_vaddr(150, 7) is not None and img.read_vaddr(5000, 7) is None

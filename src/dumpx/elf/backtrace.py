@@ -99,6 +99,16 @@ class Backtrace:
                 "frames": [f.to_dict(registers) for f in self.frames]}
 
 
+def _address(loc, reg, what: str) -> int:
+    """The number a CFI expression computed; a crafted table can make it name a register or
+    compute nothing, which is an unknown, not a crash."""
+    if loc.kind == "register":
+        return reg(loc.value)
+    if loc.kind in ("memory", "value") and isinstance(loc.value, int):
+        return loc.value
+    raise Unknown(f"{what} computes no address ({loc.kind})")
+
+
 @dataclass
 class _Mod:
     start: int
@@ -501,8 +511,7 @@ class Unwinder:
         if cfa_kind == _cfi.CFA_REG:
             cfa = (reg(cfa_a) + cfa_b) & ((1 << 64) - 1)
         elif cfa_kind == _cfi.CFA_EXPR:
-            loc = evaluate(bytes(data[cfa_a:cfa_a + cfa_b]), reg, self._mem)
-            cfa = loc.value
+            cfa = _address(evaluate(bytes(data[cfa_a:cfa_a + cfa_b]), reg, self._mem), reg, "the CFA")
         else:
             raise Unknown("the FDE defines no CFA")
         # unspecified callee-saved registers keep their value
@@ -523,13 +532,14 @@ class Unwinder:
                     if a in regs:
                         new[r] = regs[a]
                 elif kind in (_cfi.R_EXPRESSION, _cfi.R_VAL_EXPRESSION):
-                    loc = evaluate(bytes(data[a:a + b]), reg, self._mem, initial=[cfa])
+                    v = _address(evaluate(bytes(data[a:a + b]), reg, self._mem, initial=[cfa]), reg,
+                                 f"the rule for {self._name(r)}")
                     if kind == _cfi.R_EXPRESSION:
                         if r == ra:
-                            slot = loc.value
-                        new[r] = self._mem(loc.value, 8)
+                            slot = v
+                        new[r] = self._mem(v, 8)
                     else:
-                        new[r] = loc.value
+                        new[r] = v
             except Unknown:
                 if r == ra:
                     raise

@@ -19,6 +19,7 @@ from .._native import cfi as _cfi
 from ..errors import CorruptDumpError, DumpError
 
 PT_LOAD = 1
+MAX_INFLATED = 1 << 30       # a compressed debug section may inflate to this much, no more
 
 
 def _dwarf_guard(method):
@@ -160,9 +161,15 @@ class Image:
                                    offset=off, expected=f"{size} bytes")
         if flags & 0x800:                               # SHF_COMPRESSED
             import zlib
+            if size < 24:
+                raise CorruptDumpError(f"{self.name}: compressed section {name} is shorter than its header",
+                                       offset=off, expected="a 24-byte Elf64_Chdr")
             ch_type, _, ch_size = struct.unpack_from("<IIQ", self.data, off)
             if ch_type != 1:
                 return None
+            if ch_size > MAX_INFLATED:
+                raise CorruptDumpError(f"{self.name}: compressed section {name} claims {ch_size} bytes",
+                                       offset=off, expected=f"at most {MAX_INFLATED} bytes inflated")
             try:
                 return memoryview(zlib.decompressobj().decompress(bytes(self.data[off + 24:off + size]), ch_size)), addr
             except zlib.error:
@@ -191,10 +198,12 @@ class Image:
         return None
 
     def read_vaddr(self, vaddr: int, size: int) -> bytes | None:
-        """Bytes at a file virtual address from a PT_LOAD's file-backed part, or None."""
+        """Bytes at a file virtual address from a PT_LOAD's file-backed part, or None (also where
+        the program header claims more file bytes than the file has)."""
         for va, memsz, off, filesz, _ in self.loads:
             if va <= vaddr and vaddr + size <= va + filesz:
-                return bytes(self.data[off + vaddr - va: off + vaddr - va + size])
+                got = bytes(self.data[off + vaddr - va: off + vaddr - va + size])
+                return got if len(got) == size else None
         return None
 
     # --------------------------------------------------------------- unwind tables
