@@ -16,56 +16,19 @@ RUNTIME_CAP = 64 << 20     # runtime/pprof stops writing debug=2 at 64 MiB
 
 
 def parse_stack(text: str) -> Stack:
-    """Frames of one goroutine block (the lines after its header)."""
-    frames: list[Frame] = []
-    created = None
-    elided = False
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        ln = lines[i]
-        if not ln or ln.startswith("\t"):
-            i += 1
-            continue
-        if ln.startswith("..."):
-            elided = True
-            i += 1
-            continue
-        if ln.startswith("goroutine running on other thread"):
-            i += 1
-            continue
-        file = line = None
-        if i + 1 < len(lines) and lines[i + 1].startswith("\t"):
-            loc = lines[i + 1][1:].split(" ", 1)[0]
-            f, _, n = loc.rpartition(":")
-            if f and n.isdigit():
-                file, line = f, int(n)
-            i += 1
-        if ln.startswith("created by "):
-            func = ln[len("created by "):].split(" in goroutine ", 1)[0]
-            created = Frame(func, file, line)
-        else:
-            func, args = ln, None
-            if ln.endswith(")"):
-                depth, k = 0, len(ln) - 1
-                while k >= 0:
-                    if ln[k] == ")":
-                        depth += 1
-                    elif ln[k] == "(":
-                        depth -= 1
-                        if depth == 0:
-                            break
-                    k -= 1
-                if k > 0:
-                    func, args = ln[:k], ln[k + 1:-1]
-            frames.append(Frame(func, file, line, args))
-        i += 1
-    return Stack(tuple(frames), created, elided)
+    """Frames of one goroutine block (the lines after its header), with their arguments."""
+    return _parse(text, None)
 
 
 def _parse_loose(text: str, cache: dict) -> Stack:
     """``parse_stack`` without arguments, sharing one Frame per (function, file:line) across the
     dump's stacks: distinct stacks mostly repeat the same frames."""
+    return _parse(text, cache)
+
+
+def _parse(text: str, cache: dict | None) -> Stack:
+    """One walk over a block's lines: function lines with their tab-indented location lines,
+    ``created by``, elision markers. ``cache`` given: arguments dropped and frames shared."""
     frames: list[Frame] = []
     created = None
     elided = False
@@ -77,7 +40,7 @@ def _parse_loose(text: str, cache: dict) -> Stack:
         if not ln or ln[0] == "\t":
             i += 1
             continue
-        if ln[0] == "." and ln.startswith("..."):
+        if ln.startswith("..."):
             elided = True
             i += 1
             continue
@@ -90,13 +53,14 @@ def _parse_loose(text: str, cache: dict) -> Stack:
             i += 1
         if ln.startswith("created by "):
             func = ln[11:].split(" in goroutine ", 1)[0]
-            created = _frame(cache, func, loc)
+            created = _frame(cache, func, loc, None)
         else:
+            args = None
             if ln.endswith(")"):
                 k = _args_start(ln)
                 if k > 0:
-                    ln = ln[:k]
-            frames.append(_frame(cache, ln, loc))
+                    ln, args = ln[:k], ln[k + 1:-1]
+            frames.append(_frame(cache, ln, loc, args))
         i += 1
     return Stack(tuple(frames), created, elided)
 
@@ -115,13 +79,14 @@ def _args_start(ln: str) -> int:
     return -1
 
 
-def _frame(cache: dict, func: str, loc: str) -> Frame:
+def _frame(cache: dict | None, func: str, loc: str, args: str | None) -> Frame:
+    if cache is None:
+        file, _, num = loc.rpartition(":")
+        return Frame(func, file, int(num), args) if file and num.isdigit() else Frame(func, None, None, args)
     key = (func, loc)
     f = cache.get(key)
     if f is None:
-        file, _, num = loc.rpartition(":")
-        f = Frame(func, file, int(num)) if file and num.isdigit() else Frame(func, None, None)
-        cache[key] = f
+        f = cache[key] = _frame(None, func, loc, None)
     return f
 
 
