@@ -372,9 +372,10 @@ def test_remember_state_depth_is_bounded():
 
 # --------------------------------------------------------------------------- variables
 
-def gdb_values(core: Path, exe: Path) -> list[tuple[str, dict[str, str]]]:
+def gdb_values(core: Path, exe: Path, past_main: bool = False) -> list[tuple[str, dict[str, str]]]:
     """[(function, {name: value text})] for the crashing thread, from gdb 'bt full'."""
-    out = subprocess.run([need_tool("gdb"), "-batch", "-nx", "-ex", "bt full", str(exe), str(core)],
+    out = subprocess.run([need_tool("gdb"), "-batch", "-nx", "-ex", f"set backtrace past-main {'on' if past_main else 'off'}",
+                          "-ex", "bt full", str(exe), str(core)],
                          capture_output=True, text=True).stdout
     frames: list[tuple[str, dict[str, str]]] = []
     for line in out.splitlines():
@@ -692,3 +693,82 @@ def test_crafted_cfi_expressions_and_short_images_are_unknowns_not_crashes():
            + struct.pack("<IIQQQQQQ", 1, 5, 0, 0, 0, 1 << 20, 1 << 20, 4096))
     img = Image(data=hdr + bytes(100), name="short")
     assert img.read_vaddr(150, 7) is not None and img.read_vaddr(5000, 7) is None
+
+
+@pytest.mark.parametrize("name", ["indirect", "indirect-clang"])
+def test_entry_values_through_indirect_calls_that_gdb_cannot_follow(name, tmp_path):
+    """work's id and (gcc) stage's id: gdb prints <optimized out>, because the callers' call sites
+    are indirect and gdb cannot see their targets. dumpx reads the target from the call instruction
+    (``call *handler(%rip)``, ``call *%r12``) in the caller's frame, finds it is the callee's entry,
+    and takes the call site's values: the ones the program had by construction (fixtures/README)."""
+    from dumpx.elf.variables import FrameVariables
+    core_z, exe = fixture_file(f"elf/out/{name}.core.zst"), fixture_file(f"elf/out/{name}")
+    u = Core(core_z).unwinder([exe])
+    bt = u.backtrace(0)
+    fv = FrameVariables(u, bt)
+    by = {f.function: {v.name: v for v in fv.variables(f)} for f in bt.frames[:3]}
+    assert list(by) == ["work", "stage", "run"]
+    work, stage = by["work"], by["stage"]
+    assert (work["id"].value, work["id"].state) == (0x5EED0002 ^ 0x77, "read")
+    assert (stage["id"].value, stage["id"].state) == (0x5EED0002, "read")
+    assert work["salt"].value == 21
+    assert "handler" not in work["id"].evidence["entry value from"]          # evidence is addresses, not guesses
+    assert "`call *0x" in work["id"].evidence["entry value from"] and "as the dump holds it" in work["id"].evidence["entry value from"]
+    gdb = dict(gdb_values(plain(f"fix:elf/out/{name}.core.zst", tmp_path), exe))
+    assert gdb["work"]["id"] == "<optimized out>" and _num(gdb["work"]["salt"]) == 21
+    if name == "indirect":
+        assert gdb["stage"]["id"] == "<optimized out>"
+        assert "%r12" in stage["id"].evidence["entry value from"]
+    else:
+        assert _num(gdb["stage"]["id"]) == 0x5EED0002                       # clang names r14 in DW_AT_call_target
+
+
+def test_main_argv_through_libcs_indirect_call_to_main(tmp_path):
+    """Every -O2 main whose argv is dead: gdb's default 'bt full' prints argv=<optimized out> (it
+    stops at main and does not unwind libc's frame, where the target of libc's indirect call to
+    main is recorded: DW_AT_call_target on libc's stack). dumpx evaluates that target in libc's
+    frame, finds main, and reads argv from the call site; gdb with 'backtrace past-main on' reads
+    the same value, and prints it as libc's argv one frame up."""
+    from dumpx.elf.variables import FrameVariables
+    core_z, exe = fixture_file("elf/out/ipara.core.zst"), fixture_file("elf/out/ipara")
+    c = Core(core_z)
+    libc_as_in(c)
+    u = c.unwinder([exe])
+    bt = u.backtrace(0)
+    main = next(f for f in bt.frames if f.function == "main")
+    argv = next(v for v in FrameVariables(u, bt).variables(main) if v.name == "argv")
+    core = plain("fix:elf/out/ipara.core.zst", tmp_path)
+    assert dict(gdb_values(core, exe))["main"]["argv"] == "<optimized out>"
+    gdb = dict(gdb_values(core, exe, past_main=True))
+    assert argv.state == "read" and argv.value == _num(gdb["main"]["argv"]) == _num(gdb["libc_start_call_main"]["argv"])
+    assert "DW_AT_call_target" in argv.evidence["entry value from"]
+
+
+def _decoder(code: bytes, regs: dict[int, int], memory: dict[int, int], code_at: set[int]):
+    from dumpx.elf.variables import FrameVariables
+    from dumpx.elf.dwarfexpr import Unknown
+    fv = object.__new__(FrameVariables)
+    fv.u = type("U", (), {"_text": lambda self, a, n: code[-n:], "is_code": lambda self, a: a in code_at,
+                          "_name": lambda self, n: f"r{n}"})()
+    caller = type("F", (), {"pc": 0x1000, "index": 1})()
+
+    def reg(n):
+        if n not in regs:
+            raise Unknown("not recovered")
+        return regs[n]
+
+    return fv._decoded_call(caller, reg, lambda a, n: memory[a])
+
+
+def test_call_decoding_refuses_to_guess():
+    """The bytes before a return address: a REX byte or the previous instruction's last byte (0x41
+    before FF D4 is call *%r12, else call *%rsp); a target that is not code is not the call that
+    ran; a decoding that needs an unrecovered register makes the whole read fail."""
+    f = 0x5000
+    assert [t for t, _ in _decoder(b"\x90\x90\x90\x90\x41\xff\xd4", {12: f, 7: 0x7ffd0000}, {}, {f})] == [f]
+    # both readings give code, and different code: two targets, which the caller refuses
+    assert sorted(t for t, _ in _decoder(b"\x90\x90\x90\x90\x41\xff\xd4", {12: f, 7: f + 8}, {}, {f, f + 8})) == [f, f + 8]
+    # r12 not recovered: nothing, even though the no-REX reading (rsp) could be evaluated
+    assert _decoder(b"\x90\x90\x90\x90\x41\xff\xd4", {7: f}, {}, {f}) == []
+    # call *0x10(%rip): the pointer at return address + 0x10, as the dump holds it
+    assert [t for t, _ in _decoder(b"\x90\xff\x15\x10\x00\x00\x00", {}, {0x1010: f}, {f})] == [f]

@@ -34,7 +34,8 @@ class Variable:
     def text(self) -> str:
         if self.state == "read":
             v = f"0x{self.value:x}" if self.value is not None else f"at 0x{self.address:x}"
-            return f"{self.name} = {v}  ({self.type}; {self.location})"
+            src = self.evidence.get("entry value from")
+            return f"{self.name} = {v}  ({self.type}; {self.location}{'; from ' + src if src else ''})"
         ev = "; ".join(f"{k}: {v}" for k, v in self.evidence.items())
         return f"{self.name} = <{self.state}>  ({self.type}; {self.why or ''}{'; ' + ev if ev else ''})"
 
@@ -139,6 +140,7 @@ class FrameVariables:
         self.physical = [f for f in backtrace.frames if not f.inlined]
         self.arg_regs = X86_64_ARGS if self.core.machine == "x86-64" else AARCH64_ARGS
         self.problems: list[str] = []
+        self.entry_source: str | None = None     # the call site the last entry value was read from
 
     def _regname(self, n: int) -> str:
         return self.u._name(n)
@@ -202,14 +204,18 @@ class FrameVariables:
         got = self._call_site(caller)
         if got is None:
             raise Unknown(f"no DW_TAG_call_site at the return address 0x{caller.pc:x} in the caller")
-        site, origin = got
+        site, origin, target_expr = got
         callee = _base_name(phys.function)
         if origin is None:
-            raise Unknown(f"the call at 0x{caller.pc:x} is indirect: nothing in the DWARF says it called "
-                          f"{callee}, so its values cannot be taken for {callee}'s entry")
-        if callee and origin != callee:
+            how = self._indirect_call_to(phys, caller, target_expr)
+            if how is None:
+                raise Unknown(f"the call at 0x{caller.pc:x} is indirect and its target cannot be read: nothing says it "
+                              f"called {callee}, so its values cannot be taken for {callee}'s entry")
+        elif callee and origin != callee:
             raise Unknown(f"the caller's call at 0x{caller.pc:x} is to {origin}, not {callee}: a tail call came "
                           f"between, so that call site's values are not {callee}'s")
+        else:
+            how = f"the call at 0x{caller.pc:x} in {caller.function or '??'} (DW_AT_call_origin {origin})"
         val = site.get(regno)
         if val is None:
             raise Unknown(f"the caller's call site does not record {self._regname(regno)}")
@@ -219,14 +225,93 @@ class FrameVariables:
         reg, mem, fb, cfa, ev = self._ctx(caller, fb_die, depth + 1)
         loc = evaluate(val, reg, mem, frame_base=fb, cfa=cfa, entry_value=ev)
         if loc.kind == "register":
-            return reg(loc.value)
-        if loc.kind in ("value", "memory"):
-            return loc.value
-        raise Unknown(f"call-site value is {loc.kind}")
+            out = reg(loc.value)
+        elif loc.kind in ("value", "memory"):
+            out = loc.value
+        else:
+            raise Unknown(f"call-site value is {loc.kind}")
+        self.entry_source = how
+        return out
 
-    def _call_site(self, caller) -> tuple[dict[int, bytes], str | None] | None:
+    def _indirect_call_to(self, phys, caller, target_expr: bytes | None) -> str | None:
+        """How the indirect call at ``caller.pc`` is known to have entered ``phys``'s function, or
+        None. The target is read in the caller's frame — from DW_AT_call_target, else from the call
+        instruction itself (``call *disp(%rip)`` or through a register the caller's frame recovers)
+        — and must be the entry of the function ``phys`` is in: then no tail call came between
+        (gdb refuses these, printing ``<optimized out>``). A target read from memory is read as the
+        dump holds it, which the evidence says."""
+        if phys.function_offset is None:
+            return None
+        entry = phys.pc - phys.function_offset
+        cm = self.u.module_at(caller.pc)
+        outer = cm.debug.scope_dies(caller.pc - 1 - cm.bias) if cm is not None and cm.debug is not None else []
+        reg, mem, fb, cfa, _ = self._ctx(caller, outer[0] if outer else None, MAX_ENTRY_DEPTH)
+        found = []
+        if target_expr and target_expr != b"\x60":       # clang writes DW_OP_reg16 (rip) for call *sym(%rip)
+            try:
+                loc = evaluate(target_expr, reg, mem, frame_base=fb, cfa=cfa)
+                t = reg(loc.value) if loc.kind == "register" else loc.value if loc.kind in ("value", "memory") else None
+            except (Unknown, DumpError):
+                t = None
+            if isinstance(t, int):
+                found.append((t, f"DW_AT_call_target ({_describe(target_expr, self._regname)}) evaluated in "
+                                 f"frame #{caller.index}"))
+        if self.core.machine == "x86-64":
+            found.extend(self._decoded_call(caller, reg, mem))
+        if not found or any(t != found[0][0] for t, _ in found):
+            return None
+        if found[0][0] != entry:
+            raise Unknown(f"the indirect call at 0x{caller.pc:x} went to 0x{found[0][0]:x} ({found[0][1]}), not to "
+                          f"{phys.function} at 0x{entry:x} (a tail call or a PLT stub came between), so its values "
+                          f"are not known to be {_base_name(phys.function)}'s")
+        return f"the indirect call at 0x{caller.pc:x} in {caller.function or '??'}, whose target {found[0][1]} is 0x{entry:x}, {phys.function}'s entry"
+
+    def _decoded_call(self, caller, reg, mem) -> list[tuple[int, str]]:
+        """Targets of the x86-64 call instructions that can end at return address ``caller.pc``.
+        Every decoding the bytes allow is tried (a byte before ``FF /2`` may be a REX prefix or the
+        end of the previous instruction); a decoding whose target is not code is not the call that
+        ran (it would have faulted there), and one that cannot be evaluated makes the whole read
+        fail (an empty list), so an ambiguous byte sequence is never resolved by guessing."""
+        ret = caller.pc
+        code = self.u._text(ret - 7, 7)
+        if code is None or len(code) != 7:
+            return []
+        out: list[tuple[int, str]] = []
+        enc = [0, 2, 1, 3, 7, 6, 4, 5]          # x86 register encoding -> DWARF number
+        if code[1] == 0xFF and code[2] == 0x15:
+            slot = (ret + int.from_bytes(code[3:7], "little", signed=True)) & ((1 << 64) - 1)
+            try:
+                out.append((mem(slot, 8), f"read through `call *0x{slot:x}` (FF 15) from memory at 0x{slot:x} as the dump holds it"))
+            except Unknown:
+                return []
+        if code[2] == 0xE8:
+            t = (ret + int.from_bytes(code[3:7], "little", signed=True)) & ((1 << 64) - 1)
+            out.append((t, f"of the direct call `call 0x{t:x}` (E8)"))
+        for at, mod, disp_n in ((6, 0xC0, 0), (6, 0x00, 0), (5, 0x40, 1), (2, 0x80, 4)):  # ModRM index, mod, disp bytes
+            m = code[at]
+            if code[at - 1] != 0xFF or (m & 0xF8) != (mod | 0x10) or (mod != 0xC0 and (m & 7) == 4) \
+                    or (mod == 0 and (m & 7) == 5):
+                continue
+            disp = int.from_bytes(code[at + 1:at + 1 + disp_n], "little", signed=True)
+            rexes = [0] + ([code[at - 2]] if at >= 2 and 0x40 <= code[at - 2] <= 0x4F else [])
+            for rex in rexes:
+                n = 8 + (m & 7) if rex & 1 else enc[m & 7]
+                r = self._regname(n)
+                try:
+                    v = reg(n)
+                    if mod == 0xC0:
+                        out.append((v, f"read from {r} in frame #{caller.index} (`call *%{r}`)"))
+                        continue
+                    a = (v + disp) & ((1 << 64) - 1)
+                    out.append((mem(a, 8), f"read through `call *{disp:#x}(%{r})` from memory at 0x{a:x} as the dump holds it"))
+                except Unknown:
+                    return []
+        return [(t, how) for t, how in out if self.u.is_code(t)]
+
+    def _call_site(self, caller) -> tuple[dict[int, bytes], str | None, bytes | None] | None:
         """({argument register: DW_AT_call_value expression}, name of the called function or None for
-        an indirect call) of the call whose return address is caller.pc."""
+        an indirect call, DW_AT_call_target expression or None) of the call whose return address is
+        caller.pc."""
         m = self.u.module_at(caller.pc)
         if m is None or m.debug is None:
             return None
@@ -247,6 +332,8 @@ class FrameVariables:
                         except Exception:
                             origin = None
                         break
+                tgt = d.attributes.get("DW_AT_call_target") or d.attributes.get("DW_AT_GNU_call_site_target")
+                target_expr = bytes(tgt.value) if tgt is not None and isinstance(tgt.value, list) else None
                 out = {}
                 for p in d.iter_children():
                     if p.tag not in ("DW_TAG_call_site_parameter", "DW_TAG_GNU_call_site_parameter"):
@@ -258,7 +345,7 @@ class FrameVariables:
                     op = loc.value[0]
                     if 0x50 <= op <= 0x6F:
                         out[op - 0x50] = bytes(val.value)
-                return out, origin
+                return out, origin, target_expr
         return None
 
     def _last_register(self, m, d, fpc, ranges):
@@ -350,12 +437,13 @@ class FrameVariables:
                 r = self.arg_regs[arg_index]
                 var.evidence["arrived in"] = f"{self._regname(r)} (ABI argument {arg_index + 1})"
                 try:
-                    var.evidence["caller's call-site value"] = f"0x{self._entry_value(phys, bytes([0x50 + r]), 0):x}"
+                    var.evidence["caller's call-site value"] = f"0x{self._entry_value(phys, bytes([0x50 + r]), 0):x} (at entry, from {self.entry_source})"
                 except Unknown as e:
                     var.evidence["caller's call-site value"] = f"unknown: {e.reason}"
             var.evidence["next step"] = "rebuild the same commit at -O0 -g to see it"
             return var
         var.location = _describe(expr, self._regname)
+        self.entry_source = None
         try:
             loc = evaluate(expr, reg, mem, frame_base=fb, cfa=cfa, entry_value=ev)
         except (Unknown, DumpError) as e:
@@ -385,6 +473,8 @@ class FrameVariables:
                 self._register_lead(var, loc.value, phys)
             return var
         var.state = "read"
+        if self.entry_source:
+            var.evidence["entry value from"] = self.entry_source
         return var
 
     def _register_lead(self, var: Variable, regno: int, phys) -> None:
