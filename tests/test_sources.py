@@ -227,3 +227,95 @@ def test_truncation_points_of_real_zstd_core_and_hotspot_gzip(frac):
 
 
 _FIXTURE_CACHE: dict = {}
+
+
+# ----------------------------------------------------------------- inputs that are not files, caps
+
+def test_paths_that_are_not_dumps_are_dump_errors(tmp_path):
+    """A directory, a dangling symlink, a symlink loop and an unreadable file: DumpErrors that keep
+    the OSError as their cause, from the API (the CLI prints them and exits 2)."""
+    from dumpx.errors import UnreadableInputError
+    (tmp_path / "d").mkdir()
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for name in ("d", "dangling", "loop"):
+        with pytest.raises(UnreadableInputError) as e:
+            Source(tmp_path / name)
+        assert str(tmp_path / name) in str(e.value)
+    with pytest.raises(UnreadableInputError) as e:
+        Source(tmp_path / "loop")
+    assert isinstance(e.value.__cause__, OSError)
+
+
+def test_a_fifo_is_refused_unless_streamed(tmp_path):
+    """Opening a FIFO for reading blocks until a writer comes: refused by default (no hang), copied
+    to a work file with stream=True."""
+    import threading
+    from dumpx.errors import UnreadableInputError
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(UnreadableInputError, match="FIFO"):
+        Source(fifo)
+    payload = gzip.compress(b"JAVA PROFILE 1.0.2\0" + bytes(100))
+    t = threading.Thread(target=lambda: fifo.write_bytes(payload))
+    t.start()
+    with Source(fifo, stream=True) as s:
+        assert s.compression == "gzip" and s.view().read(0, 12) == b"JAVA PROFILE"
+    t.join()
+
+
+def test_cli_reads_standard_input_whole(tmp_path):
+    """``cat x.hprof.gz | dumpx info -``: every byte (it used to lose the first 8 of a pipe)."""
+    import subprocess
+    import sys
+    from conftest import fixture_file
+    raw = fixture_file("hprof/out/heapshape-coops.hprof.gz").read_bytes()
+    r = subprocess.run([sys.executable, "-m", "dumpx", "info", "-"], input=raw, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert b"format:      hprof" in r.stdout and b"compression: gzip" in r.stdout
+    assert f"on disk:     {len(raw):,} bytes".encode() in r.stdout
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd", "xz", "bzip2", "lz4"])
+def test_a_decompression_bomb_stops_at_the_cap(kind, monkeypatch):
+    """64 MiB of zeros from a few KiB: with a 4 MiB cap, spilling stops with a DumpError that says
+    how much was decoded from how much, and no decompress call returns more than a bounded piece."""
+    from dumpx.errors import DecompressionLimitError
+    import dumpx.sources as sources
+    bomb = PY_COMPRESSORS[kind](bytes(64 << 20))
+    assert len(bomb) < (1 << 20)
+    with pytest.raises(DecompressionLimitError) as e:
+        Source(bomb, max_decompressed=4 << 20).view()
+    assert e.value.limit == 4 << 20 and 4 << 20 < e.value.decoded <= (4 << 20) + sources.CHUNK + sources._MAX_OUT
+    monkeypatch.setenv("DUMPX_MAX_DECOMPRESSED", "4M")
+    with pytest.raises(DecompressionLimitError):
+        for _ in Source(bomb).chunks():
+            pass
+
+
+def test_zstd_pieces_are_bounded_by_construction():
+    """An RLE-only zstd frame: every piece handed to the decoder decodes to at most _MAX_OUT."""
+    import zstandard
+    from dumpx.sources import _MAX_OUT, _zstd_pieces
+    data = zstandard.ZstdCompressor(level=19).compress(bytes(300 << 20))
+    pieces = list(_zstd_pieces(io.BytesIO(data), b""))
+    assert b"".join(p for p, _ in pieces) == data and pieces[-1][1] == "end" and len(pieces) > 30
+    dec = zstandard.ZstdDecompressor().decompressobj()
+    sizes = [len(dec.decompress(p)) for p, _ in pieces]
+    assert sum(sizes) == 300 << 20 and max(sizes) <= _MAX_OUT
+
+
+def test_a_full_work_disk_is_a_dump_error(monkeypatch):
+    """ENOSPC while spilling: UnreadableInputError naming the work directory and how far it got."""
+    import errno
+    import tempfile
+    from dumpx.errors import UnreadableInputError
+
+    class Full(io.BytesIO):
+        def write(self, b):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda **kw: Full())
+    with pytest.raises(UnreadableInputError, match="No space left") as e:
+        Source(gzip.compress(b"x" * 1000)).view()
+    assert isinstance(e.value.__cause__, OSError)

@@ -80,6 +80,21 @@ class UnmappedAddressError(DumpError):
         super().__init__(f"{message} at address 0x{address:x} (+{size})")
 
 
+class UnreadableInputError(DumpError):
+    """The input cannot be read as a dump: a missing or unreadable path, a directory where a file
+    was expected, a FIFO/device/socket not asked to be streamed, or an I/O error (a full disk while
+    spilling). The ``OSError`` is kept as ``__cause__``."""
+
+
+class DecompressionLimitError(DumpError):
+    """Decompressing passed the cap on decompressed bytes (``DUMPX_MAX_DECOMPRESSED``, or the free
+    space of the work directory): ``decoded`` bytes came out of ``consumed`` compressed ones."""
+
+    def __init__(self, message: str, *, decoded: int, consumed: int, limit: int, path: str | None = None):
+        self.decoded, self.consumed, self.limit = decoded, consumed, limit
+        super().__init__(message, offset=decoded, path=path)
+
+
 class DumpWarning(UserWarning):
     """A recoverable oddity in a dump (use ``warnings.filterwarnings`` to escalate)."""
 

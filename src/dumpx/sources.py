@@ -20,14 +20,17 @@ import io
 import lzma
 import mmap
 import os
+import stat
 import struct
+import sys
 import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
-from .errors import CorruptDumpError, TruncatedDumpError, TruncationWarning
+from .errors import (CorruptDumpError, DecompressionLimitError, TruncatedDumpError, TruncationWarning,
+                     UnreadableInputError)
 
 MAGICS: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gzip"),
@@ -38,9 +41,174 @@ MAGICS: tuple[tuple[bytes, str], ...] = (
 )
 
 CHUNK = 4 << 20
-_FEED = {"zstd": 8 << 10}
-_FEED_DEFAULT = 64 << 10
+_FEED = 64 << 10
 _MAX_OUT = 8 << 20
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """``"20G"``, ``"512m"``, ``"1000000"`` -> bytes (binary units)."""
+    t = str(text).strip().lower().removesuffix("ib").removesuffix("b")
+    unit = t[-1:] if t[-1:] in _UNITS and t[-1:] else ""
+    try:
+        n = float(t[:-1] if unit else t)
+    except ValueError:
+        raise ValueError(f"not a size: {text!r} (say 20G, 512M or a number of bytes)") from None
+    if n < 0:
+        raise ValueError(f"not a size: {text!r}")
+    return int(n * _UNITS[unit])
+
+
+def decompression_limit(workdir: str | None, *, spilling: bool) -> int | None:
+    """The cap on decompressed bytes: ``DUMPX_MAX_DECOMPRESSED`` when set; else, when the output
+    is spilled to disk, 90 % of the work directory's free space (a bomb never fills the disk);
+    else none (streaming holds one bounded piece at a time)."""
+    env = os.environ.get("DUMPX_MAX_DECOMPRESSED")
+    if env:
+        return parse_size(env)
+    if not spilling:
+        return None
+    try:
+        st = os.statvfs(workdir or tempfile.gettempdir())
+    except OSError:
+        return None
+    return int(st.f_bavail * st.f_frsize * 0.9)
+
+
+def _zstd_pieces(raw: BinaryIO, first: bytes) -> Iterator[tuple[bytes, str]]:
+    """Cut a zstd stream at block boundaries into pieces whose output is at most ``_MAX_OUT`` by
+    construction (a compressed block decodes to at most 128 KiB, a raw or RLE block to its stated
+    size), so no single decompress call returns a bomb's worth. Yields (piece, state): state is
+    "more" (the frame goes on), "end" (the piece ends a frame), "skip" (a skippable frame, not to
+    be decoded), "cut" (the input ends inside a frame) or "other" (bytes that are not a frame)."""
+    buf = bytearray(first)
+    pos = 0
+
+    def need(n: int) -> bool:
+        nonlocal buf, pos
+        if pos > (4 << 20):
+            del buf[:pos]
+            pos = 0
+        while len(buf) - pos < n:
+            more = raw.read(max(1 << 20, min(n, 8 << 20)))
+            if not more:
+                return False
+            buf += more
+        return True
+
+    while need(4):
+        start = pos
+        magic = int.from_bytes(buf[pos:pos + 4], "little")
+        if magic & 0xFFFFFFF0 == 0x184D2A50:
+            if not need(8):
+                yield bytes(buf[pos:]), "cut"
+                return
+            left = int.from_bytes(buf[pos + 4:pos + 8], "little")
+            pos += 8
+            while left:
+                if not need(1):
+                    yield b"", "cut"
+                    return
+                step = min(left, len(buf) - pos)
+                pos += step
+                left -= step
+            yield b"", "skip"
+            continue
+        if magic != 0xFD2FB528:
+            yield bytes(buf[pos:]) + raw.read(1 << 20), "other"
+            return
+        if not need(5):
+            yield bytes(buf[pos:]), "cut"
+            return
+        fhd = buf[pos + 4]
+        single = (fhd >> 5) & 1
+        pos += 5 + (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + (single, 2, 4, 8)[fhd >> 6]
+        budget = 0
+        while True:
+            if not need(3):
+                yield bytes(buf[start:]), "cut"
+                return
+            bh = int.from_bytes(buf[pos:pos + 3], "little")
+            last, kind, size = bh & 1, (bh >> 1) & 3, bh >> 3
+            out = size if kind in (0, 1) else 128 << 10
+            if budget + out > _MAX_OUT and budget:
+                yield bytes(buf[start:pos]), "more"
+                start, budget = pos, 0
+            if not need(3 + (1 if kind == 1 else size) + (4 if last and fhd & 4 else 0)):
+                yield bytes(buf[start:]), "cut"
+                return
+            pos += 3 + (1 if kind == 1 else size)
+            budget += out
+            if last:
+                pos += 4 if fhd & 4 else 0
+                break
+        yield bytes(buf[start:pos]), "end"
+    if len(buf) > pos:
+        yield bytes(buf[pos:]), "cut"
+
+
+def _iter_zstd(raw: BinaryIO, name: str | None, chunk_size: int, limit: int | None) -> Iterator[bytes]:
+    import zstandard
+    errors = _decoder_errors()
+    produced = consumed = 0
+    buf = bytearray()
+    dec = None
+    for piece, state in _zstd_pieces(raw, b""):
+        if state == "skip":
+            continue
+        if state == "other":
+            if consumed and not piece.strip(b"\x00") and not raw.read(1 << 20).strip(b"\x00"):
+                break
+            if buf:
+                yield bytes(buf)
+                produced += len(buf)
+                buf.clear()
+            raise CorruptDumpError(
+                f"bytes after a complete zstd frame at compressed byte {consumed} are neither another frame "
+                f"nor padding (a damaged frame header?)" if consumed else "not a zstd frame",
+                offset=produced, expected="a zstd frame or the end of the file", path=name)
+        if dec is None:
+            dec = zstandard.ZstdDecompressor().decompressobj()
+        try:
+            out = dec.decompress(piece)
+        except errors as e:
+            if buf:
+                yield bytes(buf)
+                produced += len(buf)
+                buf.clear()
+            raise CorruptDumpError(f"zstd data is corrupt near compressed byte {consumed}: {e}",
+                                   offset=produced, expected="valid zstd data", path=name) from None
+        consumed += len(piece)
+        if out:
+            buf += out
+            _check_limit(produced + len(buf), consumed, limit, "zstd", name)
+            if len(buf) >= chunk_size:
+                produced += len(buf)
+                yield bytes(buf)
+                buf.clear()
+        if state == "end":
+            dec = None
+        elif state == "cut":
+            if buf:
+                produced += len(buf)
+                yield bytes(buf)
+                buf.clear()
+            raise TruncatedDumpError(
+                f"zstd stream ends inside a frame after {consumed} compressed bytes; the decompressed "
+                f"data stops at {produced}", offset=produced, wanted=1, available=0, path=name)
+    if buf:
+        yield bytes(buf)
+
+
+def _check_limit(decoded: int, consumed: int, limit: int | None, kind: str, name: str | None) -> None:
+    if limit is not None and decoded > limit:
+        raise DecompressionLimitError(
+            f"{kind} data decompresses past the cap of {limit:,} bytes ({decoded:,} bytes from {consumed:,} "
+            f"compressed); a decompression bomb, or a dump bigger than the cap: raise it with "
+            f"DUMPX_MAX_DECOMPRESSED or --max-decompressed", decoded=decoded, consumed=consumed, limit=limit,
+            path=name)
 
 
 def detect_compression(head: bytes) -> str | None:
@@ -87,8 +255,6 @@ def _drain(dec, kind: str, piece: bytes) -> Iterator[bytes]:
         yield out
         while dec.unconsumed_tail and not dec.eof:
             yield dec.decompress(dec.unconsumed_tail, _MAX_OUT)
-    elif kind == "zstd":
-        yield dec.decompress(piece)
     else:
         yield dec.decompress(piece, _MAX_OUT)
         while not dec.eof and not dec.needs_input:
@@ -99,15 +265,18 @@ def _drain(dec, kind: str, piece: bytes) -> Iterator[bytes]:
 
 
 def iter_decompressed(raw: BinaryIO, kind: str, *, name: str | None = None,
-                      chunk_size: int = CHUNK) -> Iterator[bytes]:
+                      chunk_size: int = CHUNK, limit: int | None = None) -> Iterator[bytes]:
     """Decompress a stream of concatenated members of ``kind``, in chunks of about ``chunk_size``.
 
     Raises TruncatedDumpError when the input ends inside a member and CorruptDumpError on
     bad data; offsets are into the decompressed stream (the compressed position is named
-    in the message).
+    in the message). Past ``limit`` decompressed bytes it raises DecompressionLimitError.
     """
+    if kind == "zstd":
+        yield from _iter_zstd(raw, name, chunk_size, limit)
+        return
     errors = _decoder_errors()
-    feed = _FEED.get(kind, _FEED_DEFAULT)
+    feed = _FEED
     magic = next(m for m, k in MAGICS if k == kind)
     produced = 0
     consumed = 0
@@ -127,6 +296,7 @@ def iter_decompressed(raw: BinaryIO, kind: str, *, name: str | None = None,
             for out in _drain(dec, kind, piece):
                 if out:
                     buf += out
+                    _check_limit(produced + len(buf), consumed, limit, kind, name)
                     if len(buf) >= chunk_size:
                         produced += len(buf)
                         yield bytes(buf)
@@ -268,7 +438,8 @@ class Source:
     call :meth:`close` to release maps and work files.
     """
 
-    def __init__(self, origin, *, name: str | None = None, tmpdir: str | None = None):
+    def __init__(self, origin, *, name: str | None = None, tmpdir: str | None = None, stream: bool = False,
+                 max_decompressed: int | None = None):
         self._path: str | None = None
         self._mem: memoryview | None = None
         self._fobj: BinaryIO | None = None
@@ -276,15 +447,39 @@ class Source:
         self._maps: list[mmap.mmap] = []
         self._view: ByteView | None = None
         self._tmpdir = tmpdir or os.environ.get("DUMPX_TMPDIR")
+        self._limit = max_decompressed
         self.damage: Exception | None = None
         if isinstance(origin, (bytes, bytearray, memoryview)):
             self._mem = memoryview(origin).cast("B")
             self.name = name or "<bytes>"
             self.compressed_size = len(self._mem)
+        elif isinstance(origin, (str, os.PathLike)) and os.fspath(origin) == "-":
+            self.name = name or "<stdin>"
+            self._spill_stream(sys.stdin.buffer)
         elif isinstance(origin, (str, os.PathLike)):
-            self._path = os.fspath(origin)
-            self.name = name or self._path
-            self.compressed_size = os.stat(self._path).st_size
+            path = os.fspath(origin)
+            self.name = name or path
+            try:
+                st = os.stat(path)
+            except OSError as e:
+                raise UnreadableInputError(f"cannot read {path}: {e.strerror or e}", path=path) from e
+            if stat.S_ISDIR(st.st_mode):
+                raise UnreadableInputError(f"{path} is a directory, not a dump", path=path)
+            if not stat.S_ISREG(st.st_mode):
+                kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                        else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a file")
+                if not stream:
+                    raise UnreadableInputError(
+                        f"{path} is {kind}: reading it could wait forever and cannot be read twice; pass "
+                        f"stream=True (CLI: give '-' and pipe it in) to copy it to a work file first", path=path)
+                try:
+                    with open(path, "rb") as f:
+                        self._spill_stream(f)
+                except OSError as e:
+                    raise UnreadableInputError(f"cannot read {path}: {e.strerror or e}", path=path) from e
+            else:
+                self._path = path
+                self.compressed_size = st.st_size
         elif hasattr(origin, "read"):
             self.name = name or getattr(origin, "name", None) or "<file>"
             if not isinstance(self.name, str):
@@ -300,19 +495,39 @@ class Source:
                 self.compressed_size = origin.tell()
                 origin.seek(0)
             else:
-                self._tmp = tempfile.TemporaryFile(dir=self._tmpdir)
-                while True:
-                    block = origin.read(1 << 20)
-                    if not block:
-                        break
-                    self._tmp.write(block)
-                self._tmp.flush()
-                self.compressed_size = self._tmp.tell()
-                self._fobj = self._tmp
+                self._spill_stream(origin)
         else:
             raise TypeError(f"cannot read a dump from {type(origin).__name__}")
-        self.compression = detect_compression(self._raw_head(8))
+        try:
+            self.compression = detect_compression(self._raw_head(8))
+        except OSError as e:
+            raise UnreadableInputError(f"cannot read {self.name}: {e.strerror or e}", path=self.name) from e
         self.size: int | None = None if self.compression else self.compressed_size
+
+    def _spill_stream(self, f) -> None:
+        """Copy a stream (a pipe, standard input) to a work file, within the spill cap."""
+        limit = self._limit if self._limit is not None else decompression_limit(self._tmpdir, spilling=True)
+        try:
+            self._tmp = tempfile.TemporaryFile(dir=self._tmpdir)
+            n = 0
+            while True:
+                block = f.read(1 << 20)
+                if not block:
+                    break
+                n += len(block)
+                if limit is not None and n > limit:
+                    raise DecompressionLimitError(
+                        f"{self.name}: the stream passed the cap of {limit:,} bytes while being copied to a work "
+                        f"file (DUMPX_MAX_DECOMPRESSED / --max-decompressed)", decoded=n, consumed=n, limit=limit,
+                        path=self.name)
+                self._tmp.write(block)
+            self._tmp.flush()
+        except OSError as e:
+            raise UnreadableInputError(f"cannot copy {self.name} to a work file in "
+                                       f"{self._tmpdir or tempfile.gettempdir()}: {e.strerror or e}",
+                                       path=self.name) from e
+        self.compressed_size = self._tmp.tell()
+        self._fobj = self._tmp
 
     def __enter__(self) -> "Source":
         return self
@@ -342,7 +557,10 @@ class Source:
         if self._mem is not None:
             return io.BytesIO(self._mem)
         if self._path is not None:
-            return open(self._path, "rb")
+            try:
+                return open(self._path, "rb")
+            except OSError as e:
+                raise UnreadableInputError(f"cannot read {self._path}: {e.strerror or e}", path=self._path) from e
         assert self._fobj is not None
         self._fobj.seek(0)
         return _NoClose(self._fobj)
@@ -365,11 +583,12 @@ class Source:
             pass
         return bytes(out[:n])
 
-    def _iter(self, chunk_size: int) -> Iterator[bytes]:
+    def _iter(self, chunk_size: int, spilling: bool = False) -> Iterator[bytes]:
+        limit = self._limit if self._limit is not None else decompression_limit(self._tmpdir, spilling=spilling)
         with self._raw_open() as raw:
             if self.compression:
                 yield from iter_decompressed(raw, self.compression, name=self.name,
-                                             chunk_size=chunk_size)
+                                             chunk_size=chunk_size, limit=limit)
             else:
                 while True:
                     block = raw.read(chunk_size)
@@ -404,8 +623,11 @@ class Source:
             return self._view
         if not self.compression:
             if self._path is not None:
-                with open(self._path, "rb") as f:
-                    self._view = self._map(f.fileno(), self.compressed_size)
+                try:
+                    with open(self._path, "rb") as f:
+                        self._view = self._map(f.fileno(), self.compressed_size)
+                except OSError as e:
+                    raise UnreadableInputError(f"cannot read {self._path}: {e.strerror or e}", path=self._path) from e
             else:
                 assert self._fobj is not None
                 try:
@@ -416,10 +638,10 @@ class Source:
                 else:
                     self._view = self._map(fd, self.compressed_size)
             return self._view
-        spill = tempfile.TemporaryFile(dir=self._tmpdir)
         size = 0
         try:
-            for block in self._iter(CHUNK):
+            spill = tempfile.TemporaryFile(dir=self._tmpdir)
+            for block in self._iter(CHUNK, spilling=True):
                 spill.write(block)
                 size += len(block)
         except (TruncatedDumpError, CorruptDumpError) as e:
@@ -427,6 +649,10 @@ class Source:
             warnings.warn(TruncationWarning(
                 f"{self.name}: {e}; working on the {size} bytes that could be decoded"),
                 stacklevel=2)
+        except OSError as e:
+            raise UnreadableInputError(f"cannot spill {self.name} to a work file in "
+                                       f"{self._tmpdir or tempfile.gettempdir()} after {size:,} bytes: "
+                                       f"{e.strerror or e}", path=self.name) from e
         spill.flush()
         self._spill = spill
         self.size = size

@@ -19,6 +19,9 @@ COMMANDS = [_info, _hprof, _goroutines, _pyspy, _core]
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dumpx", description="Cross-examine crash and heap dumps.")
+    p.add_argument("--max-decompressed", metavar="SIZE",
+                   help="cap on the bytes a compressed dump may decompress to (e.g. 50G; default: 90%% of the "
+                        "work directory's free space when spilling, DUMPX_MAX_DECOMPRESSED when set)")
     sub = p.add_subparsers(dest="command", required=True)
     for mod in COMMANDS:
         mod.add_parser(sub)
@@ -27,6 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.max_decompressed:
+        import os
+        from ..sources import parse_size
+        try:
+            os.environ["DUMPX_MAX_DECOMPRESSED"] = str(parse_size(args.max_decompressed))
+        except ValueError as e:
+            print(f"dumpx: --max-decompressed: {e}", file=sys.stderr)
+            return 2
     # the commands print every problem with their results; Python's warning lines would repeat them
     warnings.simplefilter("ignore", DumpWarning)
     try:

@@ -1,0 +1,5 @@
+"""``python -m dumpx``: the same as the ``dumpx`` command."""
+
+from .cli import entry
+
+entry()
