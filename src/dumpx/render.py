@@ -20,13 +20,24 @@ def _esc(m: re.Match) -> str:
     return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
 
 
-def safe_text(value) -> str:
-    """``value`` as one line of text without control, bidi or escape characters."""
+MAX_TEXT = 1000
+
+
+def safe_text(value, limit: int | None = MAX_TEXT) -> str:
+    """``value`` as one line of text without control, bidi or escape characters, cut at ``limit``
+    characters with the length stated (a 1 MiB class name is data, not a screenful)."""
+    cut = ""
     if isinstance(value, (bytes, bytearray, memoryview)):
+        n = len(value)
+        if limit is not None and n > 4 * limit:
+            value, cut = value[:limit], f"…[{n:,} bytes, {n - limit:,} not shown]"
         value = bytes(value).decode("utf-8", "backslashreplace")
     s = str(value)
+    if limit is not None and len(s) > limit and not cut:
+        cut = f"…[{len(s):,} characters, {len(s) - limit:,} not shown]"
+        s = s[:limit]
     s = s.replace("\n", "\\n").replace("\t", "\\t")
-    return _UNSAFE.sub(_esc, s)
+    return _UNSAFE.sub(_esc, s) + cut
 
 
 def safe_html(value) -> str:

@@ -312,6 +312,9 @@ class Core:
     def stack_words(self, thread: int = 0, count: int = 32) -> list[tuple[int, int | None]]:
         """(address, value) of ``count`` words from the thread's stack pointer, like ``x/32gx $rsp``;
         value None where the memory is not captured."""
+        if not 0 <= thread < len(self.threads):
+            raise DumpError(f"thread {thread} does not exist (the core has {len(self.threads)} threads)",
+                            path=self.path if isinstance(getattr(self, "path", None), str) else None)
         sp = self.threads[thread].sp
         out = []
         for k in range(count):

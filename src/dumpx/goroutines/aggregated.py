@@ -69,6 +69,17 @@ def _groups(fmt, name, entries, declared=None, notes=()):
     return d
 
 
+MAX_COUNT = 1 << 32       # goroutines per bucket or per dump: each holds >= 2 KiB of stack, so 8 TiB
+
+
+def checked_count(value: int, what: str, offset: int, name: str) -> int:
+    """A count from the dump, refused before any arithmetic when no process could hold it."""
+    if not 0 <= value <= MAX_COUNT:
+        raise CorruptDumpError(f"{what} {value} is not a goroutine count any process can have", offset=offset,
+                               expected=f"0..{MAX_COUNT:,}", path=name)
+    return value
+
+
 _D1_HEAD = re.compile(r"^goroutine profile: total (\d+)$")
 _D1_REC = re.compile(r"^(\d+) @( 0x[0-9a-f]+)*$")
 _D1_FRAME = re.compile(r"^#\s+0x[0-9a-f]+\s+(\S+?)(?:\+0x[0-9a-f]+)?\s+(.*):(\d+)$")
@@ -81,7 +92,7 @@ def read_debug1(origin) -> GoroutineDump:
     if not lines or not _D1_HEAD.match(lines[0]):
         raise CorruptDumpError("not a debug=1 goroutine profile", offset=0,
                                expected="'goroutine profile: total N'", path=src.name)
-    declared = int(_D1_HEAD.match(lines[0]).group(1))
+    declared = checked_count(int(_D1_HEAD.match(lines[0]).group(1)), "the header's total", 0, src.name)
     entries = []
     notes = []
     i, off = 1, len(lines[0]) + 1
@@ -91,19 +102,24 @@ def read_debug1(origin) -> GoroutineDump:
         if not m:
             if ln.strip():
                 notes.append(f"line {i + 1} not understood: {ln[:80]!r}")
-            off += len(ln) + 1
+            off += len(ln.encode("utf-8", "surrogateescape")) + 1
             i += 1
             continue
-        count = int(ln.split(" ", 1)[0])
+        count = checked_count(int(ln.split(" ", 1)[0]), f"line {i + 1}: the bucket count", off, src.name)
         frames, labels = [], {}
+        off += len(ln.encode("utf-8", "surrogateescape")) + 1
         i += 1
         while i < len(lines) and lines[i].startswith("#"):
             l2 = lines[i]
+            off += len(l2.encode("utf-8", "surrogateescape")) + 1
             if l2.startswith("# labels: "):
                 try:
                     labels = json.loads(l2[len("# labels: "):])
                 except ValueError:
                     notes.append(f"line {i + 1}: labels are not JSON")
+                if not isinstance(labels, dict):
+                    notes.append(f"line {i + 1}: labels are not a JSON object")
+                    labels = {}
             else:
                 fm = _D1_FRAME.match(l2)
                 if fm:

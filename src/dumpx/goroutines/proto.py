@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from ..errors import CorruptDumpError
 from ..sources import open_source
-from .aggregated import _groups
+from .aggregated import _groups, checked_count
 from .model import Frame, Stack
 
 # (message, [(field name, number, type, repeated, message type)])
@@ -89,7 +89,8 @@ def read_proto(origin):
                 frames.append(Frame(s(fn.name) if fn else "?", s(fn.filename) if fn else None,
                                     int(ln.line)))
         labels = {s(l.key): (s(l.str) if l.str else l.num) for l in smp.label}
-        count = int(smp.value[0]) if smp.value else 0
+        count = checked_count(int(smp.value[0]), f"sample {len(entries)}: the goroutine count", None,
+                              src.name) if smp.value else 0
         entries.append((Stack(tuple(frames)), count, labels))
     notes = [f"{bad} location ids refer to no location"] if bad else []
     types = [s(t.type) for t in prof.sample_type]

@@ -97,6 +97,11 @@ def parse_text(text: str) -> PySpyDump:
     return PySpyDump(pid, command, python, threads, "text", unknown)
 
 
+def _typed(value, kind):
+    """``value`` when it has the JSON type py-spy writes there, else None (bool is not an int)."""
+    return value if isinstance(value, kind) and not (kind is int and isinstance(value, bool)) else None
+
+
 def parse_json(data: str | bytes) -> PySpyDump:
     try:
         doc = json.loads(data)
@@ -110,22 +115,19 @@ def parse_json(data: str | bytes) -> PySpyDump:
     for t in doc:
         if not isinstance(t, dict):
             continue
-        pid = t.get("pid", pid)
-        status = "active+gil" if t.get("owns_gil") else "active" if t.get("active") else "idle"
+        pid = _typed(t.get("pid"), int) if "pid" in t else pid
+        status = "active+gil" if t.get("owns_gil") is True else "active" if t.get("active") is True else "idle"
         frames = []
-        for f in t.get("frames") or []:
+        for f in _typed(t.get("frames"), list) or []:
             if not isinstance(f, dict):
                 continue
-            loc = f.get("locals") or []
-            args = {v.get("name"): str(v.get("repr")) for v in loc if isinstance(v, dict) and v.get("arg")}
-            lcl = {v.get("name"): str(v.get("repr")) for v in loc if isinstance(v, dict) and not v.get("arg")}
-            frames.append(PyFrame(str(f.get("name")), f.get("short_filename") or f.get("filename"),
-                                  f.get("line"), False, args, lcl))
-        tid = t.get("thread_id")
-        os_tid = t.get("os_thread_id")
-        threads.append(PyThread(tid if isinstance(tid, int) else None,
-                                os_tid if isinstance(os_tid, int) else None,
-                                t.get("thread_name"), status, frames))
+            loc = _typed(f.get("locals"), list) or []
+            args = {str(v.get("name")): str(v.get("repr")) for v in loc if isinstance(v, dict) and v.get("arg") is True}
+            lcl = {str(v.get("name")): str(v.get("repr")) for v in loc if isinstance(v, dict) and v.get("arg") is not True}
+            frames.append(PyFrame(str(f.get("name")), _typed(f.get("short_filename"), str) or _typed(f.get("filename"), str),
+                                  _typed(f.get("line"), int), False, args, lcl))
+        threads.append(PyThread(_typed(t.get("thread_id"), int), _typed(t.get("os_thread_id"), int),
+                                _typed(t.get("thread_name"), str), status, frames))
     if not threads:
         raise CorruptDumpError("py-spy JSON holds no thread", offset=0, expected="thread objects")
     return PySpyDump(pid, None, None, threads, "json")

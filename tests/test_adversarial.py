@@ -1,0 +1,97 @@
+"""Crafted inputs from issue 10's campaign, each kept as a regression case: every one ends in a
+DumpError (with the offset where there is one) or a partial result, never another exception."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dumpx
+from dumpx.errors import CorruptDumpError, DumpError
+from dumpx.render import safe_text
+
+from conftest import fixture_file
+from corebuilder import CoreSpec, Load, build
+
+
+def test_core_without_threads_is_a_dump_error_for_every_thread_command(tmp_path):
+    from dumpx.elf import Core
+    p = tmp_path / "nothreads.core"
+    spec = CoreSpec(threads=[])
+    spec.loads.append(Load(0x10000, bytes(0x1000), flags=6))
+    p.write_bytes(build(spec))
+    c = Core(p)
+    assert c.threads == [] and c.backtraces() == []
+    for call in (lambda: c.stack_words(0), lambda: c.unwinder().backtrace(0), lambda: c.stack_words(-1)):
+        with pytest.raises(DumpError, match="thread .* does not exist"):
+            call()
+
+
+@pytest.mark.parametrize("count, where", [("99999999999999999999999", "header"), ("9223372036854775807", "bucket")])
+def test_goroutine_counts_no_process_can_have_are_refused_before_arithmetic(count, where, tmp_path):
+    """A debug=1 header or bucket count past 2^32: it used to overflow numpy (OverflowError) or
+    wrap the sum to '-9,223,372,036,854,775,726 goroutines'."""
+    lines = fixture_file("go/out/stuck.debug1.txt").read_text().splitlines()
+    if where == "header":
+        lines[0] = f"goroutine profile: total {count}"
+        at = 0
+    else:
+        k = next(i for i, ln in enumerate(lines) if i and ln.split(" ", 1)[0].isdigit())
+        at = sum(len(ln) + 1 for ln in lines[:k])
+        lines[k] = count + " " + lines[k].split(" ", 1)[1]
+    p = tmp_path / "d1.txt"
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CorruptDumpError, match="not a goroutine count") as e:
+        dumpx.open(p)
+    assert e.value.offset == at
+
+
+JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False),
+                        st.text(max_size=20), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(field=st.sampled_from(["pid", "thread_id", "thread_name", "os_thread_id", "active", "owns_gil", "frames",
+                              "f.name", "f.filename", "f.short_filename", "f.line", "f.locals", "f.is_entry"]),
+       value=JSON_VALUES)
+def test_pyspy_json_fields_of_the_wrong_type(field, value):
+    """A py-spy JSON field of another JSON type (it raised TypeError for frames=3.5 and locals=3.5):
+    the thread is still read and the wrong value is dropped, or the file is a DumpError."""
+    from dumpx.pyspy.reader import parse_json
+    doc = json.loads(fixture_file("pyspy/out/wedged/pyspy.json").read_text())
+    target = doc[0]["frames"][0] if field.startswith("f.") else doc[0]
+    target[field.removeprefix("f.")] = value
+    try:
+        d = parse_json(json.dumps(doc))
+    except DumpError:
+        return
+    assert len(d.threads) == len(doc)
+    t = d.threads[0]
+    assert t.thread_id is None or isinstance(t.thread_id, int)
+    assert all(isinstance(f.line, int) or f.line is None for f in t.frames)
+
+
+def test_strings_from_a_dump_are_escaped_and_capped():
+    evil = "\x1b]0;pwned\x07\x1b[2J\u202e" + "A" * (1 << 20)
+    out = safe_text(evil)
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert len(out) < 1100 and f"{len(evil):,} characters" in out
+    assert safe_text(b"B" * (1 << 20)).endswith(f"[{1 << 20:,} bytes, {(1 << 20) - 1000:,} not shown]")
+
+
+def test_cli_prints_a_crafted_pyspy_file_escaped_and_bounded(tmp_path):
+    import subprocess
+    import sys
+    doc = json.loads(fixture_file("pyspy/out/wedged/pyspy.json").read_text())
+    doc = copy.deepcopy(doc)
+    doc[0]["pid"] = "\x1b]0;pwned\x07\x1b[2J"
+    doc[0]["thread_name"] = "\x1b[31m" + "A" * (1 << 20)
+    p = tmp_path / "pyspy.json"
+    p.write_text(json.dumps(doc))
+    r = subprocess.run([sys.executable, "-m", "dumpx", "pyspy", str(p)], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert b"\x1b" not in r.stdout and len(r.stdout) < 64 << 10
