@@ -95,3 +95,76 @@ def test_cli_prints_a_crafted_pyspy_file_escaped_and_bounded(tmp_path):
     r = subprocess.run([sys.executable, "-m", "dumpx", "pyspy", str(p)], capture_output=True)
     assert r.returncode == 0, r.stderr
     assert b"\x1b" not in r.stdout and len(r.stdout) < 64 << 10
+
+
+# ----------------------------------------------------------------- HPROF class hierarchies
+
+def _hprof(tmp_path, heap, name="crafted.hprof"):
+    p = tmp_path / name
+    p.write_bytes(heap.bytes())
+    return p
+
+
+def test_superclass_cycle_is_refused_naming_its_classes(tmp_path):
+    """A -> B -> A: no JVM can write it (docs/hprof.md says it is refused; it used to be accepted)."""
+    from hprofbuilder import Heap
+    h = Heap()
+    a, b = h.new_id(), h.new_id()
+    h.klass("evil.A", b, (("f", 10),), 4, cid=a)
+    h.klass("evil.B", a, (("g", 10),), 4, cid=b)
+    h.instance(a, bytes(8))
+    d = dumpx.open(_hprof(tmp_path, h))
+    with pytest.raises(CorruptDumpError, match=r"superclass cycle among 2 classes: evil\.A .*evil\.B"):
+        d.histogram()
+
+
+@pytest.mark.parametrize("depth, refused", [(1_000, False), (1_001, True)])
+def test_absurd_class_depth_is_refused(depth, refused, tmp_path):
+    """A chain of ``depth`` classes under java.lang.Object, one instance of the deepest. 1,000 levels
+    are read (exact size: every field of the chain is in its data), 1,001 refused by name."""
+    import warnings
+    from hprofbuilder import Heap
+    h = Heap()
+    prev = h.klass("java.lang.Object")
+    for i in range(depth):
+        prev = h.klass(f"deep.C{i}", prev, (("v", 10),), 4)
+    h.instance(prev, bytes(4 * depth))
+    d = dumpx.open(_hprof(tmp_path, h))
+    if refused:
+        with pytest.raises(CorruptDumpError, match=rf"deep\.C{depth - 1} .* is 1,001 superclasses deep"):
+            d.histogram()
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = d.histogram().table
+    row = list(t["class_name"]).index(f"deep.C{depth - 1}")
+    assert t["count"][row] == 1 and bool(t["size_exact"][row])
+
+
+def _mismatched(n: int):
+    from hprofbuilder import Heap
+    h = Heap()
+    obj = h.klass("java.lang.Object")
+    for i in range(n):
+        c = h.klass(f"m.C{i}", obj, (("f", 10),), 4)
+        h.instance(c, bytes(12))                          # data longer than the fields say
+    return h
+
+
+def test_mismatched_classes_grow_memory_linearly(tmp_path):
+    """The 40,000-mismatched-classes shape (52 s before: a set rebuilt per class): the histogram's
+    peak Python allocation at 4x the classes is at most ~4x, and every class is an estimate."""
+    import tracemalloc
+    import warnings
+    peaks = []
+    for n in (2_500, 10_000):
+        d = dumpx.open(_hprof(tmp_path, _mismatched(n), f"m{n}.hprof"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tracemalloc.start()
+            t = d.histogram().table
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+        inst = [i for i, k in enumerate(t["class_name"]) if str(k).startswith("m.C")]
+        assert len(inst) == n and not any(bool(t["size_exact"][i]) for i in inst)
+    assert peaks[1] < 5 * peaks[0]

@@ -18,7 +18,7 @@ from .._native.dominators import bfs_parents, dominators, retained_by_group, ret
 from .._native.hprofscan import ScanError, Scanner
 from ..errors import CorruptDumpError
 from ..table import Table
-from .layout import class_model, instance_sizes
+from .layout import MAX_CLASS_DEPTH, class_model, instance_sizes
 from .reader import ELEM_SIZE, HeapDump
 
 CLASS_OBJECT = -1
@@ -209,12 +209,16 @@ def _layout_arrays(dump: HeapDump, layout):
     bsize = {2: isz, 4: 1, 5: 2, 6: 4, 7: 8, 8: 1, 9: 2, 10: 4, 11: 8}
     starts, counts, flat = [], [], []
     sup = model.super_idx.tolist()
+    icount = c["instances"].tolist()
+    data_len = (c["instance_bytes"] // np.maximum(c["instances"], 1)).tolist()
     for i in range(model.n):
         refs, off, j, seen = [], 0, i, 0
-        while j >= 0 and seen < 1000:            # own fields first, then each superclass's
+        # only classes with instances, and only offsets inside the data their instances really
+        # carry: the table is bounded by the dump's bytes, not by what its class chains claim
+        while icount[i] and j >= 0 and seen <= MAX_CLASS_DEPTH and off < data_len[i]:
             a, k = int(c["field_start"][j]), int(c["field_count"][j])
             for t in ft[a:a + k]:
-                if t == 2:
+                if t == 2 and off + isz <= data_len[i]:
                     refs.append(off)
                 off += bsize.get(t, 0)
             j = sup[j]

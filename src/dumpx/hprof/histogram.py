@@ -133,22 +133,16 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
     mismatch = has_inst[model.dumped[has_inst] & ((per_inst_data[has_inst] * icount[has_inst]
                                                    != c["instance_bytes"][has_inst])
                                                   | (per_inst_data[has_inst] != field_bytes[has_inst]))]
-    chain_ok = np.ones(model.n, bool)
+    chain_ok = np.zeros(model.n, bool)              # every class up the chain dumped: walked once, supers first
     sup = model.super_idx.tolist()
+    dumped, raw_super = model.dumped.tolist(), c["super"].tolist()
+    for i in model.order:
+        s_ = sup[i]
+        chain_ok[i] = dumped[i] and (chain_ok[s_] if s_ >= 0 else raw_super[i] == 0)
+    bad = np.zeros(model.n, bool)
+    bad[mismatch] = True
     for i in has_inst.tolist():
-        j = i
-        steps = 0
-        while j >= 0 and steps < 10000:
-            if not model.dumped[j] or j in model.broken:
-                chain_ok[i] = False
-                break
-            if model.super_idx[j] < 0 and c["super"][j] != 0:
-                chain_ok[i] = False
-                break
-            j = sup[j]
-            steps += 1
-    for i in has_inst.tolist():
-        exact = bool(chain_ok[i]) and i not in set(mismatch.tolist())
+        exact = bool(chain_ok[i]) and not bad[i]
         size = int(inst_size[i]) if exact else int(align(layout.header + per_inst_data[i], layout.align))
         rows_name.append(names[i])
         rows_kind.append(KIND_INSTANCE)

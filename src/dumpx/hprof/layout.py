@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..errors import CorruptDumpError
 from .reader import ELEM_SIZE, ScanResult
 
 SAMPLE_MIN_PAIRS = 64
@@ -120,6 +121,10 @@ class ClassModel:
     jdk: int = 9       # 7 (<= 7), 8, or 9 (9 and later), from java.lang.Class's own fields
 
 
+MAX_CLASS_DEPTH = 1_000
+INFER_CLASSES = 2_000
+
+
 def class_model(scan: ScanResult) -> ClassModel:
     c = scan.raw["classes"]
     ids = c["id"]
@@ -152,9 +157,18 @@ def class_model(scan: ScanResult) -> ClassModel:
         for k in reversed(chain):
             depth[k] = d
             d += 1
-    order = np.argsort(depth, kind="stable").tolist()
-    order = [i for i in order if i not in broken]
     names = scan.class_names()
+    if broken:
+        k = sorted(broken)
+        cyc = ", ".join(f"{names[i]} (0x{int(ids[i]):x})" for i in k[:6])
+        raise CorruptDumpError(f"superclass cycle among {len(k)} classes: {cyc}{', ...' if len(k) > 6 else ''}",
+                               offset=None, expected="a class hierarchy without cycles (a JVM cannot make one)")
+    if n and int(depth.max()) > MAX_CLASS_DEPTH:
+        i = int(depth.argmax())
+        raise CorruptDumpError(f"class {names[i]} (0x{int(ids[i]):x}) is {int(depth[i]):,} superclasses deep",
+                               offset=None, expected=f"at most {MAX_CLASS_DEPTH:,} (HotSpot's deepest real "
+                                                     f"hierarchies are a few dozen)")
+    order = np.argsort(depth, kind="stable").tolist()
     contended: dict[int, set[int]] = {}
     for i, nm in enumerate(names.tolist()):
         want = CONTENDED_FIELDS.get(nm)
@@ -380,6 +394,13 @@ def infer_layout(scan: ScanResult) -> Layout:
         return replace(default, evidence=f"ids do not look like addresses ({int(plausible.sum())} "
                                          f"plausible neighbour gaps); assumed")
     s, gaps = s[plausible], gaps[plausible]
+    inst = s[:, 1] == 0
+    cls_of, freq = np.unique(s[inst, 2], return_counts=True)
+    if len(cls_of) > INFER_CLASSES:               # vote with the commonest classes: bounded work per candidate
+        keep = np.zeros(model.n, bool)
+        keep[cls_of[np.argsort(-freq, kind="stable")[:INFER_CLASSES]]] = True
+        m = ~inst | keep[np.where(inst, s[:, 2], 0)]
+        s, gaps = s[m], gaps[m]
     used = np.zeros(model.n, bool)
     used[s[s[:, 1] == 0, 2]] = True
     best, best_votes, scores = None, -1, []
