@@ -5,8 +5,8 @@
 """
 
 from . import errors
-from .errors import (CorruptDumpError, DumpError, DumpWarning, TruncatedDumpError,
-                     UnsupportedFormatError)
+from .errors import (CorruptDumpError, DecompressionLimitError, DumpError, DumpWarning, TruncatedDumpError,
+                     UnreadableInputError, UnsupportedFormatError)
 from .findings import Evidence, Finding, Findings, Severity
 from .formats import open
 from .sniff import Detection, detect
@@ -16,5 +16,5 @@ from .table import Table
 __version__ = "0.1.0"
 
 __all__ = ["open", "errors", "DumpError", "CorruptDumpError", "TruncatedDumpError",
-           "UnsupportedFormatError", "DumpWarning", "Finding", "Findings", "Evidence",
+           "UnsupportedFormatError", "UnreadableInputError", "DecompressionLimitError", "DumpWarning", "Finding", "Findings", "Evidence",
            "Severity", "Table", "Source", "ByteView", "open_source", "detect", "Detection"]
