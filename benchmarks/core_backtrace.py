@@ -45,9 +45,11 @@ def run(cmd: list[str], env: dict | None = None) -> dict:
     gnu_time = shutil.which("time") if Path("/usr/bin/time").exists() else None
     full = (["/usr/bin/time", "-f", "%M", "-o", str(rss_path)] if gnu_time else []) + cmd
     t = time.perf_counter()
+    # bytecode as an installed package has it (pip writes .pyc files; a shell that sets
+    # PYTHONDONTWRITEBYTECODE would otherwise recompile dumpx on every run)
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with open(out_path, "wb") as out:
-        rc = subprocess.run(full, stdout=out, stderr=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})}).returncode
+        rc = subprocess.run(full, stdout=out, stderr=subprocess.DEVNULL, env={**environ, **(env or {})}).returncode
     wall = time.perf_counter() - t
     rss = None
     if gnu_time and rss_path.exists():
@@ -124,6 +126,7 @@ def main() -> None:
     beside = Path(sys.executable).parent / "dumpx"
     dumpx = str(beside) if beside.exists() else shutil.which("dumpx") or "dumpx"
     bt = [dumpx, "core", "bt", str(core), "--binary", str(exe), "--all"]
+    run(bt, {"DUMPX_CACHE_DIR": fresh_cache()})        # writes the .pyc files an installed package has
     cache = {"DUMPX_CACHE_DIR": fresh_cache()}
     res["dumpx core bt --all (cold: empty symbol cache)"] = run(bt, cache)
     res["dumpx core bt --all (warm: symbol cache filled)"] = run(bt, cache)

@@ -1,0 +1,99 @@
+"""Benchmark: issue 10's crafted shapes, each a small file built to make a naive reader quadratic
+or make it believe its length fields, read by the whole dumpx command (interpreter start
+included; peak RSS from GNU time).
+
+    python benchmarks/crafted.py
+
+Shapes (built here with tests/hprofbuilder.py and from the Go fixture's real blocks):
+  * 40,000 classes whose instance data disagrees with their fields  -> dumpx hprof histo
+  * a 32,000-deep superclass chain                                  -> refused (CorruptDumpError)
+  * a 1,000-deep chain with an instance of every class              -> dumpx hprof dominators
+  * a superclass cycle                                              -> refused
+  * 16,000 distinct goroutine buckets (debug=1)                     -> dumpx goroutines
+Target (issue 10): each under 2 s and under 10x its file size in memory beyond the interpreter's
+own baseline (``python -c 'import dumpx.cli'``, measured in the same run).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work" / "crafted"
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from hprofbuilder import Heap  # noqa: E402
+
+
+def mismatched(n: int) -> bytes:
+    h = Heap()
+    obj = h.klass("java.lang.Object")
+    for i in range(n):
+        h.instance(h.klass(f"m.C{i}", obj, (("f", 10),), 4), bytes(12))
+    return h.bytes()
+
+
+def chain(n: int, every: bool) -> bytes:
+    h = Heap()
+    prev = h.klass("java.lang.Object")
+    for i in range(n):
+        prev = h.klass(f"d.C{i}", prev, (("r", 2),), 8)
+        if every or i == n - 1:
+            h.instance(prev, bytes(8 * (i + 1)) if every else bytes(8))
+    return h.bytes()
+
+
+def cycle() -> bytes:
+    h = Heap()
+    a, b = h.new_id(), h.new_id()
+    h.klass("evil.A", b, (("f", 10),), 4, cid=a)
+    h.klass("evil.B", a, (("g", 10),), 4, cid=b)
+    h.instance(a, bytes(8))
+    return h.bytes()
+
+
+def buckets(n: int) -> bytes:
+    out = [f"goroutine profile: total {n}"]
+    for i in range(n):
+        out += [f"1 @ 0x{0x400000 + i:x} 0x47f4ce", f"#\t0x{0x400000 + i:x}\tmain.worker{i}+0x1a\t/src/main.go:{i + 1}",
+                "#\t0x47f4cd\truntime.chanrecv1+0x11\t/usr/local/go/src/runtime/chan.go:489", ""]
+    return ("\n".join(out) + "\n").encode()
+
+
+def run(cmd: list[str]) -> dict:
+    rss = WORK / "rss"
+    t = time.perf_counter()
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss), *cmd], capture_output=True)
+    wall = time.perf_counter() - t
+    return {"seconds": round(wall, 3), "peak_rss_mib": round(int(rss.read_text().split()[-1]) / 1024, 1),
+            "exit": r.returncode, "stderr": r.stderr.decode(errors="replace").strip()[-160:]}
+
+
+def main() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    dumpx = str(Path(sys.executable).parent / "dumpx") if (Path(sys.executable).parent / "dumpx").exists() \
+        else shutil.which("dumpx") or "dumpx"
+    shapes = [("40,000 mismatched classes", "mismatched.hprof", mismatched(40_000), ["hprof", "histo"]),
+              ("32,000-deep class chain", "chain32k.hprof", chain(32_000, False), ["hprof", "histo"]),
+              ("1,000-deep chain, every class instantiated", "chain1k.hprof", chain(1_000, True), ["hprof", "dominators"]),
+              ("superclass cycle", "cycle.hprof", cycle(), ["hprof", "histo"]),
+              ("16,000 goroutine buckets", "buckets.txt", buckets(16_000), ["goroutines"])]
+    base = run([sys.executable, "-c", "import dumpx.cli"])
+    res = {"baseline: python -c 'import dumpx.cli'": base}
+    for label, name, data, cmd in shapes:
+        p = WORK / name
+        p.write_bytes(data)
+        r = run([dumpx, *cmd, str(p)])
+        r["file_mib"] = round(len(data) / 2**20, 2)
+        r["rss_over_baseline_per_file_byte"] = round((r["peak_rss_mib"] - base["peak_rss_mib"]) / max(r["file_mib"], 1e-6), 2)
+        res[label] = r
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
