@@ -152,8 +152,8 @@ def _zstd_pieces(raw: BinaryIO, first: bytes) -> Iterator[tuple[bytes, str]]:
 def _iter_zstd(raw: BinaryIO, name: str | None, chunk_size: int, limit: int | None) -> Iterator[bytes]:
     import zstandard
     errors = _decoder_errors()
-    produced = consumed = 0
-    buf = bytearray()
+    consumed = 0
+    out = _Pending()
     dec = None
     for piece, state in _zstd_pieces(raw, b""):
         if state == "skip":
@@ -161,45 +161,48 @@ def _iter_zstd(raw: BinaryIO, name: str | None, chunk_size: int, limit: int | No
         if state == "other":
             if consumed and not piece.strip(b"\x00") and not raw.read(1 << 20).strip(b"\x00"):
                 break
-            if buf:
-                yield bytes(buf)
-                produced += len(buf)
-                buf.clear()
+            yield from out.flush()
             raise CorruptDumpError(
                 f"bytes after a complete zstd frame at compressed byte {consumed} are neither another frame "
                 f"nor padding (a damaged frame header?)" if consumed else "not a zstd frame",
-                offset=produced, expected="a zstd frame or the end of the file", path=name)
+                offset=out.produced, expected="a zstd frame or the end of the file", path=name)
         if dec is None:
             dec = zstandard.ZstdDecompressor().decompressobj()
         try:
-            out = dec.decompress(piece)
+            got = dec.decompress(piece)
         except errors as e:
-            if buf:
-                yield bytes(buf)
-                produced += len(buf)
-                buf.clear()
+            yield from out.flush()
             raise CorruptDumpError(f"zstd data is corrupt near compressed byte {consumed}: {e}",
-                                   offset=produced, expected="valid zstd data", path=name) from None
+                                   offset=out.produced, expected="valid zstd data", path=name) from None
         consumed += len(piece)
-        if out:
-            buf += out
-            _check_limit(produced + len(buf), consumed, limit, "zstd", name)
-            if len(buf) >= chunk_size:
-                produced += len(buf)
-                yield bytes(buf)
-                buf.clear()
+        out.buf += got
+        _check_limit(out.produced + len(out.buf), consumed, limit, "zstd", name)
+        if len(out.buf) >= chunk_size:
+            yield from out.flush()
         if state == "end":
             dec = None
         elif state == "cut":
-            if buf:
-                produced += len(buf)
-                yield bytes(buf)
-                buf.clear()
+            yield from out.flush()
             raise TruncatedDumpError(
                 f"zstd stream ends inside a frame after {consumed} compressed bytes; the decompressed "
-                f"data stops at {produced}", offset=produced, wanted=1, available=0, path=name)
-    if buf:
-        yield bytes(buf)
+                f"data stops at {out.produced}", offset=out.produced, wanted=1, available=0, path=name)
+    yield from out.flush()
+
+
+class _Pending:
+    """Decompressed bytes not yet handed out, and how many were."""
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.produced = 0
+
+    def flush(self) -> Iterator[bytes]:
+        if self.buf:
+            self.produced += len(self.buf)
+            yield bytes(self.buf)
+            self.buf.clear()
+
+
 
 
 def _check_limit(decoded: int, consumed: int, limit: int | None, kind: str, name: str | None) -> None:
@@ -278,11 +281,10 @@ def iter_decompressed(raw: BinaryIO, kind: str, *, name: str | None = None,
     errors = _decoder_errors()
     feed = _FEED
     magic = next(m for m, k in MAGICS if k == kind)
-    produced = 0
     consumed = 0
     dec = _new_decoder(kind)
     in_member = False
-    buf = bytearray()
+    out = _Pending()
     pending = b""
 
     while True:
@@ -293,22 +295,16 @@ def iter_decompressed(raw: BinaryIO, kind: str, *, name: str | None = None,
         piece, pending = pending[:feed], pending[feed:]
         in_member = True
         try:
-            for out in _drain(dec, kind, piece):
-                if out:
-                    buf += out
-                    _check_limit(produced + len(buf), consumed, limit, kind, name)
-                    if len(buf) >= chunk_size:
-                        produced += len(buf)
-                        yield bytes(buf)
-                        buf.clear()
+            for got in _drain(dec, kind, piece):
+                out.buf += got
+                _check_limit(out.produced + len(out.buf), consumed, limit, kind, name)
+                if len(out.buf) >= chunk_size:
+                    yield from out.flush()
         except errors as e:
-            if buf:
-                produced += len(buf)
-                yield bytes(buf)
-                buf.clear()
+            yield from out.flush()
             raise CorruptDumpError(
                 f"{kind} data is corrupt near compressed byte {consumed}: {e}",
-                offset=produced, expected=f"valid {kind} data", path=name) from None
+                offset=out.produced, expected=f"valid {kind} data", path=name) from None
         if dec.eof:
             unused = dec.unused_data or b""
             rest = unused + pending
@@ -329,26 +325,21 @@ def iter_decompressed(raw: BinaryIO, kind: str, *, name: str | None = None,
                 break
             tail = more + raw.read(1 << 20)
             if tail.strip(b"\x00"):
-                if buf:
-                    produced += len(buf)
-                    yield bytes(buf)
-                    buf.clear()
+                yield from out.flush()
                 raise CorruptDumpError(
                     f"bytes after a complete {kind} member at compressed byte {consumed} are "
                     f"neither another member nor padding (a damaged member header?)",
-                    offset=produced, expected=f"a {kind} member or the end of the file", path=name)
+                    offset=out.produced, expected=f"a {kind} member or the end of the file", path=name)
             pending = b""
             break
         consumed += len(piece)
 
-    if buf:
-        produced += len(buf)
-        yield bytes(buf)
+    yield from out.flush()
     if in_member:
         raise TruncatedDumpError(
             f"{kind} stream ends before its end-of-stream marker after {consumed} compressed "
-            f"bytes; the decompressed data stops at {produced}",
-            offset=produced, wanted=1, available=0, path=name)
+            f"bytes; the decompressed data stops at {out.produced}",
+            offset=out.produced, wanted=1, available=0, path=name)
 
 
 class ByteView:
