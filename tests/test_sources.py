@@ -319,3 +319,16 @@ def test_a_full_work_disk_is_a_dump_error(monkeypatch):
     with pytest.raises(UnreadableInputError, match="No space left") as e:
         Source(gzip.compress(b"x" * 1000)).view()
     assert isinstance(e.value.__cause__, OSError)
+
+
+def test_info_quick_does_not_decompress_a_compressed_core(monkeypatch):
+    """``info --quick`` reads the head only: under a 1 MiB cap a core that decompresses past it is still described
+    (it used to spill the whole core to read its provenance), and it says what it skipped."""
+    from dumpx.info import info
+    monkeypatch.setenv("DUMPX_MAX_DECOMPRESSED", "1M")
+    from conftest import fixture_file
+    d = info(fixture_file("elf/out/threads.core.zst"), measure=False)
+    assert d["format"] == "elf-core" and d["size"] is None and "--quick" in d["notes"][0]
+    from dumpx.errors import DecompressionLimitError
+    with pytest.raises(DecompressionLimitError):
+        info(fixture_file("elf/out/threads.core.zst"), measure=True)

@@ -58,6 +58,10 @@ def info(origin, *, measure: bool = True) -> dict[str, Any]:
             if src.damage is not None:
                 out["problems"].append(str(src.damage))
         target = PROVENANCE.get(det.format)
+        if target and src.compression and not measure:
+            out["notes"] = [f"--quick: the {src.compression} stream was not decoded past its head, so the "
+                            f"provenance recorded inside it was not read (run without --quick)"]
+            target = None
         if target:
             mod, _, fn = target.partition(":")
             try:

@@ -566,7 +566,7 @@ class Source:
             return self._raw_head(n)
         out = bytearray()
         try:
-            for block in self._iter(chunk_size=min(n, CHUNK)):
+            for block in self._iter(chunk_size=min(n, CHUNK), capped=False):     # bounded by n and one piece
                 out += block
                 if len(out) >= n:
                     break
@@ -574,8 +574,9 @@ class Source:
             pass
         return bytes(out[:n])
 
-    def _iter(self, chunk_size: int, spilling: bool = False) -> Iterator[bytes]:
-        limit = self._limit if self._limit is not None else decompression_limit(self._tmpdir, spilling=spilling)
+    def _iter(self, chunk_size: int, spilling: bool = False, capped: bool = True) -> Iterator[bytes]:
+        limit = None if not capped else self._limit if self._limit is not None else \
+            decompression_limit(self._tmpdir, spilling=spilling)
         with self._raw_open() as raw:
             if self.compression:
                 yield from iter_decompressed(raw, self.compression, name=self.name,

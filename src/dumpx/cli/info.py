@@ -30,6 +30,8 @@ def run(args) -> int:
         print(f"size:        {d['size']:,} bytes ({human_bytes(d['size'])})")
     for k, v in d["provenance"].items():
         print(f"{safe_text(k) + ':':<13}{safe_text(v) if isinstance(v, int) else fmt_value(v)}")
+    for note in d.get("notes", []):
+        print(f"note:        {safe_text(note)}")
     for prob in d["problems"]:
         print(f"PROBLEM:     {safe_text(prob)}")
     return 1 if d["problems"] else 0
