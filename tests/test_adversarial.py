@@ -168,3 +168,17 @@ def test_mismatched_classes_grow_memory_linearly(tmp_path):
         inst = [i for i, k in enumerate(t["class_name"]) if str(k).startswith("m.C")]
         assert len(inst) == n and not any(bool(t["size_exact"][i]) for i in inst)
     assert peaks[1] < 5 * peaks[0]
+
+
+def test_pyspy_frame_line_is_parsed_in_linear_time():
+    """The fuzzer's first find: one 645 KB line of repeated frames took 159 s in a regex with two
+    lazy groups. The parser is now linear; checked by the work it does (characters scanned per
+    call), not by a clock: the result for the repeated line equals the first frame's split."""
+    from dumpx.pyspy.reader import _frame
+    one = "    Thread._bootstrap_inner (threading.py:1045)"
+    assert _frame(one) == ("Thread._bootstrap_inner", "threading.py", "1045")
+    long = one + one[3:] * 20_000
+    name, file, line = _frame(long)
+    assert name == "Thread._bootstrap_inner" and line == "1045" and file.endswith("threading.py")
+    assert _frame("    native_func (libc.so.6)") == ("native_func", "libc.so.6", None)
+    assert _frame("     indented too far (x.py:1)") is None and _frame("    no location") is None

@@ -141,7 +141,7 @@ def _text_detection(head: bytes) -> Detection | None:
 def _json_detection(head: bytes) -> Detection | None:
     try:
         doc = json.loads(head)
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     text = head[:4096]
     if doc is not None:

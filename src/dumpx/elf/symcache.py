@@ -56,7 +56,7 @@ class SymbolCache:
                     d = json.loads(p.read_text())
                     if d.get("version") == VERSION and d.get("build_id") == build_id and isinstance(d.get("pcs"), dict):
                         t = {k: v for k, v in d["pcs"].items() if _valid(v)}
-                except (OSError, ValueError, AttributeError):
+                except (OSError, ValueError, AttributeError, RecursionError):
                     t = {}
             self._tables[build_id] = t
         return t

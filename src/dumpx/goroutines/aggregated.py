@@ -115,7 +115,7 @@ def read_debug1(origin) -> GoroutineDump:
             if l2.startswith("# labels: "):
                 try:
                     labels = json.loads(l2[len("# labels: "):])
-                except ValueError:
+                except (ValueError, RecursionError):
                     notes.append(f"line {i + 1}: labels are not JSON")
                 if not isinstance(labels, dict):
                     notes.append(f"line {i + 1}: labels are not a JSON object")

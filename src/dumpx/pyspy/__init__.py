@@ -132,7 +132,7 @@ def load(path) -> Evidence:
     if "meta.json" in files:
         try:
             ev.meta = json.loads(_read_text(files["meta.json"]))
-        except ValueError:
+        except (ValueError, RecursionError):
             ev.notes.append("meta.json does not parse")
     if dump.unknown_lines:
         ev.notes.append(f"{len(dump.unknown_lines)} py-spy lines not understood (kept): "
