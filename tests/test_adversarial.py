@@ -182,3 +182,25 @@ def test_pyspy_frame_line_is_parsed_in_linear_time():
     assert name == "Thread._bootstrap_inner" and line == "1045" and file.endswith("threading.py")
     assert _frame("    native_func (libc.so.6)") == ("native_func", "libc.so.6", None)
     assert _frame("     indented too far (x.py:1)") is None and _frame("    no location") is None
+
+
+# ----------------------------------------------------------------- partial means partial
+
+@pytest.mark.parametrize("rel", ["go/out/stuck.debug2.txt", "go/out/stuck.debug1.txt", "pyspy/out/wedged/pyspy.txt"])
+def test_text_dumps_cut_mid_line_are_partial_and_say_so(rel):
+    """Cut in the middle of a line (a copy interrupted, a capture killed): the partial result, a
+    problem at the real end offset, and a TruncationWarning, as HPROF and cores already give."""
+    import warnings
+    from dumpx.errors import TruncatedDumpError, TruncationWarning
+    raw = fixture_file(rel).read_bytes()
+    cut = raw[: raw.index(b"\n", len(raw) // 2) + 6]
+    assert not cut.endswith(b"\n")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        d = dumpx.open(cut)
+        problems = d.dump.problems if hasattr(d, "dump") else d.problems
+        kinds = [f.kind for f in d.findings()]
+    assert any(issubclass(x.category, TruncationWarning) for x in w)
+    p = next(p for p in problems if isinstance(p, TruncatedDumpError))
+    assert p.offset == len(cut)
+    assert any("truncated" in k for k in kinds)

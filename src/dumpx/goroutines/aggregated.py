@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import numpy as np
 
-from ..errors import CorruptDumpError
+from ..errors import CorruptDumpError, TruncatedDumpError, TruncationWarning
 from ..sources import open_source
 from .model import Frame, GoroutineDump, Stack
 
@@ -127,6 +128,11 @@ def read_debug1(origin) -> GoroutineDump:
             i += 1
         entries.append((Stack(tuple(frames)), count, labels))
     d = _groups("debug1", src.name, entries, declared, notes)
+    if text and not text.endswith("\n"):
+        cut = TruncatedDumpError(f"the profile ends in the middle of line {len(lines)}: its last bucket may be cut "
+                                 f"and buckets after it are missing", offset=src.view().size, available=0, path=src.name)
+        d.problems.append(cut)
+        warnings.warn(TruncationWarning(str(cut)), stacklevel=3)
     if d.total != declared:
         d.problems.append(CorruptDumpError(
             f"the header says {declared} goroutines, the records add up to {d.total}",

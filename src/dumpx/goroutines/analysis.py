@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import TruncatedDumpError
 from ..findings import Evidence, Finding, Findings, Severity
 from ..table import Table
 from .idle import expect_matcher, idle_reason, is_dump_writer, package
@@ -109,12 +110,11 @@ def _ids_present(d: GoroutineDump) -> set[int] | None:
 def findings(d: GoroutineDump, expect=(), other: GoroutineDump | None = None) -> Findings:
     out = Findings()
     for p in d.problems:
-        out.append(Finding("go-truncated" if "64 MiB" in str(p) or "middle of a line" in str(p)
-                           else "go-damaged", Severity.WARNING,
+        out.append(Finding("go-truncated" if isinstance(p, TruncatedDumpError) else "go-damaged", Severity.WARNING,
                            "the dump is incomplete: goroutines may be cut, not gone",
-                           [Evidence("problem", str(p))],
-                           ["take the dump again with ?debug=1 (aggregated, never capped) to count "
-                            "every goroutine"]))
+                           [Evidence("problem", str(p))] + ([Evidence("offset", p.offset)] if p.offset is not None else []),
+                           ["take the dump again (the whole file)" if d.format == "debug1" else
+                            "take the dump again with ?debug=1 (aggregated, never capped) to count every goroutine"]))
     if d.goroutines is not None and len(d.goroutines):
         ids, counts = np.unique(d.goroutines["id"], return_counts=True)
         dup = ids[counts > 1]

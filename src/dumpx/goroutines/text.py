@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 
 from .._native.gotrace import GoScan
-from ..errors import CorruptDumpError, TruncatedDumpError
+from ..errors import CorruptDumpError, TruncatedDumpError, TruncationWarning
 from ..sources import open_source
 from ..table import Table
 from .model import Frame, GoroutineDump, Stack
@@ -202,9 +203,11 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
     if cut_line or size == RUNTIME_CAP:
         why = ("the dump is exactly 64 MiB, the cap runtime/pprof writes debug=2 at"
                if size == RUNTIME_CAP else "the text ends in the middle of a line")
-        problems.append(TruncatedDumpError(
+        cut = TruncatedDumpError(
             f"{why}: the last goroutine and any after it are cut or missing; a goroutine absent "
-            f"from this dump may have been cut, not gone", offset=size, available=0, path=src.name))
+            f"from this dump may have been cut, not gone", offset=size, available=0, path=src.name)
+        problems.append(cut)
+        warnings.warn(TruncationWarning(str(cut)), stacklevel=3)
     if r["other_lines"]:
         notes.append(f"{r['other_lines']} lines outside goroutine blocks kept as text "
                      f"(first at offsets {r['other_offsets'][:5].tolist()})")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CorruptDumpError
+from ..findings import Evidence as Ev, Finding, Severity
 from ..sources import open_source
 from .analysis import Verdict, findings as _findings, judge, verdict_table
 from .capture import CaptureError, capture
@@ -53,8 +54,13 @@ class Evidence:
         return verdict_table(self.verdicts())
 
     def findings(self):
-        return _findings(self.verdicts(), self.strace_c_present and not self.strace_c,
-                         self.notes)
+        out = _findings(self.verdicts(), self.strace_c_present and not self.strace_c, self.notes)
+        for p in self.dump.problems:
+            out.append(Finding("pyspy-truncated", Severity.WARNING, "the py-spy output is cut: the result is partial",
+                               [Ev("problem", str(p)), Ev("offset", p.offset)],
+                               ["capture again (dumpx pyspy capture PID) or copy the whole file; a thread missing "
+                                "from this dump may have been cut, not gone"]))
+        return out
 
 
 def open_detected(source, det) -> Evidence:

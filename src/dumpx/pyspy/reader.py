@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 
-from ..errors import CorruptDumpError
+from ..errors import CorruptDumpError, TruncatedDumpError, TruncationWarning
 
 
 @dataclass
@@ -54,6 +55,7 @@ class PySpyDump:
     threads: list[PyThread]
     source: str                    # "text" or "json"
     unknown_lines: list[tuple[int, str]] = field(default_factory=list)
+    problems: list = field(default_factory=list)      # DumpErrors: what is partial and where
 
 
 _PROCESS = re.compile(r"^Process (\d+): (.*)$")
@@ -108,7 +110,15 @@ def parse_text(text: str) -> PySpyDump:
     if not threads:
         raise CorruptDumpError("no 'Thread N (idle|active|active+gil)' line", offset=0,
                                expected="py-spy dump output")
-    return PySpyDump(pid, command, python, threads, "text", unknown)
+    d = PySpyDump(pid, command, python, threads, "text", unknown)
+    if text and not text.endswith("\n"):
+        # py-spy ends every dump with a newline: the file was cut (a copy, a killed capture)
+        cut = TruncatedDumpError(f"the py-spy text ends in the middle of line {text.count(chr(10)) + 1}: the last "
+                                 f"thread's frames may be cut and threads after it are missing",
+                                 offset=len(text.encode("utf-8", "surrogateescape")), available=0)
+        d.problems.append(cut)
+        warnings.warn(TruncationWarning(str(cut)), stacklevel=2)
+    return d
 
 
 def _typed(value, kind):
