@@ -204,3 +204,23 @@ def test_text_dumps_cut_mid_line_are_partial_and_say_so(rel):
     p = next(p for p in problems if isinstance(p, TruncatedDumpError))
     assert p.offset == len(cut)
     assert any("truncated" in k for k in kinds)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_hprof_error_offset_and_bytes_scanned_agree(packed):
+    """An unknown sub-record tag 1,500 objects in: bytes_scanned is where the pass stopped, the
+    error's offset (it said 31, the header's length, while the error was at 37,652)."""
+    import gzip
+    import warnings
+    from hprofbuilder import Heap
+    h = Heap()
+    o = h.klass("java.lang.Object")
+    for _ in range(2000):
+        h.instance(o, b"")
+    h.subs.insert(1500, b"\x77" + bytes(40))
+    data = h.bytes()
+    at = data.index(b"\x77" + bytes(40))          # the byte-exact place of the crafted tag
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = dumpx.open(gzip.compress(data) if packed else data).scan
+    assert not s.complete and s.problems[0].offset == at == s.bytes_scanned

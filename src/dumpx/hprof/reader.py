@@ -203,6 +203,7 @@ def scan(source: Source, *, progress: Callable[[int, int | None], None] | None =
     except ScanError as e:
         msg, off, expected = e.args
         problems.append(CorruptDumpError(msg, offset=off, expected=expected, path=source.name))
+        consumed = off                   # read cleanly up to the record that could not be read
         at_eof = False
     except DumpError as e:
         problems.append(e)
