@@ -224,3 +224,29 @@ def test_hprof_error_offset_and_bytes_scanned_agree(packed):
         warnings.simplefilter("ignore")
         s = dumpx.open(gzip.compress(data) if packed else data).scan
     assert not s.complete and s.problems[0].offset == at == s.bytes_scanned
+
+
+@pytest.mark.parametrize("where", ["segment", "eof"])
+def test_an_array_whose_bytes_are_not_in_the_file_is_not_exact(where):
+    """A 330-byte file claimed a 16 GiB long[] with size_exact true. The array is still counted (the
+    record says it exists) but its size is the claim of its length field: not exact. Either the
+    segment ends before the payload ('segment') or the file does ('eof')."""
+    import warnings
+    from hprofbuilder import Heap
+    h = Heap()
+    h.klass("java.lang.Object")
+    h.prim_array(11, 4, bytes(32))                       # a whole long[4]
+    if where == "segment":
+        h.prim_array(11, 2**31 - 1, b"")
+        data = h.bytes()
+    else:
+        h.prim_array(11, 1000, bytes(8000))
+        data = h.bytes()
+        data = data[: data.rindex(bytes(8000)) + 100]     # cut inside the second array's payload
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = dumpx.open(data)
+        t = d.histogram().table
+    row = list(t["class_name"]).index("[J")
+    assert t["count"][row] == 2 and not bool(t["size_exact"][row])
+    assert not d.scan.complete

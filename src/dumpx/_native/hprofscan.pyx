@@ -200,6 +200,7 @@ cdef class Scanner:
     cdef public int64_t length_wraps
     cdef public int64_t zero_length_heap_records
     cdef public int64_t heap_records
+    cdef int64_t last_kind, last_cls, last_n, last_raw   # the last object counted (its payload may be missing)
     cdef public int64_t n_instances, n_objarrays, n_primarrays, n_classdumps
     cdef public int cur_heap
     cdef public int snapshot_wanted      # which heap dump in the file to count (0 = first)
@@ -255,6 +256,7 @@ cdef class Scanner:
         self.id_size = id_size
         self.file_size = file_size
         self.offset = 0
+        self.last_kind = -1
         idmap_init(&self.classes, 1024)
         self.cur_heap = 0
         self.snapshot_wanted = snapshot
@@ -460,6 +462,10 @@ cdef class Scanner:
     cdef inline int note_object(self, uint64_t oid, int kind, int64_t cls, int64_t n, int64_t raw) except -1:
         cdef int i, low
         cdef int64_t* s
+        self.last_kind = kind
+        self.last_cls = cls
+        self.last_n = n
+        self.last_raw = raw
         if self.n_sample < SAMPLE:
             s = &self.sample[self.n_sample * 4]
             s[0] = <int64_t>oid
@@ -918,7 +924,8 @@ cdef class Scanner:
         """Where the scan is: in a heap record or not, bytes still owed."""
         return {"in_heap": bool(self.in_heap), "heap_tag": self.heap_tag,
                 "heap_closed": bool(self.heap_closed),
-                "heap_left": self.heap_left, "skip": self.skip, "offset": self.offset}
+                "heap_left": self.heap_left, "skip": self.skip, "offset": self.offset,
+                "last_object": (self.last_kind, self.last_cls, self.last_n, self.last_raw)}
 
     def results(self):
         """Everything collected, as numpy arrays and plain ints."""

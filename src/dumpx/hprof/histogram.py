@@ -124,6 +124,9 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
     problems: list[Finding] = []
 
     rows_name, rows_kind, rows_count, rows_bytes, rows_largest, rows_exact = [], [], [], [], [], []
+    # the last object counted before the dump broke off, when its payload is not in the file: its
+    # size is what its length field claims, so its row is not exact
+    short = tuple(raw["short_object"][:2]) if raw.get("short_object") else None
 
     icount = c["instances"]
     has_inst = np.flatnonzero(icount > 0)
@@ -142,7 +145,7 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
     bad = np.zeros(model.n, bool)
     bad[mismatch] = True
     for i in has_inst.tolist():
-        exact = bool(chain_ok[i]) and not bad[i]
+        exact = bool(chain_ok[i]) and not bad[i] and short != (0, i)
         size = int(inst_size[i]) if exact else int(align(layout.header + per_inst_data[i], layout.align))
         rows_name.append(names[i])
         rows_kind.append(KIND_INSTANCE)
@@ -178,7 +181,7 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
         rows_count.append(int(c["objarrays"][i]))
         rows_bytes.append(total)
         rows_largest.append(int(layout.array_size(ref, int(c["objarray_max"][i]))))
-        rows_exact.append(True)
+        rows_exact.append(short != (1, i))
 
     for t, es in ELEM_SIZE.items():
         cnt = int(raw["primarray_count"][t])
@@ -190,7 +193,7 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
         rows_bytes.append(_aligned_total(cnt, int(raw["primarray_elems"][t]), raw["primarray_mod"][t],
                                          layout.array_base(es), es, layout.align))
         rows_largest.append(int(layout.array_size(es, int(raw["primarray_max"][t]))))
-        rows_exact.append(True)
+        rows_exact.append(short != (2, t))
 
     dumped = np.flatnonzero(model.dumped)
     if len(dumped):

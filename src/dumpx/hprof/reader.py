@@ -232,6 +232,10 @@ def scan(source: Source, *, progress: Callable[[int, int | None], None] | None =
             available=leftover, path=source.name)
         problems.append(trunc)
     raw = sc.results()
+    kind, cls, n, claimed = st["last_object"]
+    cut_payload = (at_eof and st["in_heap"] and st["skip"] > 0) or any(
+        isinstance(p, CorruptDumpError) and "payload runs past" in p.message for p in problems)
+    raw["short_object"] = (kind, cls, n, claimed) if cut_payload and kind >= 0 else None
     if complete and at_eof and raw["snapshots"] and st["heap_tag"] == 0x1C and not st["heap_closed"]:
         complete = False
         problems.append(TruncatedDumpError(
