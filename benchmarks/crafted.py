@@ -9,6 +9,7 @@ Shapes (built here with tests/hprofbuilder.py and from the Go fixture's real blo
   * a 32,000-deep superclass chain                                  -> refused (CorruptDumpError)
   * a 1,000-deep chain with an instance of every class              -> dumpx hprof dominators
   * a superclass cycle                                              -> refused
+  * 1,000,000 distinct object-array classes, one empty array each    -> dumpx hprof histo
   * 16,000 distinct goroutine buckets (debug=1)                     -> dumpx goroutines
 Target (issue 10): each under 2 s and under 10x its file size in memory beyond the interpreter's
 own baseline (``python -c 'import dumpx.cli'``, measured in the same run).
@@ -48,6 +49,14 @@ def chain(n: int, every: bool) -> bytes:
     return h.bytes()
 
 
+def array_classes(n: int) -> bytes:
+    h = Heap()
+    h.klass("java.lang.Object")
+    for i in range(n):
+        h.obj_array(0x10000000 + 16 * i, [])             # an empty array of its own array class
+    return h.bytes()
+
+
 def cycle() -> bytes:
     h = Heap()
     a, b = h.new_id(), h.new_id()
@@ -82,6 +91,7 @@ def main() -> None:
               ("32,000-deep class chain", "chain32k.hprof", chain(32_000, False), ["hprof", "histo"]),
               ("1,000-deep chain, every class instantiated", "chain1k.hprof", chain(1_000, True), ["hprof", "dominators"]),
               ("superclass cycle", "cycle.hprof", cycle(), ["hprof", "histo"]),
+              ("1,000,000 object-array classes", "arrayclasses.hprof", array_classes(1_000_000), ["hprof", "histo"]),
               ("16,000 goroutine buckets", "buckets.txt", buckets(16_000), ["goroutines"])]
     base = run([sys.executable, "-c", "import dumpx.cli"])
     res = {"baseline: python -c 'import dumpx.cli'": base}

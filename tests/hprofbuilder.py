@@ -44,6 +44,12 @@ class Heap:
         self.subs.append(struct.pack(">BQIQI", 0x21, oid, 0, cid, len(data)) + data)
         return oid
 
+    def obj_array(self, array_class: int, elements: list[int]) -> int:
+        oid = self.new_id()
+        self.subs.append(struct.pack(">BQIIQ", 0x22, oid, 0, len(elements), array_class)
+                         + b"".join(struct.pack(">Q", e) for e in elements))
+        return oid
+
     def prim_array(self, type_code: int, count: int, data: bytes) -> int:
         oid = self.new_id()
         self.subs.append(struct.pack(">BQIIB", 0x23, oid, 0, count, type_code) + data)

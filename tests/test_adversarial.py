@@ -250,3 +250,25 @@ def test_an_array_whose_bytes_are_not_in_the_file_is_not_exact(where):
     row = list(t["class_name"]).index("[J")
     assert t["count"][row] == 2 and not bool(t["size_exact"][row])
     assert not d.scan.complete
+
+
+def test_object_array_bytes_with_one_or_many_arrays_per_class():
+    """Array classes with a single array keep its length residue without a counter row (a dump
+    can name a million such classes); the bytes must equal the per-array sizes either way."""
+    import warnings
+    from hprofbuilder import Heap
+    h = Heap()
+    h.klass("java.lang.Object")
+    one, many = 0x7000_0000, 0x7000_0010
+    lens = {one: [3], many: [3, 5, 64, 0]}
+    for cls, ns in lens.items():
+        for n in ns:
+            h.obj_array(cls, [0] * n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = dumpx.open(h.bytes())
+        hist = d.histogram()
+    t, lay = hist.table, hist.layout
+    got = sorted(int(b) for k, b in zip(t["kind"], t["shallow_bytes"]) if k == "object-array")
+    want = sorted(sum(int(lay.array_size(lay.ref_size, n)) for n in ns) for ns in lens.values())
+    assert got == want

@@ -623,7 +623,7 @@ cdef class Scanner:
         """
         cdef int ids = self.id_size
         cdef int tag = p[0]
-        cdef int64_t need, idx, n, es, r, slot
+        cdef int64_t need, idx, n, es, r, slot, first
         cdef uint64_t oid, cid
         cdef int t
         if tag == 0xFF or tag == 0x05 or tag == 0x07 or 0x89 <= tag <= 0x8D or tag == 0x90:
@@ -691,16 +691,24 @@ cdef class Scanner:
                 return need
             idx = self.class_index(cid)
             slot = self.cols[<int>C_OASLOT].data[idx]
-            if slot < 0:
-                if self.n_oa_slots >= MAX_OA_SLOTS:
-                    self.fail("more than 1048576 distinct object-array classes", at,
-                              "a plausible number of array classes (corrupt or crafted dump)")
-                slot = self.n_oa_slots
-                self.n_oa_slots += 1
-                vec_reserve(&self.oa_mod, self.n_oa_slots * MOD)
-                self.oa_mod.n = self.n_oa_slots * MOD
-                self.cols[<int>C_OASLOT].data[idx] = slot
-            self.oa_mod.data[slot * MOD + (n % MOD)] += 1
+            if slot == -1:
+                # the first array of a class keeps its residue in the slot column (-2 - n % MOD):
+                # a counter row is only made for classes with two arrays or more
+                self.cols[<int>C_OASLOT].data[idx] = -2 - (n % MOD)
+            else:
+                if slot < -1:
+                    if self.n_oa_slots >= MAX_OA_SLOTS:
+                        self.fail("more than 1048576 distinct object-array classes with two arrays or more", at,
+                                  "a plausible number of array classes (corrupt or crafted dump)")
+                    first = -2 - slot
+                    slot = self.n_oa_slots
+                    self.n_oa_slots += 1
+                    vec_reserve(&self.oa_mod, self.n_oa_slots * MOD)
+                    self.oa_mod.n = self.n_oa_slots * MOD
+                    memset(&self.oa_mod.data[slot * MOD], 0, MOD * sizeof(int64_t))
+                    self.oa_mod.data[slot * MOD + first] += 1
+                    self.cols[<int>C_OASLOT].data[idx] = slot
+                self.oa_mod.data[slot * MOD + (n % MOD)] += 1
             self.cols[<int>C_OACOUNT].data[idx] += 1
             self.cols[<int>C_OAELEMS].data[idx] += n
             if n > self.cols[<int>C_OAMAX].data[idx]:

@@ -170,18 +170,23 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
             ["the dump is corrupt or mixes class versions; do not trust field values of these classes"]))
 
     oa = np.flatnonzero(c["objarrays"] > 0)
-    oamod = raw["objarray_mod"]
     ref = layout.ref_size
     base = layout.array_base(ref)
-    for i in oa.tolist():
-        slot = int(c["objarray_slot"][i])
-        total = _aligned_total(int(c["objarrays"][i]), int(c["objarray_elems"][i]), oamod[slot], base, ref, layout.align)
-        rows_name.append(names[i])
-        rows_kind.append(KIND_OBJARRAY)
-        rows_count.append(int(c["objarrays"][i]))
-        rows_bytes.append(total)
-        rows_largest.append(int(layout.array_size(ref, int(c["objarray_max"][i]))))
-        rows_exact.append(short != (1, i))
+    pad = (-(base + np.arange(_PAD_MOD, dtype=np.int64) * ref)) % layout.align
+    slot = c["objarray_slot"][oa]
+    # a class with one array keeps that array's length residue in its slot (-2 - n % 64); classes
+    # with more have a row of per-residue counts
+    padsum = np.where(slot >= 0, 0, pad[np.clip(-2 - slot, 0, _PAD_MOD - 1)])
+    rows = slot >= 0
+    if rows.any():
+        padsum[rows] = raw["objarray_mod"][slot[rows]] @ pad
+    totals = c["objarrays"][oa] * base + c["objarray_elems"][oa] * ref + padsum
+    rows_name += names[oa].tolist()
+    rows_kind += [KIND_OBJARRAY] * len(oa)
+    rows_count += c["objarrays"][oa].tolist()
+    rows_bytes += totals.tolist()
+    rows_largest += np.atleast_1d(layout.array_size(ref, c["objarray_max"][oa])).tolist()
+    rows_exact += [short != (1, i) for i in oa.tolist()] if short and short[0] == 1 else [True] * len(oa)
 
     for t, es in ELEM_SIZE.items():
         cnt = int(raw["primarray_count"][t])

@@ -26,6 +26,7 @@ dump; see docs/hprof.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -120,12 +121,27 @@ class ClassModel:
     contended: dict[int, set[int]] = field(default_factory=dict)  # class -> positions of contended fields
     jdk: int = 9       # 7 (<= 7), 8, or 9 (9 and later), from java.lang.Class's own fields
 
+    @cached_property
+    def dumped_order(self) -> list[int]:
+        """``order`` without the classes that have no CLASS DUMP (array classes among them): their
+        layout is unknown, and a dump may name a million of them."""
+        dumped = self.dumped.tolist()
+        return [i for i in self.order if dumped[i]]
+
 
 MAX_CLASS_DEPTH = 1_000
 INFER_CLASSES = 2_000
 
 
 def class_model(scan: ScanResult) -> ClassModel:
+    """The class hierarchy of a scan, built once per scan (every analysis asks for it)."""
+    got = scan.__dict__.get("_class_model")
+    if got is None:
+        got = scan.__dict__["_class_model"] = _class_model(scan)
+    return got
+
+
+def _class_model(scan: ScanResult) -> ClassModel:
     c = scan.raw["classes"]
     ids = c["id"]
     n = len(ids)
@@ -135,7 +151,7 @@ def class_model(scan: ScanResult) -> ClassModel:
     pos = np.minimum(np.searchsorted(sids, sup), max(n - 1, 0))
     has = (sup != 0) & (sids[pos] == sup) if n else np.zeros(0, bool)
     super_idx = np.where(has, order_ids[pos], -1) if n else np.zeros(0, np.int64)
-    depth = np.full(n, -1, dtype=np.int64)
+    depth = [-1] * n                        # -2: on the chain being walked
     broken: set[int] = set()
     sup_list = super_idx.tolist()
     for i in range(n):
@@ -143,12 +159,11 @@ def class_model(scan: ScanResult) -> ClassModel:
             continue
         chain = []
         j = i
-        seen = set()
-        while j >= 0 and depth[j] < 0 and j not in seen:
-            seen.add(j)
+        while j >= 0 and depth[j] == -1:
+            depth[j] = -2
             chain.append(j)
             j = sup_list[j]
-        if j >= 0 and j in seen:            # a superclass cycle: crafted or corrupt dump
+        if j >= 0 and depth[j] == -2:       # a superclass cycle: crafted or corrupt dump
             broken.update(chain)
             for k in chain:
                 depth[k] = 0
@@ -157,6 +172,7 @@ def class_model(scan: ScanResult) -> ClassModel:
         for k in reversed(chain):
             depth[k] = d
             d += 1
+    depth = np.array(depth, dtype=np.int64)
     names = scan.class_names()
     if broken:
         k = sorted(broken)
@@ -326,7 +342,7 @@ def instance_sizes(model: ClassModel, layout: Layout, only: np.ndarray | None = 
     names = model.names.tolist() if model.names is not None else [None] * n
     injected = {7: INJECTED_JDK7, 8: INJECTED_JDK8}.get(model.jdk, INJECTED)
     ptr = 8 if word == 8 else 4
-    for i in model.order:
+    for i in model.dumped_order:
         if need is not None and not need[i]:
             continue
         sizes = [0 if t == 2 else _PRIM_SIZE.get(t, 0) for t in ftl[fstart[i]:fstart[i] + fcount[i]]]
