@@ -16,6 +16,7 @@ cimport cython
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
+from cython.view cimport array as cvarray
 
 import numpy as np
 
@@ -130,13 +131,6 @@ cdef void vec_free(I64Vec* v) noexcept nogil:
     v.cap = 0
 
 
-cdef object vec_take(I64Vec* v):
-    """The vector as a numpy array, its native memory released at once."""
-    out = vec_array(v)
-    vec_free(v)
-    return out
-
-
 cdef int64_t blob_append(ByteBlob* b, const uint8_t* p, int64_t n) except -1:
     """Append ``n`` bytes; return the offset they start at."""
     cdef int64_t cap, at = b.n
@@ -154,6 +148,27 @@ cdef int64_t blob_append(ByteBlob* b, const uint8_t* p, int64_t n) except -1:
         memcpy(b.data + b.n, p, n)
     b.n += n
     return at
+
+
+cdef object vec_take(I64Vec* v):
+    """The vector as a numpy array that owns its buffer (shrunk to its length): no copy, and the
+    vector is left empty. For the per-class columns and the graph's edge lists, which a dump can
+    make millions or billions long: handing them over halves the peak a copy would need."""
+    cdef int64_t* d
+    cdef cvarray a
+    if v.n == 0:
+        vec_free(v)
+        return np.zeros(0, dtype=np.int64)
+    d = <int64_t*>realloc(v.data, v.n * sizeof(int64_t))
+    if d == NULL:
+        d = v.data
+    a = cvarray(shape=(v.n,), itemsize=sizeof(int64_t), format="q", mode="c", allocate_buffer=False)
+    a.data = <char*>d
+    a.callback_free_data = free
+    v.data = NULL
+    v.n = 0
+    v.cap = 0
+    return np.asarray(a)
 
 
 cdef object vec_array(I64Vec* v):
@@ -201,6 +216,7 @@ cdef class Scanner:
     cdef public int64_t zero_length_heap_records
     cdef public int64_t heap_records
     cdef int64_t last_kind, last_cls, last_n, last_raw   # the last object counted (its payload may be missing)
+    cdef int taken                                       # results() has handed the class columns over
     cdef public int64_t n_instances, n_objarrays, n_primarrays, n_classdumps
     cdef public int cur_heap
     cdef public int snapshot_wanted      # which heap dump in the file to count (0 = first)
@@ -942,8 +958,11 @@ cdef class Scanner:
         names = ["id", "dumped", "super", "loader", "instance_size", "field_start", "field_count",
                  "static_start", "static_count", "dump_offset", "instances", "instance_bytes",
                  "objarrays", "objarray_elems", "objarray_slot", "objarray_max"]
+        if self.taken:
+            raise RuntimeError("results() hands its columns over once")
+        self.taken = 1
         for i in range(<int>C_NCOLS):
-            cols[names[i]] = vec_array(&self.cols[i])
+            cols[names[i]] = vec_take(&self.cols[i])
         oa_mod = vec_array(&self.oa_mod).reshape(-1, MOD) if self.n_oa_slots else np.zeros((0, MOD), np.int64)
         pa_mod = np.array([self.pa_mod[i] for i in range(12 * MOD)], dtype=np.int64).reshape(12, MOD)
         blob = bytes((<char*>self.blob.data)[:self.blob.n]) if self.blob.n else b""
