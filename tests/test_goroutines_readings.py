@@ -5,7 +5,9 @@ diffs across formats; and findings that stay linear in the number of distinct st
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +197,44 @@ def test_text_output_is_capped(tmp_path, capsys):
     assert m and int(m.group(1)) == total - 30
     main(["goroutines", "--all", str(p)])
     assert "more findings left out" not in capsys.readouterr().out
+
+
+def _gostackparse_fixtures():
+    """gostackparse's own test fixtures (Go module proxy), with the errors its parser reports."""
+    import shutil
+    import subprocess
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    try:
+        out = subprocess.run([go, "mod", "download", "-json", "github.com/DataDog/gostackparse@v0.7.0"],
+                             capture_output=True, text=True, timeout=120, cwd="/tmp")
+        d = Path(json.loads(out.stdout)["Dir"]) / "test-fixtures"
+    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
+        pytest.skip("gostackparse's fixtures are not reachable (go, or the module proxy, missing)")
+    if not d.is_dir():
+        pytest.skip("gostackparse module has no test-fixtures")
+    return d
+
+
+@pytest.mark.parametrize("name", ["errorhandling", "partial_createdby", "partial_stack", "empty_stack"])
+def test_malformed_goroutines_are_problems_on_the_lines_gostackparse_names(name):
+    """Each malformed goroutine is a problem naming the line where the format breaks (the same line
+    numbers as gostackparse's golden errors) and is still counted (gostackparse drops it)."""
+    import re as _re
+    from dumpx.goroutines.text import read_text
+    d = _gostackparse_fixtures()
+    gold = json.loads((d / f"{name}.golden.json").read_text())
+    want = sorted(int(m) for e in gold["Errors"] for m in _re.findall(r"on line (\d+)", e))
+    dump = read_text(d / f"{name}.txt")
+    got = sorted(int(m) for p in dump.problems for m in _re.findall(r": line (\d+): ", str(p)))
+    assert got == want
+    headers = (d / f"{name}.txt").read_text().count("goroutine ")
+    assert dump.total == headers >= len(gold["Goroutines"])
+
+
+@pytest.mark.parametrize("name", ["ancestors", "cgo", "frameselided_goroutine", "windows", "waitsince", "frameselided",
+                                  "go121_createdby", "lockedm"])
+def test_well_formed_gostackparse_fixtures_raise_no_problem(name):
+    from dumpx.goroutines.text import read_text
+    d = _gostackparse_fixtures()
+    assert json.loads((d / f"{name}.golden.json").read_text())["Errors"] is None
+    assert read_text(d / f"{name}.txt").problems == []

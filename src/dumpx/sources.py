@@ -405,6 +405,14 @@ class ByteView:
     def u64(self, offset: int, order: str = "<") -> int:
         return self.unpack(order + "Q", offset)[0]
 
+    def count_lines(self, start: int, end: int) -> int:
+        """Newlines in [start, end), in bounded pieces (line numbers for problems)."""
+        start, end = max(0, start), min(end, self.size)
+        n = 0
+        for a in range(start, end, 16 << 20):
+            n += bytes(self.slice(a, min(16 << 20, end - a))).count(b"\n")
+        return n
+
     def cstring(self, offset: int, limit: int = 4096) -> bytes:
         """Bytes from ``offset`` up to a NUL, at most ``limit`` (no NUL found: up to the limit)."""
         self._check(offset, 0)

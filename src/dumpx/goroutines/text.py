@@ -208,6 +208,8 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
             f"from this dump may have been cut, not gone", offset=size, available=0, path=src.name)
         problems.append(cut)
         warnings.warn(TruncationWarning(str(cut)), stacklevel=3)
+    if gor is not None:
+        problems += _malformed_problems(src, gor, stacks, gstack)
     if r["other_lines"]:
         notes.append(f"{r['other_lines']} lines outside goroutine blocks kept as text "
                      f"(first at offsets {r['other_offsets'][:5].tolist()})")
@@ -216,3 +218,82 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
                          group_labels=[{} for _ in range(len(gstate))], goroutines=gor,
                          preamble=[p for p in preamble if p.strip()], problems=problems, notes=notes,
                          group_creators=creators, locked_ids=r["locked_ids"].tolist())
+
+
+MAX_MALFORMED_LISTED = 20
+
+
+def _shown(b: bytes) -> str:
+    return repr(b[:80].decode("utf-8", "backslashreplace"))
+
+
+def _block_problems(lines: list[bytes]) -> list[tuple[int, str]]:
+    """(line index, what) for what is wrong in one goroutine's lines after its header: a function
+    call line that is not one, a frame or ``created by`` without its file:line, no frames at all.
+    The rules are Go's traceback format (runtime/traceback.go): a call line, then a tab-indented
+    file:line line."""
+    out: list[tuple[int, str]] = []
+    frames, i = 0, 0
+    while i < len(lines):
+        ln = lines[i].rstrip(b"\r")
+        if not ln.strip() or ln.startswith(b"...") or ln.startswith(b"[originating from goroutine"):
+            i += 1
+            continue
+        if ln.startswith(b"\t"):
+            out.append((i, f"a file:line with no function call before it: {_shown(ln.strip())}"))
+            i += 1
+            continue
+        call = ln.startswith(b"created by ")
+        if not call and not (ln.endswith(b")") and b"(" in ln):
+            out.append((i, f"not a function call: {_shown(ln)}"))
+            i += 1
+            continue
+        frames += 0 if call else 1
+        if i + 1 < len(lines) and lines[i + 1].startswith(b"\t"):
+            i += 2
+        else:
+            out.append((i + 1, f"{_shown(ln)} has no file:line after it"))
+            i += 1
+    if frames == 0 and not out:
+        out.append((0, "no frames"))
+    return out
+
+
+def _malformed_problems(src, gor, stacks, gstack) -> list:
+    """Goroutines whose stack is not well formed, as problems with their line numbers (each is
+    still counted). Only stacks that parsed short (no frames, a frame or creator without a file)
+    are re-read, so a clean dump costs one pass over its distinct stacks."""
+    bad_stack = np.array([not st.frames and not st.elided
+                          or any(f.file is None for f in st.frames)
+                          or (st.created_by is not None and st.created_by.file is None) for st in stacks], bool)
+    if not bad_stack.any():
+        return []
+    rows = np.flatnonzero(bad_stack[gstack[gor["group"]]] if len(gor) else np.zeros(0, bool))
+    if not len(rows):
+        return []
+    view = src.view()
+    out, listed = [], 0
+    offsets = gor["offset"][rows]
+    ends = gor["stack_end"][rows]
+    ids = gor["id"][rows]
+    order = np.argsort(offsets, kind="stable")
+    line, pos = 1, 0
+    for k in order[:MAX_MALFORMED_LISTED].tolist():
+        off, end = int(offsets[k]), int(ends[k])
+        line += view.count_lines(pos, off)
+        pos = off
+        block = view.read(off, max(0, min(end, view.size) - off) + min(4096, view.size - min(end, view.size)))
+        lines = block.split(b"\n")
+        body = lines[1:max(1, block[:end - off].count(b"\n") + 1)]
+        if not any(x.strip() for x in body):                   # the scan ended the block early
+            body = lines[1:]
+            cut = next((j for j, x in enumerate(body) if x.startswith(b"goroutine ")), len(body))
+            body = body[:cut]
+        for rel, what in _block_problems(body)[:1]:
+            out.append(CorruptDumpError(f"goroutine {int(ids[k])} (header on line {line}): line {line + 1 + rel}: "
+                                        f"{what}; the goroutine is still counted",
+                                        offset=off, expected="a call line followed by a tab-indented file:line"))
+            listed += 1
+    if len(rows) > listed:
+        out.append(CorruptDumpError(f"{len(rows) - listed:,} more malformed goroutines not listed", offset=None))
+    return out
