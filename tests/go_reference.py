@@ -17,7 +17,7 @@ def walk(text: str) -> list[dict]:
             items = m.group(2).split(", ")
             minutes = next((int(x.split(" ")[0]) for x in items[1:] if re.match(r"^\d+ minutes?$", x)), -1)
             cur = {"id": int(m.group(1)), "state": items[0], "minutes": minutes,
-                   "locked": "locked to thread" in items[1:], "creator": -1, "frames": 0,
+                   "locked": "locked to thread" in items[1:], "creator": None, "frames": 0,
                    "elided": False}
             out.append(cur)
             continue

@@ -157,7 +157,8 @@ def _native_vs_reference(data: bytes):
     assert [d.states[i] for i in g["state"].tolist()] == [x["state"] for x in ref]
     assert g["wait_minutes"].tolist() == [x["minutes"] for x in ref]
     assert g["locked"].tolist() == [x["locked"] for x in ref]
-    assert g["creator"].tolist() == [x["creator"] for x in ref]
+    assert [c if h else None for c, h in zip(g["creator"].tolist(), g["has_creator"].tolist())] == \
+        [x["creator"] for x in ref]
     assert g["frames"].tolist() == [x["frames"] for x in ref]
     assert g["elided"].tolist() == [x["elided"] for x in ref]
 
@@ -266,7 +267,7 @@ def test_header_and_frame_forms_of_newer_and_older_go():
     assert [d.states[i] for i in g["state"].tolist()] == ["chan receive", "chan receive", "running", "select"]
     assert g["wait_minutes"].tolist() == [3, 9, -1, -1]
     assert g["locked"].tolist() == [True, False, False, False]
-    assert g["creator"].tolist() == [7, 8, -1, -1]
+    assert g["creator"].tolist() == [7, 8, 0, 0] and g["has_creator"].tolist() == [True, True, False, False]
     assert g["elided"].tolist() == [True, True, False, True]
     # 1 and 2 differ only in arguments, creator id, fp/sp/pc and "(scan)": one bucket
     b = {r["top_function"]: r for r in d.buckets().rows()}

@@ -238,3 +238,21 @@ def test_well_formed_gostackparse_fixtures_raise_no_problem(name):
     d = _gostackparse_fixtures()
     assert json.loads((d / f"{name}.golden.json").read_text())["Errors"] is None
     assert read_text(d / f"{name}.txt").problems == []
+
+
+def test_goroutine_ids_are_uint64_in_full():
+    """Go's goroutine ids are uint64: 19- and 20-digit ids are read whole (they were dropped, and
+    creator ids cut to 18 digits); an id past 2^64-1 is no header, and its block is a problem."""
+    from dumpx.goroutines.text import read_text
+    big, creator = 2**64 - 1, 12345678901234567890
+    text = (f"goroutine {big} [chan receive]:\nmain.worker()\n\t/src/main.go:10 +0x1\n"
+            f"created by main.start in goroutine {creator}\n\t/src/main.go:5 +0x2\n\n"
+            f"goroutine 1000000000000000000 [running]:\nmain.main()\n\t/src/main.go:3 +0x3\n\n"
+            f"goroutine {2**64} [running]:\nmain.other()\n\t/src/main.go:4 +0x4\n").encode()
+    d = read_text(text)
+    g = d.goroutines
+    assert g["id"].tolist() == [big, 10**18]
+    assert g["creator"].tolist()[0] == creator and g["has_creator"].tolist() == [True, False]
+    assert d.group_creators and creator in sum(d.group_creators, [])
+    bad = [p for p in d.problems if "past 2^64-1" in str(p)]
+    assert len(bad) == 1 and "line 11:" in str(bad[0]) and bad[0].offset == text.index(b"goroutine 18446744073709551616")

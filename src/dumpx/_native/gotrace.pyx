@@ -28,7 +28,7 @@ DEF MAX_OTHER = 64
 
 cdef enum:
     G_ID, G_HDR, G_STATE, G_STATELEN, G_MINUTES, G_LOCKED, G_START, G_END, G_EXACT, G_LOOSE,
-    G_CREATOR, G_FRAMES, G_ELIDED, G_SHASH, G_NCOLS
+    G_CREATOR, G_FRAMES, G_ELIDED, G_SHASH, G_HASCRE, G_NCOLS
 
 
 cdef uint64_t fnv(uint64_t h, const uint8_t* p, int64_t n) noexcept nogil:
@@ -94,6 +94,21 @@ cdef inline int64_t parse_uint(const uint8_t* p, int64_t n, int64_t* out) noexce
     return i
 
 
+cdef inline int64_t parse_u64(const uint8_t* p, int64_t n, uint64_t* out) noexcept nogil:
+    """A goroutine id at p: up to 20 digits, any value up to 2^64-1 (Go's ids are uint64). Its
+    digit count is returned; 0 when there is none or it does not fit."""
+    cdef int64_t i = 0
+    cdef uint64_t v = 0, d
+    while i < n and 0x30 <= p[i] <= 0x39:
+        d = p[i] - 0x30
+        if i >= 20 or v > (0xFFFFFFFFFFFFFFFFULL - d) // 10:
+            return 0
+        v = v * 10 + d
+        i += 1
+    out[0] = v
+    return i
+
+
 cdef enum:
     R_COUNT, R_WMIN, R_WMAX, R_LOCKED, R_TEXT_OFF, R_TEXT_LEN, R_STATE_OFF, R_STATE_LEN,
     R_FIRST_ID, R_FIRST_OFF, R_NCREATORS, R_FRAMES, R_ELIDED, R_NCOLS
@@ -126,6 +141,7 @@ cdef class GoScan:
     # the goroutine being read
     cdef bint in_block
     cdef int64_t cur_id, cur_hdr, cur_minutes, cur_creator, cur_frames, cur_start, cur_end
+    cdef bint cur_has_creator
     cdef bint cur_locked, cur_elided
     cdef uint64_t hx, hl, hs
     cdef uint8_t[MAX_STATE] state
@@ -150,13 +166,13 @@ cdef class GoScan:
         vec_free(&self.locked_ids)
         vec_free(&self.other_offsets)
 
-    cdef int64_t state_at(self, const uint8_t* p, int64_t n, int64_t* gid) noexcept:
+    cdef int64_t state_at(self, const uint8_t* p, int64_t n, uint64_t* gid) noexcept:
         """Where the state text of a goroutine header starts (and its id), or -1 if ``p`` is no
         header: ``goroutine N [state, ...]:`` or ``goroutine N gp=.. m=.. [state]:``."""
         cdef int64_t k, i, q
         if not starts(p, n, b"goroutine ", 10):
             return -1
-        k = parse_uint(p + 10, n - 10, gid)
+        k = parse_u64(p + 10, n - 10, gid)
         if k == 0:
             return -1
         i = 10 + k
@@ -170,16 +186,17 @@ cdef class GoScan:
             return -1
         return i + q + 1
 
-    cdef int header(self, const uint8_t* p, int64_t n, int64_t at, int64_t i, int64_t gid) except -1:
+    cdef int header(self, const uint8_t* p, int64_t n, int64_t at, int64_t i, uint64_t gid) except -1:
         """Start the goroutine whose header is ``p`` (state text from ``i``)."""
         cdef int64_t k, j, q, item, ilen, v
         cdef bint first = True
         j = n - 2
-        self.cur_id = gid
+        self.cur_id = <int64_t>gid                  # the bits; numpy reads the column as uint64
         self.cur_hdr = at
         self.cur_minutes = -1
         self.cur_locked = False
-        self.cur_creator = -1
+        self.cur_creator = 0
+        self.cur_has_creator = False
         self.cur_frames = 0
         self.cur_elided = False
         item = i
@@ -241,7 +258,7 @@ cdef class GoScan:
             self.grp[<int>R_LOCKED].data[g] += 1
             if self.locked_ids.n < MAX_LOCKED_IDS:
                 vec_push(&self.locked_ids, self.cur_id)
-        if self.cur_creator >= 0 and self.grp[<int>R_NCREATORS].data[g] < MAX_CREATORS:
+        if self.cur_has_creator and self.grp[<int>R_NCREATORS].data[g] < MAX_CREATORS:
             # the group's own creator slots (at most MAX_CREATORS), not every pair seen so far
             found = 0
             base = <int64_t>g * MAX_CREATORS
@@ -271,6 +288,7 @@ cdef class GoScan:
             self.cols[<int>G_FRAMES].data[k] = self.cur_frames
             self.cols[<int>G_ELIDED].data[k] = self.cur_elided
             self.cols[<int>G_SHASH].data[k] = <int64_t>self.hs
+            self.cols[<int>G_HASCRE].data[k] = self.cur_has_creator
         self.goroutines += 1
         self.in_block = False
         return 0
@@ -291,6 +309,7 @@ cdef class GoScan:
         cdef const uint8_t* line
         cdef const uint8_t* nl
         cdef int64_t pos = 0, ln, cut, k, v, q, at
+        cdef uint64_t uv = 0
         if n == 0:
             if final and self.in_block:
                 self.close()
@@ -328,9 +347,10 @@ cdef class GoScan:
                     cut = find(line, ln, b" in goroutine ", 14)
                     self.hl = fnv(self.hl, line, ln if cut < 0 else cut)
                     if cut >= 0:
-                        k = parse_uint(line + cut + 14, ln - cut - 14, &v)
+                        k = parse_u64(line + cut + 14, ln - cut - 14, &uv)
                         if k > 0:
-                            self.cur_creator = v
+                            self.cur_creator = <int64_t>uv
+                            self.cur_has_creator = True
                 elif line[0] == 0x2E:                # "...additional frames elided..." / "...N frames elided..."
                     self.hx = fnv(self.hx, line, ln)
                     self.hl = fnv(self.hl, line, ln)
@@ -370,7 +390,7 @@ cdef class GoScan:
 
     cdef int start(self, const uint8_t* line, int64_t ln, int64_t at) except -1:
         """If ``line`` is a goroutine header, close the goroutine being read and start this one."""
-        cdef int64_t gid = 0
+        cdef uint64_t gid = 0
         cdef int64_t i = self.state_at(line, ln, &gid)
         if i < 0:
             return 0
@@ -401,7 +421,7 @@ cdef class GoScan:
     def results(self):
         rows = {}
         names = ["id", "header", "group", "state_len", "wait_minutes", "locked", "stack_start",
-                 "stack_end", "hash_exact", "hash_loose", "creator", "frames", "elided", "hash_state"]
+                 "stack_end", "hash_exact", "hash_loose", "creator", "frames", "elided", "hash_state", "has_creator"]
         cdef int i
         if self.keep_rows:
             for i in range(<int>G_NCOLS):

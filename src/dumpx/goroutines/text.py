@@ -156,7 +156,7 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
     gstate = np.array([sidx[s] for s in state_names], dtype=np.int64)
     creators = [[] for _ in range(len(gstate))]
     for grp, cid in r["creators"].tolist():
-        creators[grp].append(cid)
+        creators[grp].append(cid & 0xFFFFFFFFFFFFFFFF)          # Go's ids are uint64; the kernel keeps bits
     # groups that became the same (state, stack) once named are one group
     key = gstate * (len(stacks) + 1) + gstack
     ukey, first_k, merge = np.unique(key, return_index=True, return_inverse=True)
@@ -178,9 +178,11 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
         rw = r["rows"]
         _, exact_idx = np.unique(rw["hash_exact"], return_inverse=True)
         grp = group_of_scan[rw["group"]]
-        gor = Table({"id": rw["id"], "group": grp, "state": gstate[grp], "stack": gstack[grp],
+        has = rw["has_creator"].astype(bool)
+        gor = Table({"id": rw["id"].view(np.uint64), "group": grp, "state": gstate[grp], "stack": gstack[grp],
                      "exact": exact_idx.astype(np.int64), "wait_minutes": rw["wait_minutes"],
-                     "locked": rw["locked"].astype(bool), "creator": rw["creator"],
+                     "locked": rw["locked"].astype(bool),
+                     "creator": np.where(has, rw["creator"].view(np.uint64), np.uint64(0)), "has_creator": has,
                      "frames": rw["frames"], "elided": rw["elided"].astype(bool),
                      "offset": rw["header"], "stack_start": rw["stack_start"],
                      "stack_end": rw["stack_end"]}, title="goroutines")
@@ -210,6 +212,16 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
         warnings.warn(TruncationWarning(str(cut)), stacklevel=3)
     if gor is not None:
         problems += _malformed_problems(src, gor, stacks, gstack)
+    view = src.view()
+    for off in r["other_offsets"].tolist():
+        ln = view.read(off, min(256, view.size - off)).split(b"\n", 1)[0]
+        m = re.match(rb"goroutine (\d+)[ \[]", ln)
+        if m:
+            fits = len(m.group(1)) <= 20 and int(m.group(1)) < 2**64
+            problems.append(CorruptDumpError(
+                f"line {view.count_lines(0, off) + 1}: a goroutine header that cannot be read "
+                f"({'its id ' + m.group(1)[:24].decode() + ' is past 2^64-1' if not fits else 'malformed'}); "
+                f"that goroutine is not counted", offset=off, expected="goroutine N [state]: with N a uint64"))
     if r["other_lines"]:
         notes.append(f"{r['other_lines']} lines outside goroutine blocks kept as text "
                      f"(first at offsets {r['other_offsets'][:5].tolist()})")
@@ -217,7 +229,8 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
                          gstate, gstack, count, wmin, wmax, locked,
                          group_labels=[{} for _ in range(len(gstate))], goroutines=gor,
                          preamble=[p for p in preamble if p.strip()], problems=problems, notes=notes,
-                         group_creators=creators, locked_ids=r["locked_ids"].tolist())
+                         group_creators=creators,
+                         locked_ids=r["locked_ids"].view(np.uint64).tolist())
 
 
 MAX_MALFORMED_LISTED = 20
