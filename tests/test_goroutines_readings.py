@@ -256,3 +256,60 @@ def test_goroutine_ids_are_uint64_in_full():
     assert d.group_creators and creator in sum(d.group_creators, [])
     bad = [p for p in d.problems if "past 2^64-1" in str(p)]
     assert len(bad) == 1 and "line 11:" in str(bad[0]) and bad[0].offset == text.index(b"goroutine 18446744073709551616")
+
+
+def test_ancestors_are_modelled_and_leave_the_stack_alone():
+    """GODEBUG=tracebackancestors output (gostackparse's ancestors fixture, written by Go): each
+    '[originating from goroutine N]:' becomes an ancestor row in order (depth 1 = the creator), the
+    ancestors' frames are not part of the goroutine's own stack (gostackparse's golden stacks), and
+    nothing is left over as text outside goroutine blocks."""
+    import re as _re
+    from dumpx.goroutines.text import read_text
+    fx = _gostackparse_fixtures()
+    text = (fx / "ancestors.txt").read_text()
+    d = read_text(fx / "ancestors.txt")
+    want = []
+    for block in _re.split(r"\n(?=goroutine \d+ \[)", text):
+        gid = int(_re.match(r"goroutine (\d+)", block).group(1))
+        want += [(gid, int(a), k + 1) for k, a in enumerate(_re.findall(r"\[originating from goroutine (\d+)\]:", block))]
+    t = d.ancestors
+    assert list(zip(t["goroutine"].tolist(), t["ancestor"].tolist(), t["depth"].tolist())) == want and want
+    gold = {x["ID"]: x for x in json.loads((fx / "ancestors.golden.json").read_text())["Goroutines"]}
+    g = d.goroutines
+    for i, gid in enumerate(g["id"].tolist()):
+        st = d.stacks[int(g["stack"][i])]
+        assert [(f.func, f.line) for f in st.frames] == [(f["Func"], f["Line"]) for f in gold[gid]["Stack"]]
+    assert not any("outside goroutine blocks" in n for n in d.notes) and d.problems == []
+
+
+def _pool_dump(with_ancestors: bool, waiters: int = 200) -> bytes:
+    """Workers of package worker wait in chan receive; their creator (goroutine 50) is gone; with
+    tracebackancestors the chain goes on to goroutine 7, still running in package feeder."""
+    out = ["goroutine 7 [running]:", "feeder.loop(0xc000010000)", "\t/src/feeder/feed.go:40 +0x55",
+           "created by main.main in goroutine 1", "\t/src/main.go:12 +0x20", ""]
+    for k in range(waiters):
+        out += [f"goroutine {100 + k} [chan receive, 3 minutes]:", "worker.(*Pool).wait(0xc000020000)",
+                "\t/src/worker/pool.go:88 +0x41", "created by worker.spawn in goroutine 50",
+                "\t/src/worker/pool.go:30 +0x66"]
+        if with_ancestors:
+            out += ["[originating from goroutine 50]:", "worker.spawn(...)", "\t/src/worker/pool.go:29 +0x10",
+                    "created by feeder.loop in goroutine 7", "\t/src/feeder/feed.go:41 +0x12",
+                    "[originating from goroutine 7]:", "feeder.loop(...)", "\t/src/feeder/feed.go:41 +0x12"]
+        out.append("")
+    return ("\n".join(out) + "\n").encode()
+
+
+def test_an_ancestor_still_running_is_a_candidate_producer():
+    """The same waiters with and without GODEBUG=tracebackancestors: without it, their creator is
+    gone and nothing in their package could send - an absent producer; with it, the ancestor that
+    started the chain (goroutine 7) still runs, so the reading is a notice naming it."""
+    from dumpx.goroutines.text import read_text
+    bare = [f for f in read_text(_pool_dump(False)).findings() if f.kind == "go-absent-producer"]
+    assert bare and bare[0].severity.name == "CRITICAL"        # 200 of 201 goroutines
+    d = read_text(_pool_dump(True))
+    got = [f for f in d.findings() if f.kind == "go-absent-producer"]
+    assert got and got[0].severity.name == "NOTICE"
+    ev = {e.label: e.value for e in got[0].evidence}
+    assert ev["rule 2: older ancestors (tracebackancestors)"] == [7]
+    assert 7 in ev["rule 2: creators and ancestors still in the dump"]
+    assert d.ancestors is not None and len(d.ancestors) == 400

@@ -131,6 +131,8 @@ cdef class GoScan:
     cdef IdMap gmap
     cdef ByteBlob text
     cdef I64Vec creators            # (group, creator id) pairs
+    cdef I64Vec ancestors           # (goroutine ordinal, ancestor id) pairs: GODEBUG=tracebackancestors
+    cdef bint in_ancestors          # past "[originating from goroutine N]:" in the current block
     cdef I64Vec gcre                # MAX_CREATORS creator slots per group (for de-duplication)
     cdef I64Vec locked_ids
     cdef public int64_t offset
@@ -162,6 +164,7 @@ cdef class GoScan:
         free(self.text.data)
         free(self.block.data)
         vec_free(&self.creators)
+        vec_free(&self.ancestors)
         vec_free(&self.gcre)
         vec_free(&self.locked_ids)
         vec_free(&self.other_offsets)
@@ -328,6 +331,17 @@ cdef class GoScan:
                 ln -= 1
             if self.header_candidate(line, ln) and self.start(line, ln, at):
                 pass
+            elif self.in_block and ln > 28 and starts(line, ln, b"[originating from goroutine ", 28):
+                # the stacks of the goroutines that created this one, recorded at their creation:
+                # where this goroutine came from, not part of its own stack
+                k = parse_u64(line + 28, ln - 28, &uv)
+                if k > 0:
+                    vec_push(&self.ancestors, self.goroutines)
+                    vec_push(&self.ancestors, <int64_t>uv)
+                self.in_ancestors = True
+                self.cur_end = at + ln + 1 if nl != NULL else at + ln
+            elif self.in_block and self.in_ancestors and ln > 0 and (line[0] == 0x09 or self.stack_line(line, ln)):
+                self.cur_end = at + ln + 1 if nl != NULL else at + ln
             elif self.in_block and ln > 0 and (line[0] == 0x09 or self.stack_line(line, ln)):
                 if line[0] == 0x09:                  # "\t/path/file.go:123 +0x1f fp=.. sp=.. pc=.."
                     cut = plus_offset(line, ln)
@@ -398,6 +412,7 @@ cdef class GoScan:
             self.close()
         self.header(line, ln, at, i, gid)
         self.in_block = True
+        self.in_ancestors = False
         self.hx = FNV_OFFSET
         self.hl = FNV_OFFSET
         self.block.n = 0
@@ -434,6 +449,7 @@ cdef class GoScan:
             "groups": groups,
             "text": bytes((<char*>self.text.data)[:self.text.n]) if self.text.n else b"",
             "creators": vec_array(&self.creators).reshape(-1, 2),
+            "ancestors": vec_array(&self.ancestors).reshape(-1, 2),
             "locked_ids": vec_array(&self.locked_ids),
             "goroutines": self.goroutines,
             "other_offsets": vec_array(&self.other_offsets),

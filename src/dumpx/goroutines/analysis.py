@@ -238,6 +238,9 @@ def _absent_counterparts(d, ix, stuck) -> Findings:
     if d.group_creators:
         for g, cs in enumerate(d.group_creators):
             creators_of.setdefault(int(d.group_stack[g]), set()).update(cs)
+    ancestors_of: dict[int, set[int]] = {}
+    for g, cs in enumerate(d.group_ancestors or []):
+        ancestors_of.setdefault(int(d.group_stack[g]), set()).update(cs)
     active = [g for g in range(len(ix.count))
               if ix.state[g] not in PARKED and not ix.idle[g] and not ix.writer[g]]
     active_set = set(active)
@@ -255,8 +258,8 @@ def _absent_counterparts(d, ix, stuck) -> Findings:
                     idle_pkg[p].add(f"{ix.top[g]} ({ix.idle[g]})")
     summary: dict[str, tuple] = {}
     state_of_id = {}
-    if d.goroutines is not None and any(creators_of.values()):
-        wanted = set().union(*creators_of.values())
+    if d.goroutines is not None and (any(creators_of.values()) or any(ancestors_of.values())):
+        wanted = set().union(*creators_of.values(), *ancestors_of.values())
         gid, grp = d.goroutines["id"].tolist(), d.goroutines["group"].tolist()
         for i, g in zip(gid, grp):
             if i in wanted:
@@ -278,7 +281,8 @@ def _absent_counterparts(d, ix, stuck) -> Findings:
                             sorted({ix.top[g] for g in same_})[:3])
         n_same, same_desc, same_tops = summary[pkg]
         creators = sorted(creators_of.get(int(r["stack"]), set()))
-        alive = [c for c in creators if ids is not None and c in ids]
+        older = sorted(ancestors_of.get(int(r["stack"]), set()) - set(creators))
+        alive = [c for c in creators + older if ids is not None and c in ids]
         alive_active = [c for c in alive if state_of_id.get(c) in active_set]
         n_else = n_active - n_same
         ev = [Evidence("waiting goroutines", r["count"]), Evidence("state", st),
@@ -288,10 +292,12 @@ def _absent_counterparts(d, ix, stuck) -> Findings:
             ev.append(Evidence("rule 1: they run", same_desc))
         if creators:
             ev.append(Evidence("rule 2: creator goroutine ids", creators[:10]))
-            ev.append(Evidence("rule 2: creators still in the dump",
+            ev.append(Evidence(f"rule 2: creators{' and ancestors' if older else ''} still in the dump",
                                alive[:10] if ids is not None else "unknown (no per-goroutine rows)"))
         else:
             ev.append(Evidence("rule 2: creator goroutine ids", "none recorded"))
+        if older:
+            ev.append(Evidence("rule 2: older ancestors (tracebackancestors)", older[:10]))
         ev.append(Evidence(f"rule 3: goroutines elsewhere that could {need} (other packages)", n_else))
         if idle_pkg.get(pkg):
             ev.append(Evidence(f"not counted: goroutines of package {pkg} idle by design",
@@ -300,7 +306,7 @@ def _absent_counterparts(d, ix, stuck) -> Findings:
         if candidates:
             sev = Severity.NOTICE
             title = (f"{r['count']:,} goroutines wait to {wants} in {top}; the only goroutines of package {pkg} "
-                     f"that could {need} are " + ", ".join(same_tops or ["their creators"]))
+                     f"that could {need} are " + ", ".join(same_tops or ["their creators" + (" or ancestors" if older else "")]))
         else:
             sev = Severity.CRITICAL if (r["count"] >= 1000 or r["count"] / total >= 0.5) else Severity.WARNING
             title = (f"{r['count']:,} goroutines wait to {wants} in {top} and no goroutine of package {pkg} "

@@ -78,6 +78,8 @@ class GoroutineDump:
     total_declared: int | None = None
     group_creators: list[list[int]] | None = None   # per group: creator goroutine ids (up to 16)
     locked_ids: list[int] | None = None             # ids of goroutines locked to threads (up to 256)
+    ancestors: Table | None = None   # GODEBUG=tracebackancestors: goroutine, ancestor id, depth (1 = creator)
+    group_ancestors: list[list[int]] | None = None  # per group: ancestor ids past the creator (up to 16)
 
     @property
     def total(self) -> int:

@@ -210,6 +210,23 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
             f"from this dump may have been cut, not gone", offset=size, available=0, path=src.name)
         problems.append(cut)
         warnings.warn(TruncationWarning(str(cut)), stacklevel=3)
+    ancestors = group_anc = None
+    if len(r["ancestors"]) and gor is not None:
+        ordinal, anc = r["ancestors"][:, 0], r["ancestors"][:, 1].view(np.uint64)
+        depth = np.ones(len(ordinal), np.int64)
+        for k in range(1, len(ordinal)):
+            if ordinal[k] == ordinal[k - 1]:
+                depth[k] = depth[k - 1] + 1
+        ancestors = Table({"goroutine": gor["id"][ordinal], "ancestor": anc, "depth": depth},
+                          title="ancestors (GODEBUG=tracebackancestors)")
+        group_anc = [[] for _ in range(len(gstate))]
+        for o, a in zip(ordinal.tolist(), anc.tolist()):
+            g_ = int(gor["group"][o])
+            if a not in group_anc[g_] and len(group_anc[g_]) < 16:
+                group_anc[g_].append(a)
+    elif len(r["ancestors"]):
+        notes.append(f"{len(r['ancestors'])} ancestor records (tracebackancestors) not tied to goroutines: "
+                     f"per-goroutine rows were not kept")
     if gor is not None:
         problems += _malformed_problems(src, gor, stacks, gstack)
     view = src.view()
@@ -229,7 +246,7 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
                          gstate, gstack, count, wmin, wmax, locked,
                          group_labels=[{} for _ in range(len(gstate))], goroutines=gor,
                          preamble=[p for p in preamble if p.strip()], problems=problems, notes=notes,
-                         group_creators=creators,
+                         group_creators=creators, ancestors=ancestors, group_ancestors=group_anc,
                          locked_ids=r["locked_ids"].view(np.uint64).tolist())
 
 
