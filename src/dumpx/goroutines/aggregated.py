@@ -8,6 +8,7 @@ dump says it did.
 from __future__ import annotations
 
 import json
+import sys
 import re
 import warnings
 
@@ -86,50 +87,73 @@ _D1_REC = re.compile(r"^(\d+) @( 0x[0-9a-f]+)*$")
 _D1_FRAME = re.compile(r"^#\s+0x[0-9a-f]+\s+(\S+?)(?:\+0x[0-9a-f]+)?\s+(.*):(\d+)$")
 
 
+_NO_LABELS: dict = {}            # shared by every bucket without labels (read, never written)
+
+
+def _lines(view, piece: int = 1 << 20):
+    """(line number, byte offset, text) of every line of ``view``, read a piece at a time: the
+    file is never held as one string and one list of lines."""
+    carry, base, no = b"", 0, 0
+    for a in range(0, view.size, piece):
+        data = carry + bytes(view.slice(a, min(piece, view.size - a)))
+        parts = data.split(b"\n")
+        carry = parts.pop()
+        for raw in parts:
+            no += 1
+            yield no, base, raw.rstrip(b"\r").decode("utf-8", "backslashreplace")
+            base += len(raw) + 1
+    if carry:
+        yield no + 1, base, carry.rstrip(b"\r").decode("utf-8", "backslashreplace")
+
+
 def read_debug1(origin) -> GoroutineDump:
     src = open_source(origin)
-    text = src.view().read(0, src.view().size).decode("utf-8", "backslashreplace")
-    lines = text.splitlines()
-    if not lines or not _D1_HEAD.match(lines[0]):
+    view = src.view()
+    it = _lines(view)
+    first = next(it, None)
+    if first is None or not _D1_HEAD.match(first[2]):
         raise CorruptDumpError("not a debug=1 goroutine profile", offset=0,
                                expected="'goroutine profile: total N'", path=src.name)
-    declared = checked_count(int(_D1_HEAD.match(lines[0]).group(1)), "the header's total", 0, src.name)
+    declared = checked_count(int(_D1_HEAD.match(first[2]).group(1)), "the header's total", 0, src.name)
     entries = []
     notes = []
-    i, off = 1, len(lines[0]) + 1
-    while i < len(lines):
-        ln = lines[i]
-        m = _D1_REC.match(ln)
-        if not m:
-            if ln.strip():
-                notes.append(f"line {i + 1} not understood: {ln[:80]!r}")
-            off += len(ln.encode("utf-8", "surrogateescape")) + 1
-            i += 1
-            continue
-        count = checked_count(int(ln.split(" ", 1)[0]), f"line {i + 1}: the bucket count", off, src.name)
-        frames, labels = [], {}
-        off += len(ln.encode("utf-8", "surrogateescape")) + 1
-        i += 1
-        while i < len(lines) and lines[i].startswith("#"):
-            l2 = lines[i]
-            off += len(l2.encode("utf-8", "surrogateescape")) + 1
-            if l2.startswith("# labels: "):
+    frame_of: dict[tuple, Frame] = {}             # one Frame per distinct frame line, shared by buckets
+    cur = None                                    # [count, frames, labels] of the record being read
+    last_no = 1
+    for no, off, ln in it:
+        last_no = no
+        if cur is not None and ln.startswith("#"):
+            if ln.startswith("# labels: "):
                 try:
-                    labels = json.loads(l2[len("# labels: "):])
+                    labels = json.loads(ln[len("# labels: "):])
                 except (ValueError, RecursionError):
-                    notes.append(f"line {i + 1}: labels are not JSON")
-                if not isinstance(labels, dict):
-                    notes.append(f"line {i + 1}: labels are not a JSON object")
+                    notes.append(f"line {no}: labels are not JSON")
                     labels = {}
+                if not isinstance(labels, dict):
+                    notes.append(f"line {no}: labels are not a JSON object")
+                    labels = {}
+                cur[2] = labels
             else:
-                fm = _D1_FRAME.match(l2)
+                fm = _D1_FRAME.match(ln)
                 if fm:
-                    frames.append(Frame(fm.group(1), fm.group(2), int(fm.group(3))))
-            i += 1
-        entries.append((Stack(tuple(frames)), count, labels))
+                    key = fm.groups()
+                    f = frame_of.get(key)
+                    if f is None:
+                        f = frame_of[key] = Frame(key[0], sys.intern(key[1]), int(key[2]))
+                    cur[1].append(f)
+            continue
+        if cur is not None:
+            entries.append((Stack(tuple(cur[1])), cur[0], cur[2]))
+            cur = None
+        if _D1_REC.match(ln):
+            cur = [checked_count(int(ln.split(" ", 1)[0]), f"line {no}: the bucket count", off, src.name), [], _NO_LABELS]
+        elif ln.strip():
+            notes.append(f"line {no} not understood: {ln[:80]!r}")
+    if cur is not None:
+        entries.append((Stack(tuple(cur[1])), cur[0], cur[2]))
     d = _groups("debug1", src.name, entries, declared, notes)
-    if text and not text.endswith("\n"):
-        cut = TruncatedDumpError(f"the profile ends in the middle of line {len(lines)}: its last bucket may be cut "
+    if view.size and view.read(view.size - 1, 1) != b"\n":
+        cut = TruncatedDumpError(f"the profile ends in the middle of line {last_no}: its last bucket may be cut "
                                  f"and buckets after it are missing", offset=src.view().size, available=0, path=src.name)
         d.problems.append(cut)
         warnings.warn(TruncationWarning(str(cut)), stacklevel=3)

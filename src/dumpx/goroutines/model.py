@@ -16,7 +16,7 @@ import numpy as np
 from ..table import Table
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Frame:
     func: str
     file: str | None = None
@@ -27,7 +27,7 @@ class Frame:
         return f"{self.file}:{self.line}" if self.file else "?"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stack:
     frames: tuple[Frame, ...]
     created_by: Frame | None = None
