@@ -33,10 +33,13 @@ def _field_bytes(model: ClassModel, id_size: int) -> np.ndarray:
     csum = np.concatenate([[0], np.cumsum(lut[ft])]) if len(ft) else np.zeros(1, np.int64)
     own = csum[fs + fc] - csum[fs]
     total = np.zeros(model.n, dtype=np.int64)
-    sup = model.super_idx.tolist()
-    for i in model.order:
-        s = sup[i]
-        total[i] = own[i] + (total[s] if s >= 0 else 0)
+    idx = np.array(model.dumped_order, dtype=np.int64)        # a class without a dump has no fields
+    own_l, sup = own[idx].tolist(), model.super_idx[idx].tolist()
+    done: dict[int, int] = {}
+    for i, o, s in zip(idx.tolist(), own_l, sup):
+        done[i] = o + (done.get(s, 0) if s >= 0 else 0)
+    if done:
+        total[np.fromiter(done.keys(), np.int64, len(done))] = np.fromiter(done.values(), np.int64, len(done))
     return total
 
 
@@ -137,11 +140,11 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
                                                    != c["instance_bytes"][has_inst])
                                                   | (per_inst_data[has_inst] != field_bytes[has_inst]))]
     chain_ok = np.zeros(model.n, bool)              # every class up the chain dumped: walked once, supers first
-    sup = model.super_idx.tolist()
-    dumped, raw_super = model.dumped.tolist(), c["super"].tolist()
-    for i in model.order:
-        s_ = sup[i]
-        chain_ok[i] = dumped[i] and (chain_ok[s_] if s_ >= 0 else raw_super[i] == 0)
+    idx = np.array(model.dumped_order, dtype=np.int64)
+    ok: dict[int, bool] = {}
+    for i, s_, raw_s in zip(idx.tolist(), model.super_idx[idx].tolist(), c["super"][idx].tolist()):
+        ok[i] = ok.get(s_, False) if s_ >= 0 else raw_s == 0
+    chain_ok[[i for i, v in ok.items() if v]] = True
     bad = np.zeros(model.n, bool)
     bad[mismatch] = True
     for i in has_inst.tolist():
@@ -181,12 +184,15 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
     if rows.any():
         padsum[rows] = raw["objarray_mod"][slot[rows]] @ pad
     totals = c["objarrays"][oa] * base + c["objarray_elems"][oa] * ref + padsum
-    rows_name += names[oa].tolist()
-    rows_kind += [KIND_OBJARRAY] * len(oa)
-    rows_count += c["objarrays"][oa].tolist()
-    rows_bytes += totals.tolist()
-    rows_largest += np.atleast_1d(layout.array_size(ref, c["objarray_max"][oa])).tolist()
-    rows_exact += [short != (1, i) for i in oa.tolist()] if short and short[0] == 1 else [True] * len(oa)
+    oa_exact = np.ones(len(oa), bool)
+    if short and short[0] == 1:
+        oa_exact[oa == short[1]] = False
+    oa_kind = np.empty(len(oa), dtype=object)
+    oa_kind[:] = KIND_OBJARRAY                     # one shared str (np.full copies it per row)
+    oa_rows = {"class_name": names[oa].astype(object), "kind": oa_kind,
+               "count": c["objarrays"][oa].astype(np.int64), "shallow_bytes": totals.astype(np.int64),
+               "largest_bytes": np.atleast_1d(layout.array_size(ref, c["objarray_max"][oa])).astype(np.int64),
+               "size_exact": oa_exact}
 
     for t, es in ELEM_SIZE.items():
         cnt = int(raw["primarray_count"][t])
@@ -220,14 +226,17 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
         rows_largest.append(int(sizes.max()))
         rows_exact.append(False)
 
-    table = Table({
+    listed = {
         "class_name": np.array(rows_name, dtype=object),
         "kind": np.array(rows_kind, dtype=object),
         "count": np.array(rows_count, dtype=np.int64),
         "shallow_bytes": np.array(rows_bytes, dtype=np.int64),
         "largest_bytes": np.array(rows_largest, dtype=np.int64),
         "size_exact": np.array(rows_exact, dtype=bool),
-    }, title="class histogram").sort_by("shallow_bytes")
+    }
+    # object-array rows stay numpy columns: a dump can name a million array classes
+    table = Table({k: np.concatenate([v, oa_rows[k]]) for k, v in listed.items()},
+                  title="class histogram").sort_by("shallow_bytes")
 
     top = raw["top"]
     sizes = np.zeros(len(top), dtype=np.int64)

@@ -322,37 +322,38 @@ def instance_sizes(model: ClassModel, layout: Layout, only: np.ndarray | None = 
     """
     n = model.n
     out = np.zeros(n, dtype=np.int64)
-    need = None
+    idx = np.array(model.dumped_order, dtype=np.int64)
     if only is not None:
         need = np.zeros(n, bool)
-        sup = model.super_idx.tolist()
+        up = model.super_idx
         for i in np.flatnonzero(only).tolist():
             j = i
             while j >= 0 and not need[j]:
                 need[j] = True
-                j = sup[j]
+                j = int(up[j])
+        idx = idx[need[idx]]
+    # per-class values only for the classes sized here (a dump may name a million others)
+    order = idx.tolist()
+    fstart = model.field_start[idx].tolist()
+    fcount = model.field_count[idx].tolist()
+    sup = model.super_idx[idx].tolist()
+    names = model.names[idx].tolist() if model.names is not None else [None] * len(order)
     ft = model.field_types
-    fstart = model.field_start.tolist()
-    fcount = model.field_count.tolist()
-    sup = model.super_idx.tolist()
     ref, hdr, word, al = layout.ref_size, layout.header, layout.word, layout.align
     classic_end: dict[int, int] = {}
     modern_state: dict[int, tuple] = {}
     ftl = ft.tolist()
-    names = model.names.tolist() if model.names is not None else [None] * n
     injected = {7: INJECTED_JDK7, 8: INJECTED_JDK8}.get(model.jdk, INJECTED)
     ptr = 8 if word == 8 else 4
-    for i in model.dumped_order:
-        if need is not None and not need[i]:
-            continue
-        sizes = [0 if t == 2 else _PRIM_SIZE.get(t, 0) for t in ftl[fstart[i]:fstart[i] + fcount[i]]]
-        extra = injected.get(names[i], ())
+    for k, i in enumerate(order):
+        sizes = [0 if t == 2 else _PRIM_SIZE.get(t, 0) for t in ftl[fstart[k]:fstart[k] + fcount[k]]]
+        extra = injected.get(names[k], ())
         sizes += [0 if x == "L" else ptr if x == "P" else x for x in extra]
         group = model.contended.get(i)
         padded = [sizes[j] for j in sorted(group)] if group else []
         if group:
             sizes = [x for j, x in enumerate(sizes) if j not in group]
-        s = sup[i]
+        s = sup[k]
         if layout.fields == "classic":
             start = classic_end.get(s, hdr) if s >= 0 else hdr
             end = _classic(start, sizes, ref, word, al)
@@ -375,12 +376,13 @@ def instance_sizes(model: ClassModel, layout: Layout, only: np.ndarray | None = 
 
 # ------------------------------------------------------------------------------ inference
 
-def _predict(scan: ScanResult, model: ClassModel, layout: Layout, sample: np.ndarray,
-             inst: np.ndarray) -> np.ndarray:
+def _predict(layout: Layout, sample: np.ndarray, inst_rows: np.ndarray) -> np.ndarray:
+    """Predicted size of each sampled object; ``inst_rows``: the instance size of each row that is
+    an instance, in row order."""
     kind, cls, n = sample[:, 1], sample[:, 2], sample[:, 3]
     pred = np.zeros(len(sample), dtype=np.int64)
     m0 = kind == 0
-    pred[m0] = inst[cls[m0]]
+    pred[m0] = inst_rows
     m1 = kind == 1
     pred[m1] = layout.array_size(layout.ref_size, n[m1])
     for t, es in ELEM_SIZE.items():
@@ -419,13 +421,15 @@ def infer_layout(scan: ScanResult) -> Layout:
         s, gaps = s[m], gaps[m]
     used = np.zeros(model.n, bool)
     used[s[s[:, 1] == 0, 2]] = True
+    used_idx = np.flatnonzero(used)
+    row_at = np.searchsorted(used_idx, s[s[:, 1] == 0, 2])     # each instance row's place in used_idx
     best, best_votes, scores = None, -1, []
     cache: dict[tuple, np.ndarray] = {}
     for lay in cands:
         key = (lay.ref_size, lay.header, lay.word, lay.fields, lay.align)
-        if key not in cache:
-            cache[key] = instance_sizes(model, lay, only=used)
-        pred = _predict(scan, model, lay, s, cache[key])
+        if key not in cache:            # only the sampled classes' sizes are kept, not one array per layout
+            cache[key] = instance_sizes(model, lay, only=used)[used_idx]
+        pred = _predict(lay, s, cache[key][row_at])
         votes = int((pred == gaps).sum())
         scores.append((votes, lay.name, lay.fields, lay.align))
         if votes > best_votes:

@@ -306,12 +306,20 @@ class HeapDump:
         return self._scan
 
     def layout(self):
-        from .layout import infer_layout
-        return infer_layout(self.scan)
+        """The object layout inferred from the dump (once per dump)."""
+        if getattr(self, "_layout", None) is None:
+            from .layout import infer_layout
+            self._layout = infer_layout(self.scan)
+        return self._layout
 
     def histogram(self, layout=None):
+        """The class histogram under ``layout`` (default: the inferred one, built once)."""
         from .histogram import build_histogram
-        return build_histogram(self.scan, layout or self.layout())
+        if layout is not None:
+            return build_histogram(self.scan, layout)
+        if getattr(self, "_histogram", None) is None:
+            self._histogram = build_histogram(self.scan, self.layout())
+        return self._histogram
 
     def provenance(self, deep: bool | None = None) -> dict[str, Any]:
         """What the dump says about itself; ``deep`` adds the JVM's System properties."""
