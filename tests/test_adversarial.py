@@ -272,3 +272,45 @@ def test_object_array_bytes_with_one_or_many_arrays_per_class():
     got = sorted(int(b) for k, b in zip(t["kind"], t["shallow_bytes"]) if k == "object-array")
     want = sorted(sum(int(lay.array_size(lay.ref_size, n)) for n in ns) for ns in lens.values())
     assert got == want
+
+
+def _array_classes(n: int) -> bytes:
+    from hprofbuilder import Heap
+    h = Heap()
+    h.klass("java.lang.Object")
+    for i in range(n):
+        h.obj_array(0x10000000 + 16 * i, [])
+    return h.bytes()
+
+
+def _buckets(n: int) -> bytes:
+    out = [f"goroutine profile: total {n}"]
+    for i in range(n):
+        out += [f"1 @ 0x{0x400000 + i:x} 0x47f4ce", f"#\t0x{0x400000 + i:x}\tmain.worker{i}+0x1a\t/src/main.go:{i + 1}",
+                "#\t0x47f4cd\truntime.chanrecv1+0x11\t/usr/local/go/src/runtime/chan.go:489", ""]
+    return ("\n".join(out) + "\n").encode()
+
+
+@pytest.mark.parametrize("shape", ["array classes", "goroutine buckets", "mismatched classes"])
+def test_crafted_shapes_grow_memory_linearly(shape, tmp_path):
+    """The same crafted shape at 1x, 4x and 16x: the peak of the Python allocations of reading it
+    and making its findings grows no faster than the size (measured, not timed)."""
+    import tracemalloc
+    import warnings
+    make = {"array classes": _array_classes, "goroutine buckets": _buckets,
+            "mismatched classes": lambda n: _mismatched(n).bytes()}[shape]
+    base = 1_000
+    peaks = []
+    for k in (1, 4, 16):
+        p = tmp_path / f"{k}.dump"
+        p.write_bytes(make(base * k))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tracemalloc.start()
+            d = dumpx.open(p)
+            d.findings()
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+            d.close() if hasattr(d, "close") else None
+    assert peaks[1] <= 4 * 1.25 * peaks[0] and peaks[2] <= 16 * 1.25 * peaks[0], peaks
+    assert peaks[2] > peaks[0]                           # the measurement sees the input at all
