@@ -313,3 +313,28 @@ def test_an_ancestor_still_running_is_a_candidate_producer():
     assert ev["rule 2: older ancestors (tracebackancestors)"] == [7]
     assert 7 in ev["rule 2: creators and ancestors still in the dump"]
     assert d.ancestors is not None and len(d.ancestors) == 400
+
+
+def test_debug1_buckets_parked_by_their_hidden_pcs_match_debug2():
+    """debug=1 prints no runtime frames, but its @ lines keep their PCs: the 1,990 handlers' topmost
+    hidden PC is the top PC of the buckets read as IO wait and sleep (the park function), so they
+    are called parked. The debug=2 dump of the same process is the oracle: there every main.handler
+    goroutine is parked in a channel send. The running bucket (the dump writer) and the healthy
+    process's dump are not called parked."""
+    from dumpx.goroutines.analysis import _Index, _parked_by_pc
+    died = dumpx.open(fixture_file("go/out/incident.died.debug1.txt"))
+    big = [f for f in died.findings() if f.kind == "go-large-bucket"]
+    assert big and "parked in the runtime" in big[0].title
+    ev = {e.label: e.value for e in big[0].evidence}
+    assert ev["0x48614e is also the top PC of buckets read as"] == ["IO wait", "sleep"]
+    d2 = dumpx.open(fixture_file("go/out/incident.died.debug2.txt.gz"))
+    g = d2.goroutines
+    handler_states = {d2.states[int(g["state"][i])] for i in range(len(g))
+                      if d2.stacks[int(g["stack"][i])].top() == "main.handler"}
+    assert handler_states == {"chan send"} and len([1 for i in range(len(g))
+                                                      if d2.stacks[int(g["stack"][i])].top() == "main.handler"]) == 1990
+    ix = _Index(died)
+    running = [k for k in range(len(ix.count)) if ix.state[k] == "running"]
+    assert running and all(_parked_by_pc(died, ix, k) == [] for k in running)
+    healthy = dumpx.open(fixture_file("go/out/incident.healthy.debug1.txt"))
+    assert not [f for f in healthy.findings() if f.kind == "go-large-bucket"]

@@ -43,7 +43,7 @@ def infer_state(funcs: tuple[str, ...]) -> str:
     return "unknown"
 
 
-def _groups(fmt, name, entries, declared=None, notes=()):
+def _groups(fmt, name, entries, declared=None, notes=(), hidden=None):
     """entries: list of (Stack, count, labels) -> GoroutineDump with inferred states."""
     stack_index: dict[Stack, int] = {}
     stacks: list[Stack] = []
@@ -66,7 +66,7 @@ def _groups(fmt, name, entries, declared=None, notes=()):
     d = GoroutineDump(fmt, name, stacks, states, np.array(gstate, np.int64), np.array(gstack, np.int64),
                       np.array(gcount, np.int64), np.full(n, -1, np.int64), np.full(n, -1, np.int64),
                       np.zeros(n, np.int64), group_labels=labels, state_inferred=True,
-                      notes=list(notes), total_declared=declared)
+                      notes=list(notes), total_declared=declared, group_hidden_top=hidden)
     d.notes.append("states inferred from runtime frames (this format records none)")
     return d
 
@@ -85,6 +85,19 @@ def checked_count(value: int, what: str, offset: int, name: str) -> int:
 _D1_HEAD = re.compile(r"^goroutine profile: total (\d+)$")
 _D1_REC = re.compile(r"^(\d+) @( 0x[0-9a-f]+)*$")
 _D1_FRAME = re.compile(r"^#\s+0x[0-9a-f]+\s+(\S+?)(?:\+0x[0-9a-f]+)?\s+(.*):(\d+)$")
+
+
+def _hidden_top(pcs: list[str], first_frame_pc: str | None) -> tuple[int, ...]:
+    """The PCs of a debug=1 record above its first printed frame: runtime frames debug=1 does not
+    print (a frame line shows its PC minus one, the record's ``@`` list the return address)."""
+    try:
+        want = int(first_frame_pc, 16) + 1 if first_frame_pc else None
+        vals = [int(x, 16) for x in pcs]
+    except ValueError:
+        return ()
+    if want is None or want not in vals:
+        return ()
+    return tuple(vals[:vals.index(want)])
 
 
 _NO_LABELS: dict = {}            # shared by every bucket without labels (read, never written)
@@ -118,7 +131,8 @@ def read_debug1(origin) -> GoroutineDump:
     entries = []
     notes = []
     frame_of: dict[tuple, Frame] = {}             # one Frame per distinct frame line, shared by buckets
-    cur = None                                    # [count, frames, labels] of the record being read
+    cur = None                                    # [count, frames, labels, pcs] of the record being read
+    hidden: list[tuple[int, ...]] = []
     last_no = 1
     for no, off, ln in it:
         last_no = no
@@ -135,6 +149,8 @@ def read_debug1(origin) -> GoroutineDump:
                 cur[2] = labels
             else:
                 fm = _D1_FRAME.match(ln)
+                if fm and cur[4] is None:
+                    cur[4] = ln.split(None, 2)[1] if len(ln.split(None, 2)) > 1 else None
                 if fm:
                     key = fm.groups()
                     f = frame_of.get(key)
@@ -144,14 +160,17 @@ def read_debug1(origin) -> GoroutineDump:
             continue
         if cur is not None:
             entries.append((Stack(tuple(cur[1])), cur[0], cur[2]))
+            hidden.append(_hidden_top(cur[3], cur[4]))
             cur = None
         if _D1_REC.match(ln):
-            cur = [checked_count(int(ln.split(" ", 1)[0]), f"line {no}: the bucket count", off, src.name), [], _NO_LABELS]
+            cur = [checked_count(int(ln.split(" ", 1)[0]), f"line {no}: the bucket count", off, src.name), [], _NO_LABELS,
+                   ln.split(" @", 1)[1].split()[:64], None]
         elif ln.strip():
             notes.append(f"line {no} not understood: {ln[:80]!r}")
     if cur is not None:
         entries.append((Stack(tuple(cur[1])), cur[0], cur[2]))
-    d = _groups("debug1", src.name, entries, declared, notes)
+        hidden.append(_hidden_top(cur[3], cur[4]))
+    d = _groups("debug1", src.name, entries, declared, notes, hidden)
     if view.size and view.read(view.size - 1, 1) != b"\n":
         cut = TruncatedDumpError(f"the profile ends in the middle of line {last_no}: its last bucket may be cut "
                                  f"and buckets after it are missing", offset=src.view().size, available=0, path=src.name)

@@ -184,14 +184,38 @@ def _large_unknown_buckets(d, ix, stuck) -> Findings:
             continue
         if st not in ("unknown", "running", "runnable", "syscall"):
             continue
+        ev = [Evidence("goroutines", n), Evidence("share", round(n / total, 4)), Evidence("top function", ix.top[g]),
+              Evidence("state", st + (" (inferred: this format does not record states)" if d.state_inferred else ""))]
+        parked = _parked_by_pc(d, ix, g)
+        if parked:
+            ev += parked
         out.append(Finding(
             "go-large-bucket", Severity.WARNING,
-            f"{n:,} of {d.total:,} goroutines share one stack at {ix.top[g]} ({st})",
-            [Evidence("goroutines", n), Evidence("share", round(n / total, 4)), Evidence("top function", ix.top[g]),
-             Evidence("state", st + (" (inferred: this format does not record states)" if d.state_inferred else ""))],
+            f"{n:,} of {d.total:,} goroutines share one stack at {ix.top[g]} ({'parked in the runtime' if parked else st})",
+            ev,
             ["a debug=2 dump says what they wait on (debug=1 hides the runtime's park frames for channel "
              "waits): if they are parked, they are a stuck set"]))
     return out
+
+
+def _parked_by_pc(d, ix, g) -> list:
+    """debug=1 prints no runtime frames, but its ``@`` line keeps their PCs. When the topmost hidden
+    PC of bucket ``g`` is the topmost PC of buckets whose state is read as parked (IO wait, sleep,
+    a channel wait), it is the runtime's park function: ``g`` is parked too. Evidence, or []."""
+    tops = d.group_hidden_top
+    if not tops or not tops[g]:
+        return []
+    pc = tops[g][0]
+    also = sorted({ix.state[h] for h in range(len(ix.count))
+                   if h != g and tops[h] and tops[h][0] == pc and ix.state[h] in PARKED + ("sleep",)})
+    if not also:
+        return []
+    same = [h for h in range(len(ix.count)) if h != g and tops[h] == tops[g]]
+    ev = [Evidence("hidden runtime frames (PCs from the @ line)", [f"0x{x:x}" for x in tops[g]]),
+          Evidence(f"0x{pc:x} is also the top PC of buckets read as", also)]
+    if same:
+        ev.append(Evidence("the same hidden frames in", sorted({ix.top[h] for h in same})[:5]))
+    return ev
 
 
 def _expected(d, ix, expect) -> Findings:

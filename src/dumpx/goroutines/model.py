@@ -80,6 +80,7 @@ class GoroutineDump:
     locked_ids: list[int] | None = None             # ids of goroutines locked to threads (up to 256)
     ancestors: Table | None = None   # GODEBUG=tracebackancestors: goroutine, ancestor id, depth (1 = creator)
     group_ancestors: list[list[int]] | None = None  # per group: ancestor ids past the creator (up to 16)
+    group_hidden_top: list[tuple[int, ...]] | None = None   # debug=1: the PCs above the first printed frame
 
     @property
     def total(self) -> int:
