@@ -28,50 +28,7 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / "work" / "crafted"
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from hprofbuilder import Heap  # noqa: E402
-
-
-def mismatched(n: int) -> bytes:
-    h = Heap()
-    obj = h.klass("java.lang.Object")
-    for i in range(n):
-        h.instance(h.klass(f"m.C{i}", obj, (("f", 10),), 4), bytes(12))
-    return h.bytes()
-
-
-def chain(n: int, every: bool) -> bytes:
-    h = Heap()
-    prev = h.klass("java.lang.Object")
-    for i in range(n):
-        prev = h.klass(f"d.C{i}", prev, (("r", 2),), 8)
-        if every or i == n - 1:
-            h.instance(prev, bytes(8 * (i + 1)) if every else bytes(8))
-    return h.bytes()
-
-
-def array_classes(n: int) -> bytes:
-    h = Heap()
-    h.klass("java.lang.Object")
-    for i in range(n):
-        h.obj_array(0x10000000 + 16 * i, [])             # an empty array of its own array class
-    return h.bytes()
-
-
-def cycle() -> bytes:
-    h = Heap()
-    a, b = h.new_id(), h.new_id()
-    h.klass("evil.A", b, (("f", 10),), 4, cid=a)
-    h.klass("evil.B", a, (("g", 10),), 4, cid=b)
-    h.instance(a, bytes(8))
-    return h.bytes()
-
-
-def buckets(n: int) -> bytes:
-    out = [f"goroutine profile: total {n}"]
-    for i in range(n):
-        out += [f"1 @ 0x{0x400000 + i:x} 0x47f4ce", f"#\t0x{0x400000 + i:x}\tmain.worker{i}+0x1a\t/src/main.go:{i + 1}",
-                "#\t0x47f4cd\truntime.chanrecv1+0x11\t/usr/local/go/src/runtime/chan.go:489", ""]
-    return ("\n".join(out) + "\n").encode()
+from crafted import array_classes, buckets, chain, cycle, mismatched  # noqa: E402
 
 
 def run(cmd: list[str]) -> dict:

@@ -105,15 +105,10 @@ def _hprof(tmp_path, heap, name="crafted.hprof"):
     return p
 
 
-def test_superclass_cycle_is_refused_naming_its_classes(tmp_path):
+def test_superclass_cycle_is_refused_naming_its_classes():
     """A -> B -> A: no JVM can write it (docs/hprof.md says it is refused; it used to be accepted)."""
-    from hprofbuilder import Heap
-    h = Heap()
-    a, b = h.new_id(), h.new_id()
-    h.klass("evil.A", b, (("f", 10),), 4, cid=a)
-    h.klass("evil.B", a, (("g", 10),), 4, cid=b)
-    h.instance(a, bytes(8))
-    d = dumpx.open(_hprof(tmp_path, h))
+    import crafted
+    d = dumpx.open(crafted.cycle())
     with pytest.raises(CorruptDumpError, match=r"superclass cycle among 2 classes: evil\.A .*evil\.B"):
         d.histogram()
 
@@ -141,16 +136,6 @@ def test_absurd_class_depth_is_refused(depth, refused, tmp_path):
     assert t["count"][row] == 1 and bool(t["size_exact"][row])
 
 
-def _mismatched(n: int):
-    from hprofbuilder import Heap
-    h = Heap()
-    obj = h.klass("java.lang.Object")
-    for i in range(n):
-        c = h.klass(f"m.C{i}", obj, (("f", 10),), 4)
-        h.instance(c, bytes(12))                          # data longer than the fields say
-    return h
-
-
 def test_mismatched_classes_grow_memory_linearly(tmp_path):
     """The 40,000-mismatched-classes shape (52 s before: a set rebuilt per class): the histogram's
     peak Python allocation at 4x the classes is at most ~4x, and every class is an estimate."""
@@ -158,7 +143,10 @@ def test_mismatched_classes_grow_memory_linearly(tmp_path):
     import warnings
     peaks = []
     for n in (2_500, 10_000):
-        d = dumpx.open(_hprof(tmp_path, _mismatched(n), f"m{n}.hprof"))
+        import crafted
+        p = tmp_path / f"m{n}.hprof"
+        p.write_bytes(crafted.mismatched(n))
+        d = dumpx.open(p)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tracemalloc.start()
@@ -274,31 +262,15 @@ def test_object_array_bytes_with_one_or_many_arrays_per_class():
     assert got == want
 
 
-def _array_classes(n: int) -> bytes:
-    from hprofbuilder import Heap
-    h = Heap()
-    h.klass("java.lang.Object")
-    for i in range(n):
-        h.obj_array(0x10000000 + 16 * i, [])
-    return h.bytes()
-
-
-def _buckets(n: int) -> bytes:
-    out = [f"goroutine profile: total {n}"]
-    for i in range(n):
-        out += [f"1 @ 0x{0x400000 + i:x} 0x47f4ce", f"#\t0x{0x400000 + i:x}\tmain.worker{i}+0x1a\t/src/main.go:{i + 1}",
-                "#\t0x47f4cd\truntime.chanrecv1+0x11\t/usr/local/go/src/runtime/chan.go:489", ""]
-    return ("\n".join(out) + "\n").encode()
-
-
 @pytest.mark.parametrize("shape", ["array classes", "goroutine buckets", "mismatched classes"])
 def test_crafted_shapes_grow_memory_linearly(shape, tmp_path):
     """The same crafted shape at 1x, 4x and 16x: the peak of the Python allocations of reading it
     and making its findings grows no faster than the size (measured, not timed)."""
     import tracemalloc
     import warnings
-    make = {"array classes": _array_classes, "goroutine buckets": _buckets,
-            "mismatched classes": lambda n: _mismatched(n).bytes()}[shape]
+    import crafted
+    make = {"array classes": crafted.array_classes, "goroutine buckets": crafted.buckets,
+            "mismatched classes": crafted.mismatched}[shape]
     base = 1_000
     peaks = []
     for k in (1, 4, 16):
