@@ -11,7 +11,7 @@ import mmap
 import os
 import struct
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -84,13 +84,17 @@ class Scope:
     call_column: int | None
 
 
+_SCOPE_TAGS = ("DW_TAG_subprogram", "DW_TAG_inlined_subroutine", "DW_TAG_lexical_block")
+_CONTAINER_TAGS = ("DW_TAG_namespace", "DW_TAG_module", "DW_TAG_class_type", "DW_TAG_structure_type",
+                   "DW_TAG_union_type")
+MAX_SCOPE_STEPS = 2_000_000
+
+
 @dataclass
 class _CU:
     cu: object
     lines: tuple | None = None          # (address, end-of-sequence, file index, line, column) arrays
     files: list | None = None
-    scopes: tuple | None = None         # (lo, hi, depth, die offset) arrays
-    dies: dict = field(default_factory=dict)
 
 
 class Image:
@@ -405,33 +409,35 @@ class Image:
         return self._containing(c, pc, blocks=True) if c is not None else []
 
     def _containing(self, c: _CU, pc: int, blocks: bool) -> list:
-        """DIEs of the CU's scopes that contain pc, outermost first (lexical blocks if ``blocks``)."""
-        if c.scopes is None:
-            self._lines(c)
-            self._index_scopes(c)
-        lo, hi, depth, off, block = c.scopes
-        mask = (lo <= np.uint64(pc)) & (np.uint64(pc) < hi)
-        if not blocks:
-            mask &= ~block
-        hit = np.nonzero(mask)[0]
-        return [c.dies[int(off[k])] for k in hit[np.argsort(depth[hit], kind="stable")]]
+        """DIEs of the CU's scopes that contain pc, outermost first (lexical blocks if ``blocks``).
 
-    def _index_scopes(self, c: _CU) -> None:
+        A walk down from the CU's top DIE that only opens what can hold the pc: a scope whose
+        ranges contain it, or a namespace/class that may hold one. Siblings are stepped over with
+        DW_AT_sibling, so a C++ CU of a hundred thousand DIEs costs its top-level DIEs, not all of
+        them. Explicit stack, bounded depth and steps."""
+        if c.files is None:
+            self._lines(c)
         dw = self.dwarf()
-        lo, hi, depth, off, kind = [], [], [], [], []
-        for die in c.cu.iter_DIEs():
-            if die.tag in ("DW_TAG_subprogram", "DW_TAG_inlined_subroutine", "DW_TAG_lexical_block"):
-                d = 0
-                p = die.get_parent()
-                while p is not None and d < 1000:
-                    d += 1
-                    p = p.get_parent()
-                for a, b in _die_ranges(dw, die):
-                    lo.append(a), hi.append(b), depth.append(d), off.append(die.offset)
-                    kind.append(die.tag == "DW_TAG_lexical_block")
-                c.dies[die.offset] = die
-        c.scopes = (np.array(lo, dtype=np.uint64), np.array(hi, dtype=np.uint64), np.array(depth, dtype=np.int64),
-                    np.array(off, dtype=np.int64), np.array(kind, dtype=bool))
+        top = c.cu.get_top_DIE()
+        out: list = []
+        stack = [top.iter_children()]
+        steps = 0
+        while stack and steps < MAX_SCOPE_STEPS:
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+                continue
+            steps += 1
+            if child.tag in _SCOPE_TAGS:
+                if child.has_children or child.tag != "DW_TAG_lexical_block":
+                    if any(a <= pc < b for a, b in _die_ranges(dw, child)):
+                        out.append(child)
+                        if len(out) >= 256:
+                            break
+                        stack = [child.iter_children()]         # scopes nest: only inside it now
+            elif child.tag in _CONTAINER_TAGS and child.has_children and len(stack) < 64:
+                stack.append(child.iter_children())
+        return out if blocks else [d for d in out if d.tag != "DW_TAG_lexical_block"]
 
     def close(self) -> None:
         self.data.release()
