@@ -5,6 +5,7 @@ core with tens of thousands of mappings against eu-unstrip -n --core.
     python benchmarks/core_backtrace.py --threads 1000 --mappings 60000
     python benchmarks/core_backtrace.py --input fixtures/elf/out/threads.core.zst \
         --binary fixtures/elf/out/threads --mappings 2000          # CI: a fixture, small
+    python benchmarks/core_backtrace.py --cpp      # one big C++ compile unit (std::regex & co), cold DWARF
 """
 
 from __future__ import annotations
@@ -101,6 +102,27 @@ def modules_bench(n: int) -> dict:
     return res
 
 
+def cpp_bench() -> dict:
+    """The crashing thread of a C++ program whose one CU carries ~0.9 MB of DWARF (benchmarks/gen/
+    bigcpp.cc): dumpx cold (empty symbol cache) and warm against gdb and eu-stack."""
+    exe, core = WORK / "bigcpp", WORK / "bigcpp.core"
+    if not core.exists():
+        WORK.mkdir(exist_ok=True)
+        subprocess.run(["g++", "-g", "-O2", "-o", str(exe), str(HERE / "gen/bigcpp.cc")], check=True)
+        kernel_core(exe, [], core, WORK)
+    beside = Path(sys.executable).parent / "dumpx"
+    dumpx = str(beside) if beside.exists() else shutil.which("dumpx") or "dumpx"
+    bt = [dumpx, "core", "bt", str(core), "--binary", str(exe)]
+    run(bt, {"DUMPX_CACHE_DIR": fresh_cache()})
+    cache = {"DUMPX_CACHE_DIR": fresh_cache()}
+    res = {"dumpx core bt (cold)": run(bt, cache), "dumpx core bt (warm)": run(bt, cache)}
+    if shutil.which("gdb"):
+        res["gdb -batch -ex bt"] = run(["gdb", "-batch", "-nx", "-ex", "bt", str(exe), str(core)])
+    if shutil.which("eu-stack"):
+        res["eu-stack -i -l"] = run(["eu-stack", "-i", "-l", "--core", str(core), "-e", str(exe)])
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1000)
@@ -108,7 +130,11 @@ def main() -> None:
     ap.add_argument("--binary", type=Path)
     ap.add_argument("--mappings", type=int, default=60000)
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--cpp", action="store_true")
     a = ap.parse_args()
+    if a.cpp:
+        print(json.dumps(cpp_bench(), indent=2))
+        return
     if a.input:
         core, exe = a.input, a.binary
         if core.suffix == ".zst":          # the peers read plain cores
