@@ -332,3 +332,16 @@ def test_info_quick_does_not_decompress_a_compressed_core(monkeypatch):
     from dumpx.errors import DecompressionLimitError
     with pytest.raises(DecompressionLimitError):
         info(fixture_file("elf/out/threads.core.zst"), measure=True)
+
+
+def test_zstd_skippable_frames_and_padding_between_frames():
+    """A skippable frame (as pzstd and seekable-format writers add) between two frames is stepped
+    over; zero padding after the last frame is accepted; a skippable frame cut short is truncation."""
+    import struct as _st
+    a = zstandard.ZstdCompressor().compress(b"first " * 1000)
+    b = zstandard.ZstdCompressor().compress(b"second " * 1000)
+    skip = _st.pack("<II", 0x184D2A53, 20) + bytes(20)
+    data = a + skip + b + bytes(64)
+    assert read_all_stream(data) == b"first " * 1000 + b"second " * 1000
+    with pytest.raises(TruncatedDumpError):
+        read_all_stream(a + skip[:12])
