@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import dumpx
 from dumpx.goroutines import analysis
@@ -338,3 +340,42 @@ def test_debug1_buckets_parked_by_their_hidden_pcs_match_debug2():
     assert running and all(_parked_by_pc(died, ix, k) == [] for k in running)
     healthy = dumpx.open(fixture_file("go/out/incident.healthy.debug1.txt"))
     assert not [f for f in healthy.findings() if f.kind == "go-large-bucket"]
+
+
+def _text_seeds():
+    from conftest import real_dump  # noqa: F401 - the real dumps are optional
+    seeds = [fixture_file(f"{OUT}/{n}").read_bytes()
+             for n in ("stuck.debug2.txt", "stuck.panic.txt", "stuck.sigquit.txt", "stuck.later.debug2.txt",
+                       "incident.healthy.debug2.txt")]
+    from pathlib import Path as _P
+    real = _P(__file__).resolve().parents[2] / "shared" / "real-dumps" / "go"
+    seeds += [p.read_bytes() for p in sorted(real.glob("*.txt")) if "debug1" not in p.name] if real.is_dir() else []
+    return seeds
+
+
+TEXT_SEEDS = _text_seeds()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_property_every_text_dump_the_reader_accepts_is_detected_as_goroutines(data):
+    """Whatever read_text accepts — after CRLF endings, megabytes of log before it, text after it,
+    a cut at a line boundary — dumpx.detect names a goroutine format, so dumpx.open reads it too."""
+    from dumpx.errors import DumpError
+    from dumpx.goroutines.text import read_text
+    raw = data.draw(st.sampled_from(TEXT_SEEDS))
+    lines = raw.split(b"\n")
+    cut = data.draw(st.integers(1, len(lines)))
+    body = b"\n".join(lines[:cut]) + b"\n"
+    prefix = b"".join(b"2026-11-28T10:00:00Z level=info msg=\"ok\" i=%d\n" % i
+                      for i in range(data.draw(st.sampled_from([0, 10, 5000, 60000]))))
+    body = prefix + body + data.draw(st.sampled_from([b"", b"exit status 2\n", b"\n\n"]))
+    if data.draw(st.booleans()):
+        body = body.replace(b"\n", b"\r\n")
+    try:
+        d = read_text(body)
+    except DumpError:
+        return
+    det = dumpx.detect(dumpx.Source(body))
+    assert det.format.startswith("go-"), (det.format, body[:200])
+    assert dumpx.open(body).total == d.total
