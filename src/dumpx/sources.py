@@ -84,13 +84,14 @@ def _zstd_pieces(raw: BinaryIO, first: bytes) -> Iterator[tuple[bytes, str]]:
     "more" (the frame goes on), "end" (the piece ends a frame), "skip" (a skippable frame, not to
     be decoded), "cut" (the input ends inside a frame) or "other" (bytes that are not a frame)."""
     buf = bytearray(first)
-    pos = 0
+    pos = start = 0                       # start: where the piece not yet handed out begins
 
     def need(n: int) -> bool:
-        nonlocal buf, pos
-        if pos > (4 << 20):
-            del buf[:pos]
-            pos = 0
+        nonlocal buf, pos, start
+        if start > (4 << 20):             # drop what was handed out, never the pending piece
+            del buf[:start]
+            pos -= start
+            start = 0
         while len(buf) - pos < n:
             more = raw.read(max(1 << 20, min(n, 8 << 20)))
             if not more:
@@ -107,12 +108,14 @@ def _zstd_pieces(raw: BinaryIO, first: bytes) -> Iterator[tuple[bytes, str]]:
                 return
             left = int.from_bytes(buf[pos + 4:pos + 8], "little")
             pos += 8
+            start = pos
             while left:
                 if not need(1):
                     yield b"", "cut"
                     return
                 step = min(left, len(buf) - pos)
                 pos += step
+                start = pos                   # a skippable frame's bytes are not kept
                 left -= step
             yield b"", "skip"
             continue
@@ -215,7 +218,11 @@ def _check_limit(decoded: int, consumed: int, limit: int | None, kind: str, name
 
 
 def detect_compression(head: bytes) -> str | None:
-    """Name the compression whose magic ``head`` starts with, or None."""
+    """Name the compression whose magic ``head`` starts with, or None. A skippable frame first (pzstd
+    writes one) is zstd's, unless the frame after it is lz4's (both formats share that magic)."""
+    if len(head) >= 8 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18":
+        after = 8 + int.from_bytes(head[4:8], "little")
+        return "lz4" if head[after:after + 4] == b"\x04\x22\x4d\x18" else "zstd"
     for magic, name in MAGICS:
         if head.startswith(magic):
             if name == "bzip2" and not (len(head) > 3 and head[3:4] in b"123456789"):
@@ -498,7 +505,7 @@ class Source:
         else:
             raise TypeError(f"cannot read a dump from {type(origin).__name__}")
         try:
-            self.compression = detect_compression(self._raw_head(8))
+            self.compression = detect_compression(self._raw_head(64))
         except OSError as e:
             raise UnreadableInputError(f"cannot read {self.name}: {e.strerror or e}", path=self.name) from e
         self.size: int | None = None if self.compression else self.compressed_size
