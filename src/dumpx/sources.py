@@ -67,7 +67,10 @@ def decompression_limit(workdir: str | None, *, spilling: bool) -> int | None:
     else none (streaming holds one bounded piece at a time)."""
     env = os.environ.get("DUMPX_MAX_DECOMPRESSED")
     if env:
-        return parse_size(env)
+        try:
+            return parse_size(env)
+        except ValueError as e:
+            raise ValueError(f"DUMPX_MAX_DECOMPRESSED: {e}") from None
     if not spilling:
         return None
     try:

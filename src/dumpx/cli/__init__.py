@@ -30,13 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.max_decompressed:
-        import os
-        from ..sources import parse_size
+    import os
+    from ..sources import parse_size
+    given = args.max_decompressed or os.environ.get("DUMPX_MAX_DECOMPRESSED")
+    if given:
         try:
-            os.environ["DUMPX_MAX_DECOMPRESSED"] = str(parse_size(args.max_decompressed))
+            os.environ["DUMPX_MAX_DECOMPRESSED"] = str(parse_size(given))
         except ValueError as e:
-            print(f"dumpx: --max-decompressed: {e}", file=sys.stderr)
+            print(f"dumpx: {'--max-decompressed' if args.max_decompressed else 'DUMPX_MAX_DECOMPRESSED'}: {e}",
+                  file=sys.stderr)
             return 2
     # the commands print every problem with their results; Python's warning lines would repeat them
     warnings.simplefilter("ignore", DumpWarning)

@@ -230,13 +230,16 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
     if gor is not None:
         problems += _malformed_problems(src, gor, stacks, gstack)
     view = src.view()
-    for off in r["other_offsets"].tolist():
+    line_no, counted_to = 1, 0
+    for off in sorted(r["other_offsets"].tolist()):
         ln = view.read(off, min(256, view.size - off)).split(b"\n", 1)[0]
         m = re.match(rb"goroutine (\d+)[ \[]", ln)
         if m:
+            line_no += view.count_lines(counted_to, off)          # counted once, forward
+            counted_to = off
             fits = len(m.group(1)) <= 20 and int(m.group(1)) < 2**64
             problems.append(CorruptDumpError(
-                f"line {view.count_lines(0, off) + 1}: a goroutine header that cannot be read "
+                f"line {line_no}: a goroutine header that cannot be read "
                 f"({'its id ' + m.group(1)[:24].decode() + ' is past 2^64-1' if not fits else 'malformed'}); "
                 f"that goroutine is not counted", offset=off, expected="goroutine N [state]: with N a uint64"))
     if r["other_lines"]:
