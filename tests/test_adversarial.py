@@ -181,6 +181,11 @@ def test_text_dumps_cut_mid_line_are_partial_and_say_so(rel):
     import warnings
     from dumpx.errors import TruncatedDumpError, TruncationWarning
     raw = fixture_file(rel).read_bytes()
+    with warnings.catch_warnings(record=True) as w:              # the whole file: quiet
+        warnings.simplefilter("always")
+        whole = dumpx.open(raw)
+        assert not any("truncated" in f.kind for f in whole.findings())
+    assert not any(issubclass(x.category, TruncationWarning) for x in w)
     cut = raw[: raw.index(b"\n", len(raw) // 2) + 6]
     assert not cut.endswith(b"\n")
     with warnings.catch_warnings(record=True) as w:

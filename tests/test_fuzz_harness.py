@@ -65,11 +65,40 @@ def test_the_runner_sees_bugs_crashes_hangs_and_memory(monkeypatch, runner):
 
 
 def test_mutators_change_structure_not_only_bytes():
-    """The HPROF mutator rewrites record lengths and tags; the core mutator program headers; the
-    text mutator whole lines; the JSON mutator types and nesting."""
+    """Each format's mutator reaches its structure: HPROF record lengths or tags at the seed's own
+    record offsets, ELF program-header fields, whole text lines, JSON value types."""
+    import json
+    import struct
     rng = random.Random(3)
-    for fmt in harness.FORMATS:
+
+    def outs(fmt):
         seed = harness.seeds(fmt)[0]
-        outs = {harness.mutate(fmt, seed, rng) for _ in range(200)}
-        assert len(outs) > 100
-        assert any(len(o) != len(seed) for o in outs)
+        res = []
+        for _ in range(300):
+            m = bytearray(seed)
+            harness.MUTATORS[fmt](m, rng)
+            res.append(bytes(m))
+        return seed, res
+
+    seed, ms = outs("hprof")
+    recs = harness._hprof_records(seed)
+    assert any(harness._hprof_records(m)[:1] and any(
+        o < len(m) - 9 and struct.unpack_from(">BII", m, o)[::2] != (t, n) for o, t, n in recs) for m in ms if len(m) == len(seed))
+    seed, ms = outs("core")
+    phoff, phnum = struct.unpack_from("<Q", seed, 32)[0], struct.unpack_from("<H", seed, 56)[0]
+    table = slice(phoff, phoff + 56 * phnum)
+    assert any(m[table] != seed[table] for m in ms) and any(m[56:58] != seed[56:58] for m in ms)
+    seed, ms = outs("goroutines")
+    assert any(m.count(b"\n") != seed.count(b"\n") for m in ms) and any(b"\r\n" in m for m in ms)
+    seed, ms = outs("pyspy")
+    doc = json.loads(harness.seeds("pyspy")[0]) if harness.seeds("pyspy")[0][:1] == b"[" else None
+    if doc is not None:
+        def types(d):
+            return [(k, type(v).__name__) for t in d for k, v in sorted(t.items())]
+        changed = 0
+        for m in ms:
+            try:
+                changed += types(json.loads(m)) != types(doc)
+            except (ValueError, RecursionError):
+                changed += 1
+        assert changed > 100
