@@ -10,10 +10,10 @@ bounded (``MAX_STATES``), so a crafted program cannot grow memory.
 from libc.stdint cimport uint8_t, int64_t, uint64_t
 from libc.string cimport memcpy
 
+from .cursor cimport Cur, fail, need, u8, ule, sle, leb, uleb, sleb
+
 import numpy as np
 cimport numpy as cnp
-
-from ..errors import CorruptDumpError
 
 cnp.import_array()
 
@@ -32,74 +32,6 @@ CFA_EXPR = 2
 DEF NREG = 128
 DEF MAX_STATES = 64
 DEF MAX_AUG = 64
-
-
-cdef struct Cur:
-    const uint8_t* p
-    int64_t n
-    int64_t pos
-    uint64_t addr        # address of byte 0 of the section (for pc-relative pointers)
-
-
-cdef int fail(int64_t pos, str what) except -1:
-    raise CorruptDumpError(f"call frame information: {what}", offset=pos, expected=what)
-
-
-cdef inline int need(Cur* c, int64_t k) except -1:
-    if k < 0 or c.pos + k > c.n:
-        fail(c.pos, f"{k} more bytes inside the section")
-    return 0
-
-
-cdef inline uint64_t u8(Cur* c) except? 0xFFFFFFFFFFFFFFFF:
-    need(c, 1)
-    c.pos += 1
-    return c.p[c.pos - 1]
-
-
-cdef inline uint64_t ule(Cur* c, int k) except? 0xFFFFFFFFFFFFFFFF:
-    cdef uint64_t v = 0
-    cdef int i
-    need(c, k)
-    for i in range(k):
-        v |= (<uint64_t>c.p[c.pos + i]) << (8 * i)
-    c.pos += k
-    return v
-
-
-cdef inline int64_t sle(Cur* c, int k) except? -0x7FFFFFFFFFFFFFFF:
-    cdef uint64_t v = ule(c, k)
-    if k < 8 and (v >> (8 * k - 1)) & 1:
-        v |= (~<uint64_t>0) << (8 * k)
-    return <int64_t>v
-
-
-cdef uint64_t leb(Cur* c, bint signed) except? 0xFFFFFFFFFFFFFFFF:
-    """A LEB128 number of at most 10 bytes; the signed form sign-extends from its last byte."""
-    cdef uint64_t v = 0
-    cdef int shift = 0
-    cdef uint8_t b
-    while True:
-        need(c, 1)
-        b = c.p[c.pos]
-        c.pos += 1
-        if shift < 64:
-            v |= (<uint64_t>(b & 0x7f)) << shift
-        shift += 7
-        if not (b & 0x80):
-            if signed and shift < 64 and (b & 0x40):
-                v |= (~<uint64_t>0) << shift
-            return v
-        if shift > 70:
-            fail(c.pos, "a LEB128 number of at most 10 bytes")
-
-
-cdef inline uint64_t uleb(Cur* c) except? 0xFFFFFFFFFFFFFFFF:
-    return leb(c, False)
-
-
-cdef inline int64_t sleb(Cur* c) except? -0x7FFFFFFFFFFFFFFF:
-    return <int64_t>leb(c, True)
 
 
 cdef uint64_t encoded(Cur* c, uint8_t enc, int ptr_size, bint skip_only=False) except? 0xFFFFFFFFFFFFFFFF:

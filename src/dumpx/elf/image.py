@@ -84,19 +84,6 @@ class Scope:
     call_column: int | None
 
 
-_SCOPE_TAGS = ("DW_TAG_subprogram", "DW_TAG_inlined_subroutine", "DW_TAG_lexical_block")
-_CONTAINER_TAGS = ("DW_TAG_namespace", "DW_TAG_module", "DW_TAG_class_type", "DW_TAG_structure_type",
-                   "DW_TAG_union_type")
-MAX_SCOPE_STEPS = 2_000_000
-
-
-@dataclass
-class _CU:
-    cu: object
-    lines: tuple | None = None          # (address, end-of-sequence, file index, line, column) arrays
-    files: list | None = None
-
-
 class Image:
     """An ELF file's unwind, symbol and debug information."""
 
@@ -117,7 +104,7 @@ class Image:
         self._parse_headers()
         self._elf = None
         self._dwarf = None
-        self._cus: dict[int, _CU] = {}
+        self._dw = None
         self._cfi: list[CfiTable] | None = None
         self._symbols = None
         self._aranges = None
@@ -164,7 +151,7 @@ class Image:
             raise CorruptDumpError(f"{self.name}: section {name} runs past the end of the file",
                                    offset=off, expected=f"{size} bytes")
         if flags & 0x800:                               # SHF_COMPRESSED
-            import zlib
+            from ..sources import zlib
             if size < 24:
                 raise CorruptDumpError(f"{self.name}: compressed section {name} is shorter than its header",
                                        offset=off, expected="a 24-byte Elf64_Chdr")
@@ -225,48 +212,55 @@ class Image:
         return self._cfi
 
     # --------------------------------------------------------------- symbols
+    _SYM = np.dtype([("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"),
+                     ("value", "<u8"), ("size", "<u8")])
+
     def _load_symbols(self):
-        addrs, sizes, ranks, names = [], [], [], []
+        """Function symbols sorted by address (names stay offsets into the string table until a
+        lookup needs one: libc has thousands, a backtrace names a few)."""
+        self._symbols = (np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64), b"")
         for sec, link_sec in ((".symtab", ".strtab"), (".dynsym", ".dynstr")):
             sym = self.section_bytes(sec)
             strs = self.section_bytes(link_sec)
             if sym is None or strs is None:
                 continue
-            sb, st = bytes(sym[0]), bytes(strs[0])
-            for k in range(len(sb) // 24):
-                st_name, st_info, _, st_shndx, st_value, st_size = struct.unpack_from("<IBBHQQ", sb, 24 * k)
-                if (st_info & 0xF) not in (2, 10) or st_value == 0 or st_shndx == 0:   # FUNC, GNU_IFUNC
-                    continue
-                end = st.find(b"\x00", st_name)
-                name = st[st_name:end if end >= 0 else len(st)].split(b"@", 1)[0]
-                names.append(name.decode("utf-8", "backslashreplace"))
-                addrs.append(st_value)
-                sizes.append(st_size)
-                ranks.append({1: 0, 2: 1}.get(st_info >> 4, 2))    # GLOBAL, WEAK, then LOCAL
-            if addrs:
-                break                     # .symtab is a superset of .dynsym
-        a = np.array(addrs, dtype=np.uint64)
-        order = np.lexsort((np.array(ranks, dtype=np.int64), a)) if len(a) else np.zeros(0, dtype=np.int64)
-        self._symbols = (a[order], np.array(sizes, dtype=np.uint64)[order],
-                         np.array(names, dtype=object)[order] if names else np.zeros(0, dtype=object))
+            t = np.frombuffer(sym[0], dtype=self._SYM, count=len(sym[0]) // 24)
+            kind = t["info"] & 0xF
+            keep = ((kind == 2) | (kind == 10)) & (t["value"] != 0) & (t["shndx"] != 0)  # FUNC, GNU_IFUNC
+            if not keep.any():
+                continue
+            t = t[keep]
+            bind = t["info"] >> 4
+            rank = np.where(bind == 1, 0, np.where(bind == 2, 1, 2))      # GLOBAL, WEAK, then LOCAL
+            order = np.lexsort((rank, t["value"]))
+            t = t[order]
+            self._symbols = (t["value"].copy(), t["size"].copy(), t["name"].astype(np.int64), bytes(strs[0]))
+            break                     # .symtab is a superset of .dynsym
+
+    def _symbol_name(self, k: int) -> str:
+        st = self._symbols[3]
+        off = int(self._symbols[2][k])
+        end = st.find(b"\x00", off)
+        name = st[off:end if end >= 0 else len(st)].split(b"@", 1)[0]
+        return _demangle(name.decode("utf-8", "backslashreplace"))
 
     def symbol(self, pc: int) -> tuple[str, int, int] | None:
         """(demangled function name, offset, size) of the ELF symbol covering file address ``pc``; among
         aliases at one address a global name wins over a weak one, and both over a local one."""
         if self._symbols is None:
             self._load_symbols()
-        a, s, n = self._symbols
+        a, s = self._symbols[0], self._symbols[1]
         k = int(np.searchsorted(a, np.uint64(pc), side="right")) - 1
         if k < 0:
             return None
         g = int(np.searchsorted(a, a[k], side="left"))
         for j in range(g, k + 1):
             if pc < int(a[j]) + int(s[j]):
-                return _demangle(n[j]), pc - int(a[j]), int(s[j])
+                return self._symbol_name(j), pc - int(a[j]), int(s[j])
         # a symbol without a size (assembly entry points such as _start) runs to the next symbol
         if all(int(s[j]) == 0 for j in range(g, k + 1)):
             nxt = int(np.searchsorted(a, a[k], side="right"))
-            return _demangle(n[g]), pc - int(a[g]), (int(a[nxt]) - int(a[g])) if nxt < len(a) else 0
+            return self._symbol_name(g), pc - int(a[g]), (int(a[nxt]) - int(a[g])) if nxt < len(a) else 0
         return None
 
     # --------------------------------------------------------------- DWARF
@@ -285,17 +279,26 @@ class Image:
                                        expected="DWARF sections pyelftools can read") from None
         return self._dwarf
 
-    def _cu_for(self, pc: int) -> _CU | None:
-        dw = self.dwarf()
+    @property
+    def dw(self):
+        """dumpx's own DWARF reader (``dumpx.elf.dwarf``): scopes and line tables."""
+        if self._dw is None:
+            from .dwarf import Dwarf
+            self._dw = Dwarf(self)
+        return self._dw
+
+    def _cu_for(self, pc: int):
+        dw = self.dw
         if self._aranges is None:
             ar = self._read_aranges()
             if ar is not None and len(ar[0]):
                 lo, hi, cu = ar
             else:
                 lo_l, hi_l, cu_l = [], [], []
-                for cu_ in dw.iter_CUs():
-                    for a, b in _die_ranges(dw, cu_.get_top_DIE()):
-                        lo_l.append(a), hi_l.append(b), cu_l.append(cu_.cu_offset)
+                for off in dw.unit_offsets():
+                    u = dw.unit_at(off)
+                    for a, b in dw.ranges(u, dw.top(u), 0):
+                        lo_l.append(a), hi_l.append(b), cu_l.append(off)
                 lo, hi, cu = (np.array(lo_l, dtype=np.uint64), np.array(hi_l, dtype=np.uint64),
                               np.array(cu_l, dtype=np.int64))
             order = np.argsort(lo, kind="stable")
@@ -304,10 +307,7 @@ class Image:
         k = int(np.searchsorted(lo, np.uint64(pc), side="right")) - 1
         while k >= 0:
             if pc < int(hi[k]):
-                off = int(cu[k])
-                if off not in self._cus:
-                    self._cus[off] = _CU(dw.get_CU_at(off))
-                return self._cus[off]
+                return dw.unit_at(int(cu[k]))
             if int(hi[k]) <= pc and k > 0 and int(lo[k - 1]) == int(lo[k]):
                 k -= 1
                 continue
@@ -323,121 +323,58 @@ class Image:
         got = self.section_bytes(".debug_aranges")
         if got is None:
             return None
-        d = bytes(got[0])
-        lo, ln, cu = [], [], []
-        pos = 0
-        while pos + 12 <= len(d):
-            unit, = struct.unpack_from("<I", d, pos)
-            if unit == 0xFFFFFFFF:
-                return None                    # 64-bit DWARF: leave it to the CU ranges
-            end = pos + 4 + unit
-            if end > len(d) or unit < 8:
-                return None
-            ver, info_off, asz, ssz = struct.unpack_from("<HIBB", d, pos + 4)
-            if ver != 2 or asz != 8 or ssz != 0:
-                return None
-            q = pos + 12
-            q += -q % 16                      # tuples are aligned to twice the address size
-            while q + 16 <= end:
-                a, n = struct.unpack_from("<QQ", d, q)
-                q += 16
-                if a == 0 and n == 0:
-                    break
-                lo.append(a), ln.append(n), cu.append(info_off)
-            pos = end
-        a = np.array(lo, dtype=np.uint64)
-        return a, a + np.array(ln, dtype=np.uint64), np.array(cu, dtype=np.int64)
-
-    def _lines(self, c: _CU):
-        if c.lines is None:
-            dw = self.dwarf()
-            lp = dw.line_program_for_CU(c.cu)
-            addr, end, fil, line, col = [], [], [], [], []
-            if lp is not None:
-                for e in lp.get_entries():
-                    s = e.state
-                    if s is None:
-                        continue
-                    addr.append(s.address), end.append(s.end_sequence), fil.append(s.file)
-                    line.append(s.line), col.append(s.column)
-                c.files = _file_names(lp)
-            else:
-                c.files = []
-            a = np.array(addr, dtype=np.uint64)
-            # sequences may follow one another at the same address: the end of one before the rows of the next
-            order = np.lexsort((~np.array(end, dtype=bool), a))
-            c.lines = (a[order], np.array(end, dtype=bool)[order], np.array(fil, dtype=np.int64)[order],
-                       np.array(line, dtype=np.int64)[order], np.array(col, dtype=np.int64)[order])
-        return c.lines
+        from .._native import dwarfscan
+        return dwarfscan.aranges(got[0])
 
     @_dwarf_guard
     def line(self, pc: int) -> tuple[str, int, int] | None:
         """(file, line, column) of file address ``pc`` from the DWARF line table."""
         if not self.has_dwarf:
             return None
-        c = self._cu_for(pc)
-        if c is None:
+        u = self._cu_for(pc)
+        if u is None:
             return None
-        a, end, fil, line, col = self._lines(c)
+        a, end, fil, line, col = self.dw.line_table(u)
         k = int(np.searchsorted(a, np.uint64(pc), side="right")) - 1
         if k < 0 or end[k] or line[k] == 0:
             return None
-        return _file_name(c.files, int(fil[k])), int(line[k]), int(col[k])
+        return _file_name(u.files, int(fil[k])), int(line[k]), int(col[k])
 
     @_dwarf_guard
     def scopes(self, pc: int) -> list[Scope]:
         """The subprogram and inlined subroutines containing ``pc``, outermost first."""
         if not self.has_dwarf:
             return []
-        c = self._cu_for(pc)
-        if c is None:
+        u = self._cu_for(pc)
+        if u is None:
             return []
+        dw = self.dw
+        dw.line_table(u)
+        t = dw.table(u)
         out = []
-        for die in self._containing(c, pc, blocks=False):
-            inl = die.tag == "DW_TAG_inlined_subroutine"
-            cf = die.attributes.get("DW_AT_call_file")
-            out.append(Scope(_die_name(die), die.offset, inl,
-                             _file_name(c.files, cf.value) if cf is not None else None,
-                             _attr(die, "DW_AT_call_line"), _attr(die, "DW_AT_call_column")))
+        from . import dwarf as _d
+        for r in dw.scope_chain(u, pc, blocks=False):
+            name = dw.row_name(u, t, r)
+            vals, forms = t[6][r], t[7][r]
+            cf = int(vals[_d.S.S_CALL_FILE]) if forms[_d.S.S_CALL_FILE] else None
+            out.append(Scope(_demangle(name.decode("utf-8", "backslashreplace")) if name is not None else "??",
+                             int(t[0][r]), int(t[4][r]) == _d.T_INLINED,
+                             _file_name(u.files, cf) if cf is not None else None,
+                             int(vals[_d.S.S_CALL_LINE]) if forms[_d.S.S_CALL_LINE] else None,
+                             int(vals[_d.S.S_CALL_COL]) if forms[_d.S.S_CALL_COL] else None))
         return out
 
     @_dwarf_guard
     def scope_dies(self, pc: int) -> list:
-        """The DIEs of every scope (subprograms, inlined subroutines, lexical blocks) containing pc,
-        outermost first, for variable lookup."""
-        c = self._cu_for(pc) if self.has_dwarf else None
-        return self._containing(c, pc, blocks=True) if c is not None else []
-
-    def _containing(self, c: _CU, pc: int, blocks: bool) -> list:
-        """DIEs of the CU's scopes that contain pc, outermost first (lexical blocks if ``blocks``).
-
-        A walk down from the CU's top DIE that only opens what can hold the pc: a scope whose
-        ranges contain it, or a namespace/class that may hold one. Siblings are stepped over with
-        DW_AT_sibling, so a C++ CU of a hundred thousand DIEs costs its top-level DIEs, not all of
-        them. Explicit stack, bounded depth and steps."""
-        if c.files is None:
-            self._lines(c)
+        """pyelftools DIEs of every scope (subprograms, inlined subroutines, lexical blocks)
+        containing pc, outermost first, for variable lookup."""
+        u = self._cu_for(pc) if self.has_dwarf else None
+        if u is None:
+            return []
         dw = self.dwarf()
-        top = c.cu.get_top_DIE()
-        out: list = []
-        stack = [top.iter_children()]
-        steps = 0
-        while stack and steps < MAX_SCOPE_STEPS:
-            child = next(stack[-1], None)
-            if child is None:
-                stack.pop()
-                continue
-            steps += 1
-            if child.tag in _SCOPE_TAGS:
-                if child.has_children or child.tag != "DW_TAG_lexical_block":
-                    if any(a <= pc < b for a, b in _die_ranges(dw, child)):
-                        out.append(child)
-                        if len(out) >= 256:
-                            break
-                        stack = [child.iter_children()]         # scopes nest: only inside it now
-            elif child.tag in _CONTAINER_TAGS and child.has_children and len(stack) < 64:
-                stack.append(child.iter_children())
-        return out if blocks else [d for d in out if d.tag != "DW_TAG_lexical_block"]
+        cu = dw.get_CU_at(u.offset)
+        t = self.dw.table(u)
+        return [cu.get_DIE_from_refaddr(int(t[0][r])) for r in self.dw.scope_chain(u, pc, blocks=True)]
 
     def close(self) -> None:
         self.data.release()
@@ -480,11 +417,6 @@ class _MapFile(io.RawIOBase):
         return len(data)
 
 
-def _attr(die, name):
-    a = die.attributes.get(name)
-    return a.value if a is not None else None
-
-
 def _die_name(die, depth: int = 0) -> str:
     for key in ("DW_AT_linkage_name", "DW_AT_MIPS_linkage_name"):
         a = die.attributes.get(key)
@@ -503,57 +435,6 @@ def _die_name(die, depth: int = 0) -> str:
     return "??"
 
 
-def _die_ranges(dw, die) -> list[tuple[int, int]]:
-    at = die.attributes
-    if "DW_AT_low_pc" in at and "DW_AT_high_pc" in at:
-        lo = at["DW_AT_low_pc"].value
-        hi = at["DW_AT_high_pc"]
-        hv = hi.value if hi.form == "DW_FORM_addr" else lo + hi.value
-        return [(lo, hv)] if hv > lo else []
-    if "DW_AT_ranges" in at:
-        try:
-            rl = dw.range_lists()
-            if rl is None:
-                return []
-            ranges = rl.get_range_list_at_offset(at["DW_AT_ranges"].value, cu=die.cu) \
-                if at["DW_AT_ranges"].form != "DW_FORM_rnglistx" else \
-                rl.get_range_list_at_offset_ex(at["DW_AT_ranges"].value, cu=die.cu)
-        except Exception:
-            return []
-        base = at["DW_AT_low_pc"].value if "DW_AT_low_pc" in at else (
-            die.cu.get_top_DIE().attributes.get("DW_AT_low_pc").value
-            if "DW_AT_low_pc" in die.cu.get_top_DIE().attributes else 0)
-        out = []
-        for r in ranges:
-            name = type(r).__name__
-            if name == "RangeEntry":
-                a, b = (r.begin_offset, r.end_offset) if r.is_absolute else (base + r.begin_offset, base + r.end_offset)
-                if b > a:
-                    out.append((a, b))
-            elif name == "BaseAddressEntry":
-                base = r.base_address
-        return out
-    return []
-
-
-def _file_names(lp) -> list[str]:
-    import posixpath
-    hdr = lp.header
-    dirs = [d.decode("utf-8", "backslashreplace") if isinstance(d, bytes) else str(d)
-            for d in hdr.get("include_directory", [])]
-    out = []
-    for fe in hdr.get("file_entry", []):
-        name = fe.name.decode("utf-8", "backslashreplace") if isinstance(fe.name, bytes) else str(fe.name)
-        di = fe.dir_index
-        if lp.header.version < 5:
-            d = dirs[di - 1] if 0 < di <= len(dirs) else ""
-        else:
-            d = dirs[di] if 0 <= di < len(dirs) else ""
-        out.append(posixpath.join(d, name) if d and not name.startswith("/") else name)
-    out_version = lp.header.version
-    return out if out_version >= 5 else [""] + out
-
-
 def _file_name(files: list[str], idx: int) -> str:
     return files[idx] if 0 <= idx < len(files) else f"<file {idx}>"
 
@@ -566,10 +447,12 @@ class ImageCache:
         self._lock = threading.Lock()
 
     def get(self, path: str, build_id: str | None) -> Image:
-        key = build_id or f"path:{os.path.realpath(path)}"
+        # by build-id *and* file: a stripped copy and the unstripped file share a build-id, and
+        # the one asked for second must not be answered with the first one's (missing) DWARF
+        key = f"{build_id}:{os.path.realpath(path)}"
         with self._lock:
             img = self._by_key.get(key)
-            if img is None or (build_id is None and img.path != path):
+            if img is None or img.path != path:
                 img = Image(path)
                 self._by_key[key] = img
             return img

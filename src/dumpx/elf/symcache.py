@@ -20,7 +20,7 @@ from .image import Scope
 
 VERSION = 1
 MAX_ENTRIES = 200_000
-_BUILD_ID = re.compile(r"^[0-9a-f]{8,128}$")
+_BUILD_ID = re.compile(r"^[0-9a-f]{8,128}(-[a-z]+)?$")     # build-id, and which tables answered
 
 
 def cache_dir() -> Path | None:
