@@ -772,3 +772,23 @@ def test_call_decoding_refuses_to_guess():
     assert _decoder(b"\x90\x90\x90\x90\x41\xff\xd4", {7: f}, {}, {f}) == []
     # call *0x10(%rip): the pointer at return address + 0x10, as the dump holds it
     assert [t for t, _ in _decoder(b"\x90\xff\x15\x10\x00\x00\x00", {}, {0x1010: f}, {f})] == [f]
+
+
+def test_a_stripped_copy_read_first_does_not_hide_the_debug_info_of_the_same_build(tmp_path, monkeypatch):
+    """A notebook session that first gave the stripped binary and then the unstripped one of the
+    same build must get lines the second time (process image cache and on-disk symbol cache)."""
+    from dumpx.elf.image import CACHE
+    monkeypatch.setenv("DUMPX_CACHE_DIR", str(tmp_path / "cache"))
+    core_z, exe = fixture_core("unwind-O2cfi")
+    stripped = tmp_path / "unwind-O2cfi"
+    subprocess.run([need_tool("objcopy"), "--strip-debug", str(exe), str(stripped)], check=True)
+    CACHE.clear()
+
+    def lines(binary):
+        return [(f.function, f.file, f.line) for f in Core(core_z).unwinder([binary]).backtrace(0).frames
+                if f.module and f.module.endswith("unwind-O2cfi")]
+
+    bare = lines(stripped)
+    full = lines(exe)
+    assert all(ln is None for _, _, ln in bare) and bare
+    assert any(ln for _, _, ln in full) and [f for f, _, _ in full if f]

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import bisect
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._native import cfi as _cfi
+from .._native import unwind as _uw
 from ..errors import DumpError, UnmappedAddressError
 from .dwarfexpr import Unknown, evaluate
 from .image import CACHE, Image
@@ -36,6 +38,28 @@ SCAN_WORDS = 2048
 TRUST_CONTEXT, TRUST_CFI, TRUST_FP, TRUST_SCAN = "context", "cfi", "frame pointer", "scan"
 
 
+class _RegRow(Mapping):
+    """A frame's recovered registers as the native unwinder left them: a row of values and a
+    bitmask of the ones known, read as a mapping (DWARF number -> value) without a dict per frame."""
+
+    __slots__ = ("_v", "_have")
+
+    def __init__(self, values: list[int], have: int):
+        self._v = values
+        self._have = have
+
+    def __getitem__(self, r: int) -> int:
+        if isinstance(r, int) and 0 <= r < len(self._v) and self._have >> r & 1:
+            return self._v[r]
+        raise KeyError(r)
+
+    def __iter__(self):
+        return (r for r in range(len(self._v)) if self._have >> r & 1)
+
+    def __len__(self) -> int:
+        return bin(self._have).count("1")
+
+
 @dataclass(slots=True)
 class Frame:
     index: int
@@ -52,7 +76,7 @@ class Frame:
     column: int | None = None
     inlined: bool = False
     cfa: int | None = None
-    regs: dict[int, int] = field(default_factory=dict, repr=False)   # recovered registers, DWARF numbering
+    regs: Mapping[int, int] = field(default_factory=dict, repr=False)   # recovered registers, DWARF numbering
     names: list[str] = field(default_factory=list, repr=False)
     slot: int | None = None             # where this frame's pc was read (the callee's return slot)
     note: str | None = None             # why this pc is suspect ("??" reading)
@@ -142,6 +166,7 @@ class Unwinder:
         self._rule_cache: dict = {}
         self._fde_cache: dict = {}
         self._fast: dict = {}
+        self._native = None                  # (steps, core buffer, segment arrays, output arrays)
         self._frame_sym: dict = {}
         self._batch = False
         self._code_cache: dict = {}
@@ -283,17 +308,32 @@ class Unwinder:
         stop = ""
         sp_reg = SP_REG[self.arch]
         fast = self._fast
+        code = self._code_cache
         u64 = core.u64
+        names = self.names
+        max_frames = self.max_frames
+        nat = self._native_walker()
         while True:
+            if nat is not None and len(frames) < max_frames:
+                got = self._walk_native(nat, frames, seen, regs, pc, trust, exact, slot)
+                if got is not None:
+                    stop, regs, pc, trust, exact, slot = got
+                    if stop:
+                        break
             sp = regs.get(sp_reg)
-            f = Frame(len(frames), pc, sp, trust, slot=slot, exact=exact, regs=regs, names=self.names)
+            # positional: the loop's hottest line (index, pc, sp, trust, ..., regs, names, slot, ..., exact)
+            f = Frame(len(frames), pc, sp, trust, None, None, "no module", None, None, None, None, None,
+                      False, None, regs, names, slot, None, {}, None, None, False, exact)
             frames.append(f)
-            if not self.is_code(pc):
+            ok = code.get(pc)
+            if ok is None:
+                ok = self.is_code(pc)
+            if not ok:
                 f.note = self._why_not_code(pc)
                 stop = f"the pc 0x{pc:x} is not code: {f.note}"
                 break
-            if len(frames) >= self.max_frames:
-                stop = f"depth limit of {self.max_frames} frames reached"
+            if len(frames) >= max_frames:
+                stop = f"depth limit of {max_frames} frames reached"
                 break
             key = (pc, sp or 0)
             if key in seen:
@@ -304,6 +344,8 @@ class Unwinder:
             comp = fast.get(lk)
             if comp is None:
                 comp = fast[lk] = self._compile(lk)
+            if comp and nat is not None:
+                nat[0].add(pc, exact, *comp)
             nxt = None
             if comp:
                 cfa_reg, cfa_off, offsets, keep, ra_off = comp
@@ -354,6 +396,72 @@ class Unwinder:
             self.symbols.save()
             if was:
                 gc.enable()
+
+    def _native_walker(self):
+        """The native kernel's state for this core (x86-64): compiled steps, the core's bytes and
+        its segments as arrays, output rows for one walk. None where it cannot be used."""
+        if self._native is None:
+            self._native = False
+            buf = getattr(self.core, "_buf", None)
+            if self.arch == "x86-64" and buf is not None and len(self.names) == 17:
+                mem = np.frombuffer(buf, dtype=np.uint8)
+                # a segment whose captured bytes are not all in the buffer gets none here (the Python
+                # path reads it, with its own errors)
+                segs = [(s.vaddr, s.vaddr + s.filesz if 0 <= s.offset and 0 <= s.filesz and
+                         s.offset + s.filesz <= len(mem) and s.vaddr + s.filesz < 1 << 64 else s.vaddr,
+                         s.offset if 0 <= s.offset < 1 << 63 else 0) for s in self.core.segments]
+                lo = np.array([s[0] for s in segs], dtype=np.uint64)
+                hi = np.array([s[1] for s in segs], dtype=np.uint64)
+                off = np.array([s[2] for s in segs], dtype=np.int64)
+                m = self.max_frames
+                out = (np.zeros(m, dtype=np.uint64), np.zeros(m, dtype=np.uint64), np.zeros(m, dtype=np.uint64),
+                       np.zeros((m, 17), dtype=np.uint64), np.zeros(m, dtype=np.uint64))
+                self._native = (_uw.FastSteps(), mem, lo, hi, off, out)
+        return self._native or None
+
+    def _walk_native(self, nat, frames, seen, regs, pc, trust, exact, slot):
+        """Frames the native kernel takes from this state, appended with the checks the Python
+        loop makes after appending a frame (depth limit, a repeated pc and stack pointer).
+        Returns None when it took none, else (stop reason or "", regs, pc, trust, exact, slot)
+        for the frame after them."""
+        steps, mem, lo, hi, off, (o_pc, o_cfa, o_slot, o_regs, o_have) = nat
+        if not len(steps) or not 0 <= pc < 1 << 62:
+            return None
+        arr = np.zeros(17, dtype=np.uint64)
+        have = 0
+        for r, v in regs.items():
+            if 0 <= r < 17 and 0 <= v < 1 << 64:
+                arr[r] = v
+                have |= 1 << r
+        room = self.max_frames - len(frames)
+        n, status, npc, nhave = _uw.walk(steps, mem, lo, hi, off, arr, have, pc, exact, room,
+                                         o_pc, o_cfa, o_slot, o_regs, o_have)
+        if n == 0:
+            return None
+        pcs, cfas, slots = o_pc[:n].tolist(), o_cfa[:n].tolist(), o_slot[:n].tolist()
+        rows, haves = o_regs[:n].tolist(), o_have[:n].tolist()
+        names = self.names
+        max_frames = self.max_frames
+        for k in range(n):
+            if k:
+                fr_regs, h = _RegRow(rows[k], haves[k]), haves[k]
+                sp = rows[k][7] if h >> 7 & 1 else None
+                tr, ex, sl = TRUST_CFI, False, slots[k - 1]
+            else:
+                fr_regs, sp, tr, ex, sl = regs, regs.get(7), trust, exact, slot
+            f = Frame(len(frames), pcs[k], sp, tr, None, None, "no module", None, None, None, None, None,
+                      False, cfas[k], fr_regs, names, sl, None, {}, None, None, False, ex)
+            frames.append(f)
+            if len(frames) >= max_frames:
+                return f"depth limit of {max_frames} frames reached", regs, pc, trust, exact, slot
+            key = (pcs[k], sp or 0)
+            if key in seen:
+                return "the same pc and stack pointer repeated (a loop)", regs, pc, trust, exact, slot
+            seen.add(key)
+        if status == _uw.STATUS_END:
+            return "end of stack (return address 0)", regs, pc, trust, exact, slot
+        new = {r: v for r, v in enumerate(arr.tolist()) if nhave >> r & 1}
+        return "", new, npc, TRUST_CFI, False, slots[n - 1]
 
     def _why_not_code(self, pc: int) -> str:
         from .smash import canonical
@@ -656,6 +764,11 @@ class Unwinder:
         hit = self._sym_cache.get(key)
         if hit is None:
             bid = m.verdict.core_build_id if m.verdict is not None and m.build == "verified" else None
+            if bid:
+                # the same build symbolized from a stripped file and from its debug file answers
+                # differently: the cache keeps them apart
+                bid += "-" + ("dwarf" if m.debug is not None and m.debug.has_dwarf else "") + \
+                    ("symtab" if any(i is not None and ".symtab" in i.sections for i in (m.debug, m.image)) else "dynsym")
             hit = self.symbols.get(bid, fpc) if bid else None
             if hit is None:
                 hit = self._symbolize_pc(m, fpc)
