@@ -85,6 +85,7 @@ class Frame:
     scope: int | None = None            # offset of the DWARF DIE of this frame's function or inlined call
     signal_frame: bool = False          # a signal trampoline: the frame below it was interrupted, not calling
     exact: bool = False                 # pc is the faulting/interrupted instruction, not a return address
+    symbolized: bool = field(default=False, repr=False, compare=False)
 
     @property
     def registers(self) -> dict[str, int]:
@@ -376,7 +377,8 @@ class Unwinder:
                 stop = f"the stack pointer did not increase (0x{nsp:x} after 0x{sp:x})"
                 break
         for f in frames:
-            self._symbolize(f, exact_pc=f.exact)
+            if not f.symbolized:
+                self._symbolize(f, exact_pc=f.exact)
         out = self._expand_inline(frames)
         if not self._batch:
             self.symbols.save()
@@ -442,6 +444,7 @@ class Unwinder:
         rows, haves = o_regs[:n].tolist(), o_have[:n].tolist()
         names = self.names
         max_frames = self.max_frames
+        sym = self._frame_sym
         for k in range(n):
             if k:
                 fr_regs, h = _RegRow(rows[k], haves[k]), haves[k]
@@ -449,8 +452,16 @@ class Unwinder:
                 tr, ex, sl = TRUST_CFI, False, slots[k - 1]
             else:
                 fr_regs, sp, tr, ex, sl = regs, regs.get(7), trust, exact, slot
-            f = Frame(len(frames), pcs[k], sp, tr, None, None, "no module", None, None, None, None, None,
-                      False, cfas[k], fr_regs, names, sl, None, {}, None, None, False, ex)
+            hit = sym.get((pcs[k], ex, False))
+            if hit is None:
+                f = Frame(len(frames), pcs[k], sp, tr, None, None, "no module", None, None, None, None, None,
+                          False, cfas[k], fr_regs, names, sl, None, {}, None, None, False, ex)
+            else:                             # symbolized already: the frame is built with its symbols
+                sig, mod, moff, build, fn, foff, fsize, fl, ln, col, note, scopes = hit
+                f = Frame(len(frames), pcs[k], sp, tr, mod, moff, build, fn, foff, fl, ln, col, False, cfas[k],
+                          fr_regs, names, sl, note, {"_scopes": scopes} if scopes is not None else {}, fsize,
+                          None, sig, ex)
+                f.symbolized = True
             frames.append(f)
             if len(frames) >= max_frames:
                 return f"depth limit of {max_frames} frames reached", regs, pc, trust, exact, slot
