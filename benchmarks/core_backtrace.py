@@ -60,6 +60,24 @@ def run(cmd: list[str], env: dict | None = None) -> dict:
             "lines": out_path.read_bytes().count(b"\n")}
 
 
+def interleaved(cmds: dict, n: int) -> dict:
+    """Each command ``n`` times, taking turns (this machine drifts by a third between minutes, so
+    the peers are measured in the same minutes as dumpx): for each, the median run's figures and
+    the fastest and slowest wall times. ``cmds`` maps a label to (argv, a function giving the
+    run's extra environment)."""
+    runs: dict[str, list] = {k: [] for k in cmds}
+    for _ in range(n):
+        for k, (cmd, env_for) in cmds.items():
+            runs[k].append(run(cmd, env_for()))
+    out = {}
+    for k, rs in runs.items():
+        rs.sort(key=lambda r: r["seconds"])
+        out[k] = dict(rs[len(rs) // 2])
+        if n > 1:
+            out[k].update(runs=n, min_seconds=rs[0]["seconds"], max_seconds=rs[-1]["seconds"])
+    return out
+
+
 def in_process(core: Path, exe: Path) -> dict:
     from dumpx.elf import Core
     from dumpx.elf.image import CACHE
@@ -131,6 +149,7 @@ def main() -> None:
     ap.add_argument("--mappings", type=int, default=60000)
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--cpp", action="store_true")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each whole command (the median is reported)")
     a = ap.parse_args()
     if a.cpp:
         print(json.dumps(cpp_bench(), indent=2))
@@ -147,22 +166,31 @@ def main() -> None:
     else:
         core, exe = generate(a.threads)
     res = {"core": str(core), "core_mib": round(core.stat().st_size / 2**20, 1)}
-    res["in_process"] = in_process(core, exe)
     # the console script next to this interpreter (a pyenv shim in front of it adds its own ~50 ms)
     beside = Path(sys.executable).parent / "dumpx"
     dumpx = str(beside) if beside.exists() else shutil.which("dumpx") or "dumpx"
     bt = [dumpx, "core", "bt", str(core), "--binary", str(exe), "--all"]
     run(bt, {"DUMPX_CACHE_DIR": fresh_cache()})        # writes the .pyc files an installed package has
     cache = {"DUMPX_CACHE_DIR": fresh_cache()}
-    res["dumpx core bt --all (cold: empty symbol cache)"] = run(bt, cache)
-    res["dumpx core bt --all (warm: symbol cache filled)"] = run(bt, cache)
-    res["dumpx core bt --all --json (warm)"] = run(bt + ["--json"], cache)
+    run(bt, cache)
+    cmds = {"dumpx core bt --all (cold: empty symbol cache)": (bt, lambda: {"DUMPX_CACHE_DIR": fresh_cache()}),
+            "dumpx core bt --all (warm: symbol cache filled)": (bt, lambda: cache)}
     if not a.no_peer:
         if shutil.which("eu-stack"):
-            res["eu-stack -i -l --core"] = run(["eu-stack", "-i", "-l", "--core", str(core), "-e", str(exe)])
+            cmds["eu-stack -i -l --core"] = (["eu-stack", "-i", "-l", "--core", str(core), "-e", str(exe)], lambda: None)
         if shutil.which("gdb"):
-            res["gdb thread apply all bt"] = run(["gdb", "-batch", "-nx", "-ex", "thread apply all bt",
-                                                  str(exe), str(core)])
+            cmds["gdb thread apply all bt"] = (["gdb", "-batch", "-nx", "-ex", "thread apply all bt", str(exe), str(core)],
+                                               lambda: None)
+    res.update(interleaved(cmds, a.repeat))
+    res["dumpx core bt --all --json (warm)"] = run(bt + ["--json"], cache)
+    cold = res["dumpx core bt --all (cold: empty symbol cache)"]["seconds"]
+    warm = res["dumpx core bt --all (warm: symbol cache filled)"]["seconds"]
+    for peer in ("gdb thread apply all bt", "eu-stack -i -l --core"):
+        if peer in res:
+            res[f"{peer} / dumpx (cold, warm; medians)"] = (round(res[peer]["seconds"] / cold, 2),
+                                                             round(res[peer]["seconds"] / warm, 2))
+    # last: the in-process run grows this process, and a big parent makes every later fork slower
+    res["in_process"] = in_process(core, exe)
     if a.mappings:
         res["modules"] = modules_bench(a.mappings)
     print(json.dumps(res, indent=2))

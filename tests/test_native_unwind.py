@@ -100,3 +100,27 @@ def test_register_rows_read_as_mappings():
     with pytest.raises(KeyError):
         r[1]
 
+
+
+def test_frames_are_the_same_when_symbolized_after_a_background_inflate(monkeypatch):
+    """``all()`` unwinds every thread first and symbolizes after while compressed DWARF inflates on
+    another thread; with the prefetch off it symbolizes thread by thread: the same frames."""
+    core, exe = fixture_file("elf/out/threads.core.zst"), fixture_file("elf/out/threads")
+    two_phase = _frames(core, exe, True, monkeypatch)
+    monkeypatch.setattr(Unwinder, "prefetch", lambda self: False)
+    one_phase = _frames(core, exe, True, monkeypatch)
+    assert two_phase == one_phase and any(f[9] for t in one_phase for f in t[2])     # lines were found
+
+
+def test_a_section_inflated_in_the_background_equals_one_inflate():
+    from dumpx.elf.image import Image
+    from dumpx.sources import zlib
+    p = Path("/usr/lib/debug/.build-id/93/ac61ec5a8eb1396f9fbd350e3169a558528a40.debug")
+    if not p.exists():
+        pytest.skip("libc6-dbg is not installed")
+    img = Image(str(p))
+    assert img.prefetch_dwarf()
+    off, size = img.sections[".debug_info"][3], img.sections[".debug_info"][4]
+    want = zlib.decompress(bytes(img.data[off + 24:off + size]))
+    got = img.dw.upto(".debug_info", len(want))
+    assert bytes(got) == want

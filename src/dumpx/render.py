@@ -6,7 +6,6 @@ bidi overrides or markup. Everything from a dump goes through these before displ
 
 from __future__ import annotations
 
-import html
 import re
 
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\\\\]")
@@ -42,6 +41,7 @@ def safe_text(value, limit: int | None = MAX_TEXT) -> str:
 
 def safe_html(value) -> str:
     """``value`` escaped for HTML text and attributes."""
+    import html
     return html.escape(safe_text(value), quote=True)
 
 

@@ -23,7 +23,6 @@ import os
 import stat
 import struct
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
@@ -78,6 +77,7 @@ def decompression_limit(workdir: str | None, *, spilling: bool) -> int | None:
     if not spilling:
         return None
     try:
+        import tempfile
         st = os.statvfs(workdir or tempfile.gettempdir())
     except OSError:
         return None
@@ -521,6 +521,7 @@ class Source:
         """Copy a stream (a pipe, standard input) to a work file, within the spill cap."""
         limit = self._limit if self._limit is not None else decompression_limit(self._tmpdir, spilling=True)
         try:
+            import tempfile
             self._tmp = tempfile.TemporaryFile(dir=self._tmpdir)
             n = 0
             while True:
@@ -654,6 +655,7 @@ class Source:
             return self._view
         size = 0
         try:
+            import tempfile
             spill = tempfile.TemporaryFile(dir=self._tmpdir)
             for block in self._iter(CHUNK, spilling=True):
                 spill.write(block)

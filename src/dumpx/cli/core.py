@@ -152,6 +152,10 @@ def run_bt(args) -> int:
         bts = [u.backtrace(args.thread)]
     elif args.all:
         bts = u.all()
+        # the frames live until the command exits and hold no cycles: keep the collector from
+        # walking hundreds of thousands of them again while the report is printed
+        import gc
+        gc.freeze()
     else:
         bts = [u.backtrace(0)] if c.threads else []
     fs = explain_unknown_frames(c, bts[0]) if bts and bts[0].thread == 0 else None

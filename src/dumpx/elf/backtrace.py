@@ -289,6 +289,22 @@ class Unwinder:
 
     # ------------------------------------------------------------------ one thread
     def backtrace(self, thread: int) -> Backtrace:
+        return self._finish(*self._unwind(thread))
+
+    def _finish(self, thread: int, pid: int, frames: list[Frame], stop: str) -> Backtrace:
+        """Symbols and inlined frames for frames that were unwound."""
+        inline = False
+        for f in frames:
+            if not f.symbolized:
+                self._symbolize(f, exact_pc=f.exact)
+            if "_scopes" in f.evidence:
+                inline = True
+        out = self._expand_inline(frames) if inline else frames
+        if not self._batch:
+            self.symbols.save()
+        return Backtrace(thread, pid, out, stop)
+
+    def _unwind(self, thread: int) -> tuple[int, int, list[Frame], str]:
         core = self.core
         if not 0 <= thread < len(core.threads):
             raise DumpError(f"thread {thread} does not exist (the core has {len(core.threads)} threads)")
@@ -376,28 +392,49 @@ class Unwinder:
                     not (nsp == sp and "leaf" in f.evidence):
                 stop = f"the stack pointer did not increase (0x{nsp:x} after 0x{sp:x})"
                 break
-        for f in frames:
-            if not f.symbolized:
-                self._symbolize(f, exact_pc=f.exact)
-        out = self._expand_inline(frames)
-        if not self._batch:
-            self.symbols.save()
-        return Backtrace(thread, t.pid, out, stop)
+        return thread, t.pid, frames, stop
 
     def all(self) -> list[Backtrace]:
-        """Every thread's backtrace. The cyclic garbage collector is paused meanwhile: the frames are
-        many small acyclic objects, and its passes over them cost a third of the time."""
+        """Every thread's backtrace. When debug sections of modules not in the symbol cache are
+        inflating on another core (``prefetch``), every thread is unwound first and symbolized
+        after. The cyclic garbage collector is paused: the frames are many small acyclic
+        objects, and its passes over them cost a third of the time."""
         import gc
         was = gc.isenabled()
         gc.disable()
         self._batch = True
         try:
-            return [self.backtrace(i) for i in range(len(self.core.threads))]
+            n = len(self.core.threads)
+            if self.prefetch():
+                unwound = [self._unwind(i) for i in range(n)]
+                return [self._finish(*u) for u in unwound]
+            return [self._finish(*self._unwind(i)) for i in range(n)]
         finally:
             self._batch = False
             self.symbols.save()
             if was:
                 gc.enable()
+
+    def prefetch(self) -> bool:
+        """Start inflating, in the background, the compressed DWARF of verified modules whose
+        symbols are not in the on-disk cache yet (zlib releases the interpreter lock). Whether
+        any was started."""
+        started = False
+        for m in self._mods:
+            if m.debug is not None and m.build == "verified":
+                key = self._sym_key(m)
+                if key is None or not self.symbols.known(key):
+                    started |= m.debug.prefetch_dwarf()
+        return started
+
+    def _sym_key(self, m: _Mod) -> str | None:
+        """The symbol cache's key for a module: its build-id and which tables answered (the same
+        build symbolized from a stripped file and from its debug file answers differently)."""
+        bid = m.verdict.core_build_id if m.verdict is not None and m.build == "verified" else None
+        if not bid:
+            return None
+        return bid + "-" + ("dwarf" if m.debug is not None and m.debug.has_dwarf else "") + \
+            ("symtab" if any(i is not None and ".symtab" in i.sections for i in (m.debug, m.image)) else "dynsym")
 
     def _native_walker(self):
         """The native kernel's state for this core (x86-64): compiled steps, the core's bytes and
@@ -457,10 +494,10 @@ class Unwinder:
                 f = Frame(len(frames), pcs[k], sp, tr, None, None, "no module", None, None, None, None, None,
                           False, cfas[k], fr_regs, names, sl, None, {}, None, None, False, ex)
             else:                             # symbolized already: the frame is built with its symbols
-                sig, mod, moff, build, fn, foff, fsize, fl, ln, col, note, scopes = hit
+                sig, mod, moff, build, fn, foff, fsize, fl, ln, col, note, inl, scope = hit
                 f = Frame(len(frames), pcs[k], sp, tr, mod, moff, build, fn, foff, fl, ln, col, False, cfas[k],
-                          fr_regs, names, sl, note, {"_scopes": scopes} if scopes is not None else {}, fsize,
-                          None, sig, ex)
+                          fr_regs, names, sl, note, {"_scopes": inl} if inl is not None else {}, fsize,
+                          scope, sig, ex)
                 f.symbolized = True
             frames.append(f)
             if len(frames) >= max_frames:
@@ -740,7 +777,9 @@ class Unwinder:
 
     # ------------------------------------------------------------------ symbols
     def _symbolize(self, f: Frame, exact_pc: bool) -> None:
-        """Module, function, line and DWARF scopes of a frame; cached per (pc, exact, signal)."""
+        """Module, function, line and DWARF scopes of a frame; cached per (pc, exact, signal). The
+        DWARF name and scope of the function are applied here; only frames with inlined scopes
+        keep them in the evidence for ``_expand_inline``."""
         sig = bool(f.evidence.get("signal frame"))
         key = (f.pc, exact_pc, sig)
         hit = self._frame_sym.get(key)
@@ -748,13 +787,19 @@ class Unwinder:
             g = Frame(0, f.pc, None, "", evidence={"signal frame": True} if sig else {})
             g.note = f.note
             self._symbolize_slow(g, exact_pc)
-            hit = (g.signal_frame, g.module, g.module_offset, g.build, g.function, g.function_offset,
-                   g.function_size, g.file, g.line, g.column, g.note, g.evidence.get("_scopes"))
+            scopes = g.evidence.get("_scopes") or []
+            fn = g.function
+            if scopes and not scopes[0].inlined and scopes[0].name != "??":
+                fn = scopes[0].name                  # DWARF's name, as gdb and eu-stack print it
+            inlined = scopes if len(scopes) > 1 and any(s.inlined for s in scopes) else None
+            hit = (g.signal_frame, g.module, g.module_offset, g.build, fn, g.function_offset,
+                   g.function_size, g.file, g.line, g.column, g.note, inlined,
+                   scopes[0].die_offset if scopes else None)
             self._frame_sym[key] = hit
         (f.signal_frame, f.module, f.module_offset, f.build, f.function, f.function_offset,
-         f.function_size, f.file, f.line, f.column, f.note, scopes) = hit
-        if scopes is not None:
-            f.evidence["_scopes"] = scopes
+         f.function_size, f.file, f.line, f.column, f.note, inlined, f.scope) = hit
+        if inlined is not None:
+            f.evidence["_scopes"] = inlined
 
     def _symbolize_slow(self, f: Frame, exact_pc: bool) -> None:
         f.signal_frame = bool(f.evidence.get("signal frame"))
@@ -774,12 +819,7 @@ class Unwinder:
         key = (m.start, fpc)
         hit = self._sym_cache.get(key)
         if hit is None:
-            bid = m.verdict.core_build_id if m.verdict is not None and m.build == "verified" else None
-            if bid:
-                # the same build symbolized from a stripped file and from its debug file answers
-                # differently: the cache keeps them apart
-                bid += "-" + ("dwarf" if m.debug is not None and m.debug.has_dwarf else "") + \
-                    ("symtab" if any(i is not None and ".symtab" in i.sections for i in (m.debug, m.image)) else "dynsym")
+            bid = self._sym_key(m)
             hit = self.symbols.get(bid, fpc) if bid else None
             if hit is None:
                 hit = self._symbolize_pc(m, fpc)

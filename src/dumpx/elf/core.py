@@ -32,6 +32,10 @@ AUXV_NAMES = {0: "AT_NULL", 3: "AT_PHDR", 4: "AT_PHENT", 5: "AT_PHNUM", 6: "AT_P
               25: "AT_RANDOM", 26: "AT_HWCAP2", 27: "AT_RSEQ_FEATURE_SIZE", 28: "AT_RSEQ_ALIGN",
               31: "AT_EXECFN", 33: "AT_SYSINFO_EHDR", 51: "AT_MINSIGSTKSZ"}
 _U64 = struct.Struct("<Q")
+_III = struct.Struct("<III")
+_H = struct.Struct("<h")
+_I = struct.Struct("<i")
+_CORE_NOTES = frozenset((NT_PRPSINFO, NT_AUXV, NT_SIGINFO, NT_FILE))
 SI_SENDER_CODES = {0: "SI_USER (kill)", -1: "SI_QUEUE (sigqueue)", -6: "SI_TKILL (tkill/tgkill)"}
 SIGNALS = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL",
            11: "SIGSEGV", 3: "SIGQUIT", 31: "SIGSYS"}
@@ -197,14 +201,29 @@ class Core:
             self.problems.append(f"PT_NOTE at offset {off} runs past the end of the file")
             self.truncated = True
         pos = off
+        buf = v.buffer
+        names = X86_64_REGS if self.machine == "x86-64" else AARCH64_REGS
+        regs_at = struct.Struct(f"<{len(names)}Q")
+        prstatus_min = 112 + regs_at.size
         while pos + 12 <= end:
-            namesz, descsz, ntype = v.unpack("<III", pos)
+            namesz, descsz, ntype = _III.unpack_from(buf, pos)
             name_off = pos + 12
             desc_off = name_off + ((namesz + 3) & ~3)
             nxt = desc_off + ((descsz + 3) & ~3)
             if nxt > end:
                 raise CorruptDumpError(f"note type 0x{ntype:x} runs past its PT_NOTE segment", offset=pos,
                                        expected=f"a note ending by offset {end}", path=self.source.name)
+            if ntype != NT_PRSTATUS and ntype not in _CORE_NOTES:
+                pos = nxt                     # register sets and other notes: nothing read from them
+                continue
+            if ntype == NT_PRSTATUS and namesz == 5 and descsz >= prstatus_min and buf[name_off:name_off + 5] == b"CORE\0":
+                # one per thread: read in place (the bounds are checked above)
+                cursig, = _H.unpack_from(buf, desc_off + 12)
+                pid, = _I.unpack_from(buf, desc_off + 32)
+                self.threads.append(Thread(len(self.threads), pid, cursig,
+                                           dict(zip(names, regs_at.unpack_from(buf, desc_off + 112))), v.base + desc_off))
+                pos = nxt
+                continue
             name = _cstr(v.read(name_off, namesz))
             desc = v.sub(desc_off, descsz)
             if name == "CORE":

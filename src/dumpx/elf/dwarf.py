@@ -14,6 +14,7 @@ from __future__ import annotations
 import posixpath
 import mmap
 import struct
+import threading
 
 import numpy as np
 
@@ -100,8 +101,14 @@ class _Inflating:
         self._have = 0
         self.size = size
         self.name = name
+        self._lock = threading.Lock()
+        self.started = False                  # by a background prefetch
 
     def need(self, end: int) -> None:
+        with self._lock:
+            self._need(end)
+
+    def _need(self, end: int) -> None:
         end = min(end, self.size)
         while self._have < end:
             if self._z.unconsumed_tail:
@@ -186,6 +193,32 @@ class Dwarf:
                 got = self.image.data[off:off + size]
             self._lazy[name] = got
         return got
+
+    def prefetch(self) -> None:
+        """Inflate the compressed unit and line sections on a background thread (zlib releases the
+        interpreter lock, so a second core does it while the caller unwinds); a reader that
+        needs bytes first waits on the section's lock. A failure is left for that reader to meet.
+        Whether any section was started."""
+        started = False
+        for name in (".debug_info", ".debug_line"):
+            s = self.image.sections.get(name)
+            if s is None or s[0] == 8 or not s[1] & 0x800:
+                continue
+            try:
+                got = self._partial(name)
+            except CorruptDumpError:
+                continue
+            if not isinstance(got, _Inflating) or got.started:
+                continue
+            got.started = started = True
+
+            def run(got=got):
+                try:
+                    got.need(got.size)
+                except CorruptDumpError:
+                    pass
+            threading.Thread(target=run, name=f"dumpx-inflate{name}", daemon=True).start()
+        return started
 
     def upto(self, name: str, end: int) -> memoryview:
         """Section ``name`` inflated at least up to ``end`` (all of it when not compressed)."""

@@ -279,6 +279,14 @@ class Image:
                                        expected="DWARF sections pyelftools can read") from None
         return self._dwarf
 
+    def prefetch_dwarf(self) -> bool:
+        """Start inflating compressed DWARF in the background (``dumpx.elf.dwarf.Dwarf.prefetch``);
+        whether anything was started."""
+        if self.has_dwarf:
+            with self._lock:
+                return self.dw.prefetch()
+        return False
+
     @property
     def dw(self):
         """dumpx's own DWARF reader (``dumpx.elf.dwarf``): scopes and line tables."""

@@ -61,6 +61,10 @@ class SymbolCache:
             self._tables[build_id] = t
         return t
 
+    def known(self, build_id: str) -> bool:
+        """Whether any symbols of this build are cached."""
+        return bool(self._table(build_id))
+
     def get(self, build_id: str, fpc: int):
         """(function, offset, size, file, line, column, scopes) or None."""
         v = self._table(build_id).get(str(fpc))
