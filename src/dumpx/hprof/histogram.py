@@ -134,11 +134,12 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
     icount = c["instances"]
     has_inst = np.flatnonzero(icount > 0)
     undumped = has_inst[~model.dumped[has_inst]]
-    field_bytes = _field_bytes(model, id_size)
-    per_inst_data = np.where(icount > 0, c["instance_bytes"] // np.maximum(icount, 1), 0)
-    mismatch = has_inst[model.dumped[has_inst] & ((per_inst_data[has_inst] * icount[has_inst]
-                                                   != c["instance_bytes"][has_inst])
-                                                  | (per_inst_data[has_inst] != field_bytes[has_inst]))]
+    # per class with instances only (a dump can name a million classes that have none)
+    ic, ib = icount[has_inst], c["instance_bytes"][has_inst]
+    per_h = ib // np.maximum(ic, 1)
+    mismatch = has_inst[model.dumped[has_inst] & ((per_h * ic != ib)
+                                                  | (per_h != _field_bytes(model, id_size)[has_inst]))]
+    per_inst_data = dict(zip(has_inst.tolist(), per_h.tolist()))
     chain_ok = np.zeros(model.n, bool)              # every class up the chain dumped: walked once, supers first
     idx = np.array(model.dumped_order, dtype=np.int64)
     ok: dict[int, bool] = {}
@@ -189,8 +190,8 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
         oa_exact[oa == short[1]] = False
     oa_kind = np.empty(len(oa), dtype=object)
     oa_kind[:] = KIND_OBJARRAY                     # one shared str (np.full copies it per row)
-    oa_rows = {"class_name": names[oa].astype(object), "kind": oa_kind,
-               "count": c["objarrays"][oa].astype(np.int64), "shallow_bytes": totals.astype(np.int64),
+    oa_rows = {"class_name": names[oa], "kind": oa_kind,
+               "count": c["objarrays"][oa], "shallow_bytes": totals.astype(np.int64, copy=False),
                "largest_bytes": np.atleast_1d(layout.array_size(ref, c["objarray_max"][oa])).astype(np.int64),
                "size_exact": oa_exact}
 
@@ -234,9 +235,15 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
         "largest_bytes": np.array(rows_largest, dtype=np.int64),
         "size_exact": np.array(rows_exact, dtype=bool),
     }
-    # object-array rows stay numpy columns: a dump can name a million array classes
-    table = Table({k: np.concatenate([v, oa_rows[k]]) for k, v in listed.items()},
-                  title="class histogram").sort_by("shallow_bytes")
+    # object-array rows stay numpy columns: a dump can name a million array classes. The rows are
+    # put in order column by column, so that no second copy of the whole table is alive at once
+    by = np.concatenate([listed["shallow_bytes"], oa_rows["shallow_bytes"]])
+    rank = np.argsort(-by, kind="stable")
+    del by
+    cols = {}
+    for k in list(listed):
+        cols[k] = np.concatenate([listed.pop(k), oa_rows.pop(k)])[rank]
+    table = Table(cols, title="class histogram")
 
     top = raw["top"]
     sizes = np.zeros(len(top), dtype=np.int64)

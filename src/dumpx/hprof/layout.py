@@ -114,7 +114,7 @@ class ClassModel:
     field_start: np.ndarray
     field_count: np.ndarray
     field_types: np.ndarray
-    order: list[int]               # supers before subclasses; classes in a cycle are left out
+    order: np.ndarray              # supers before subclasses; classes in a cycle are left out
     broken: set[int] = field(default_factory=set)
     names: np.ndarray | None = None
     field_names: list[str | None] | None = None   # resolved only for classes with @Contended fields
@@ -122,11 +122,10 @@ class ClassModel:
     jdk: int = 9       # 7 (<= 7), 8, or 9 (9 and later), from java.lang.Class's own fields
 
     @cached_property
-    def dumped_order(self) -> list[int]:
+    def dumped_order(self) -> np.ndarray:
         """``order`` without the classes that have no CLASS DUMP (array classes among them): their
         layout is unknown, and a dump may name a million of them."""
-        dumped = self.dumped.tolist()
-        return [i for i in self.order if dumped[i]]
+        return self.order[self.dumped[self.order]]
 
 
 MAX_CLASS_DEPTH = 1_000
@@ -184,9 +183,9 @@ def _class_model(scan: ScanResult) -> ClassModel:
         raise CorruptDumpError(f"class {names[i]} (0x{int(ids[i]):x}) is {int(depth[i]):,} superclasses deep",
                                offset=None, expected=f"at most {MAX_CLASS_DEPTH:,} (HotSpot's deepest real "
                                                      f"hierarchies are a few dozen)")
-    order = np.argsort(depth, kind="stable").tolist()
+    order = np.argsort(depth, kind="stable")
     contended: dict[int, set[int]] = {}
-    for i, nm in enumerate(names.tolist()):
+    for i, nm in enumerate(names):
         want = CONTENDED_FIELDS.get(nm)
         if want and c["field_count"][i]:
             a, k = int(c["field_start"][i]), int(c["field_count"][i])

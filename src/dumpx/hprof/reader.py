@@ -101,23 +101,31 @@ class ScanResult:
         return out
 
     def class_names(self) -> np.ndarray:
-        """Java names per dense class index (``java.lang.String``, ``[Ljava.lang.Object;``)."""
+        """Java names per dense class index (``java.lang.String``, ``[Ljava.lang.Object;``). Each
+        name is decoded straight into its slot: a dump can name a million classes."""
         if getattr(self, "_names", None) is not None:
             return self._names
         ids = self.raw["classes"]["id"]
         lc = self.raw["load_class"]
         names = np.empty(len(ids), dtype=object)
-        name_of: dict[int, int] = {}
+        found = np.zeros(len(ids), dtype=bool)
         if len(lc):
             order = np.argsort(lc[:, 1], kind="stable")
             keys, vals = lc[order, 1], lc[order, 2]
             pos = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
-            hit = keys[pos] == ids
-            strs = self.strings(vals[pos[hit]])
-            name_of = dict(zip(np.flatnonzero(hit).tolist(), strs))
-        for i, cid in enumerate(ids.tolist()):
-            s = name_of.get(i)
-            names[i] = s.replace("/", ".") if s else f"<class 0x{cid & (2**64 - 1):x}>"
+            hit = np.flatnonzero(keys[pos] == ids)
+            sids = vals[pos[hit]]
+            sorted_ids, sorder = self._utf8_index()
+            spos = np.minimum(np.searchsorted(sorted_ids, sids), max(len(sorted_ids) - 1, 0))
+            ok = sorted_ids[spos] == sids if len(sorted_ids) else np.zeros(len(sids), bool)
+            hit, k = hit[ok], sorder[spos[ok]]
+            blob, off, ln = self.raw["blob"], self.raw["utf8_off"][k], self.raw["utf8_len"][k]
+            for i, o, n in zip(hit.tolist(), off.tolist(), ln.tolist()):
+                if n:
+                    names[i] = blob[o:o + n].decode("utf-8", "backslashreplace").replace("/", ".")
+                    found[i] = True
+        for i in np.flatnonzero(~found).tolist():
+            names[i] = f"<class 0x{int(ids[i]) & (2**64 - 1):x}>"
         self._names = names
         return names
 
