@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dumpx._native import dwarfscan
+from dumpx.elf.dwarf import slot_value
 from dumpx.elf.image import Image, _demangle
 from dumpx.errors import CorruptDumpError
 
@@ -191,8 +192,7 @@ def test_scopes_equal_the_pyelftools_walk(path):
                    [ref_name(d) for d in want]
             for r, d in zip(got, want):
                 cl = d.attributes.get("DW_AT_call_line")
-                assert (int(t[6][r][dwarfscan.S_CALL_LINE]) if t[7][r][dwarfscan.S_CALL_LINE] else None) == \
-                       (cl.value if cl is not None else None)
+                assert slot_value(t, r, dwarfscan.S_CALL_LINE) == (cl.value if cl is not None else None)
             checked += len(ref)
     assert checked
 
@@ -220,7 +220,7 @@ def test_damaged_units_raise_corruptdumperror_only(data):
     except CorruptDumpError as e:
         assert e.offset is not None
         return
-    assert all(len(c) == len(t[0]) for c in t[:6])
+    assert all(len(c) == len(t[0]) for c in t[:6]) and len(t[6]) == len(t[7]) == dwarfscan.NSLOT * len(t[0])
 
 
 @settings(max_examples=150, deadline=None)
@@ -244,7 +244,7 @@ def test_random_abbreviation_tables_raise_corruptdumperror_only(raw, offset):
         index, tags, kids, first, count, an, af, ac = dwarfscan.abbrev_table(raw, offset)
     except CorruptDumpError:
         return
-    assert len(index) <= 4 * len(tags) + 1025 and int((first + count).max(initial=0)) <= len(an)
+    assert len(index) <= 4 * len(tags) + 1025 and max((f + c for f, c in zip(first, count)), default=0) <= len(an)
 
 
 @settings(max_examples=100, deadline=None)

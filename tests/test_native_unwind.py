@@ -124,3 +124,19 @@ def test_a_section_inflated_in_the_background_equals_one_inflate():
     want = zlib.decompress(bytes(img.data[off + 24:off + size]))
     got = img.dw.upto(".debug_info", len(want))
     assert bytes(got) == want
+
+
+def test_a_backtrace_command_does_not_import_numpy(tmp_path):
+    """numpy costs 70-90 ms to import here, a third of a 1,000-thread backtrace: the ELF path uses
+    array.array and memoryviews, cold (DWARF parsed) and warm (symbol cache read)."""
+    import subprocess
+    import sys
+    core, exe = fixture_file("elf/out/threads.core.zst"), fixture_file("elf/out/threads")
+    code = ("import sys, io, contextlib\nfrom dumpx.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            f"    rc = main(['core', 'bt', '--all', {str(core)!r}, '--binary', {str(exe)!r}])\n"
+            "print(rc, 'numpy' in sys.modules, 'thread' in out.getvalue())")
+    env = {**__import__("os").environ, "DUMPX_CACHE_DIR": str(tmp_path / "cache")}
+    for _ in ("cold", "warm"):
+        got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert got.stdout.split() == ["0", "False", "True"], got.stderr[-2000:]

@@ -11,9 +11,16 @@ from .findings import Evidence, Finding, Findings, Severity
 from .formats import open
 from .sniff import Detection, detect
 from .sources import ByteView, Source, open_source
-from .table import Table
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # numpy is imported with the first table, not with the package: `dumpx core` needs none
+    if name == "Table":
+        from .table import Table
+        return Table
+    raise AttributeError(f"module 'dumpx' has no attribute {name!r}")
 
 __all__ = ["open", "errors", "DumpError", "CorruptDumpError", "TruncatedDumpError",
            "UnsupportedFormatError", "UnreadableInputError", "DecompressionLimitError", "DumpWarning", "Finding", "Findings", "Evidence",

@@ -12,10 +12,9 @@ from libc.string cimport memcpy
 
 from .cursor cimport Cur, fail, need, u8, ule, sle, leb, uleb, sleb
 
-import numpy as np
-cimport numpy as cnp
+from array import array
 
-cnp.import_array()
+from cython.view cimport array as cvarray
 
 # register rule kinds (the rules array is int64 [NREG, 3]: kind, a, b)
 R_UNSPECIFIED = 0
@@ -201,8 +200,7 @@ def index(const uint8_t[:] data not None, uint64_t section_addr, bint eh_frame, 
     cdef uint64_t b, r
     cdef list lo = [], hi = [], offs = []
     if n == 0:
-        z = np.zeros(0, dtype=np.uint64)
-        return z, z.copy(), np.zeros(0, dtype=np.int64)
+        return array("Q"), array("Q"), array("q")
     c.p = &data[0]; c.n = n; c.pos = 0; c.addr = section_addr
     while c.pos + 4 <= n:
         start = c.pos
@@ -220,9 +218,10 @@ def index(const uint8_t[:] data not None, uint64_t section_addr, bint eh_frame, 
                 hi.append(b + r)
                 offs.append(start)
         c.pos = body_end
-    a = np.array(lo, dtype=np.uint64)
-    order = np.argsort(a, kind="stable")
-    return a[order], np.array(hi, dtype=np.uint64)[order], np.array(offs, dtype=np.int64)[order]
+    if any(lo[k] > lo[k + 1] for k in range(len(lo) - 1)):
+        order = sorted(range(len(lo)), key=lo.__getitem__)
+        lo, hi, offs = [lo[k] for k in order], [hi[k] for k in order], [offs[k] for k in order]
+    return array("Q", lo), array("Q", hi), array("q", offs)
 
 
 cdef inline int set_rule(int64_t[:, ::1] rules, uint64_t reg, int64_t kind, int64_t a, int64_t b) except -1:
@@ -361,9 +360,9 @@ def rules_at(const uint8_t[:] data not None, uint64_t section_addr, bint eh_fram
              uint64_t pc, int ptr_size=8):
     """The unwind rules in force at ``pc`` inside the FDE at ``fde_offset``.
 
-    Returns (cfa, rules, ra_reg, signal_frame, fde_begin): cfa is int64[3] (kind CFA_REG with
-    register and offset, or CFA_EXPR with the expression's section offset and length); rules is
-    int64[128, 3] (kind, a, b) per DWARF register.
+    Returns (cfa, rules, ra_reg, signal_frame, fde_begin): cfa is a tuple of 3 (kind CFA_REG with
+    register and offset, or CFA_EXPR with the expression's section offset and length); rules is a
+    128 x 3 int64 memoryview (kind, a, b) per DWARF register (no numpy on the backtrace path).
     """
     cdef Cur c
     cdef int64_t n = data.shape[0]
@@ -376,12 +375,14 @@ def rules_at(const uint8_t[:] data not None, uint64_t section_addr, bint eh_fram
     cdef int64_t[MAX_STATES * 4] cfa_stack
     if n == 0 or fde_offset < 0 or fde_offset >= n:
         fail(fde_offset, "an FDE offset inside the section")
-    rules_a = np.zeros((NREG, 3), dtype=np.int64)
-    initial_a = np.zeros((NREG, 3), dtype=np.int64)
-    stack_a = np.empty((NREG * MAX_STATES, 3), dtype=np.int64)
+    rules_a = cvarray(shape=(NREG, 3), itemsize=8, format="q")
+    initial_a = cvarray(shape=(NREG, 3), itemsize=8, format="q")
+    stack_a = cvarray(shape=(NREG * MAX_STATES, 3), itemsize=8, format="q")
     cdef int64_t[:, ::1] rules = rules_a
     cdef int64_t[:, ::1] initial = initial_a
     cdef int64_t[:, ::1] stack = stack_a
+    rules[:, :] = 0
+    initial[:, :] = 0
     c.p = &data[0]; c.n = n; c.pos = fde_offset; c.addr = section_addr
     if entry_header(&c, &body_end, eh_frame, &is_cie, &cie_ptr) != 1 or is_cie:
         fail(fde_offset, "an FDE")
@@ -400,8 +401,8 @@ def rules_at(const uint8_t[:] data not None, uint64_t section_addr, bint eh_fram
     ci.p = c.p; ci.n = cie.insn_end; ci.pos = cie.insn_start; ci.addr = section_addr
     run(&ci, cie.insn_end, &cie, eh_frame, ptr_size, 0xFFFFFFFFFFFFFFFF, &loc, rules, initial, cfa,
         stack, cfa_stack, &depth)
-    initial_a[:] = rules_a
+    initial[:, :] = rules
     loc = b
     depth = 0
     run(&c, body_end, &cie, eh_frame, ptr_size, pc, &loc, rules, initial, cfa, stack, cfa_stack, &depth)
-    return (np.array([cfa[0], cfa[1], cfa[2]], dtype=np.int64), rules_a, cie.ra_reg, bool(cie.signal), b)
+    return (cfa[0], cfa[1], cfa[2]), memoryview(rules_a), cie.ra_reg, bool(cie.signal), b

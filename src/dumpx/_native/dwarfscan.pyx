@@ -15,9 +15,18 @@ past what its bytes hold.
 
 from libc.stdint cimport uint8_t, uint16_t, int32_t, int64_t, uint64_t
 
+from cpython cimport array as carray
+from libc.stdlib cimport qsort, malloc, free
+
 from .cursor cimport Cur, fail, need, u8, ule, leb, uleb, sleb
 
-import numpy as np
+from array import array
+
+cdef carray.array _Q = array("Q"), _q = array("q"), _i = array("i"), _B = array("B"), _H = array("H")
+
+
+cdef inline carray.array zeros(carray.array like, Py_ssize_t n):
+    return carray.clone(like, n, zero=True)
 
 # attribute slots of a die_table row (vals[:, SLOT], forms[:, SLOT]; form 0 = absent)
 S_NAME = 0
@@ -141,7 +150,7 @@ cdef int64_t walk(Cur* c, int64_t end, int64_t cu_offset, int version, int offse
                   bint scopes_only, int64_t max_rows, bint fill,
                   int64_t[::1] offs, int64_t[::1] parent, int64_t[::1] sparent,
                   int32_t[::1] depth_out, int32_t[::1] tag_out,
-                  uint8_t[::1] kids_out, uint64_t[:, ::1] vals, uint16_t[:, ::1] forms) except -2:
+                  uint8_t[::1] kids_out, uint64_t[::1] vals, uint16_t[::1] forms) except -2:
     cdef int64_t rows = 0, die_off, k, a, slot
     cdef uint64_t code, form, v
     cdef int depth = 0
@@ -180,8 +189,8 @@ cdef int64_t walk(Cur* c, int64_t end, int64_t cu_offset, int version, int offse
             if emit and fill:
                 slot = slot_of(<uint64_t>at_name[a])
                 if slot >= 0:
-                    vals[rows, slot] = v
-                    forms[rows, slot] = <uint16_t>(form if form < 0xffff else 0xffff)
+                    vals[rows * NSLOTS + slot] = v
+                    forms[rows * NSLOTS + slot] = <uint16_t>(form if form < 0xffff else 0xffff)
         if c.pos > end:
             fail(die_off, "a DIE inside its unit")
         if ab_children[k]:
@@ -204,8 +213,8 @@ def die_table(const uint8_t[::1] info not None, int64_t start, int64_t end, int6
               bint scopes_only=True, int64_t max_rows=1 << 40):
     """Rows of the DIEs from ``start`` up to ``end`` (one unit's DIEs, section offsets).
 
-    Returns (offset, parent row, scope parent row, depth, tag, has_children, vals [n, NSLOT],
-    forms [n, NSLOT]); ``parent`` is the nearest enclosing emitted row and ``scope parent`` the
+    Returns ``array.array``s (offset, parent row, scope parent row, depth, tag, has_children,
+    vals, forms), the last two flat with NSLOT entries per row; ``parent`` is the nearest enclosing emitted row and ``scope parent`` the
     nearest enclosing subprogram, inlined subroutine or lexical block (-1 at the top). Abbreviations come as flat
     arrays: ``ab_index[code]`` is the abbreviation's row (-1 if undefined) and its attributes are
     ``at_*[ab_first[k]:ab_first[k] + ab_count[k]]``."""
@@ -225,25 +234,22 @@ def die_table(const uint8_t[::1] info not None, int64_t start, int64_t end, int6
     for k in range(ab_index.shape[0]):
         if ab_index[k] >= na:
             raise ValueError("abbreviation index outside the table")
-    empty64 = np.zeros(0, dtype=np.int64)
-    empty32 = np.zeros(0, dtype=np.int32)
     if end == start:
-        return (empty64, empty64.copy(), empty64.copy(), empty32, empty32.copy(), np.zeros(0, dtype=np.uint8),
-                np.zeros((0, NSLOTS), dtype=np.uint64), np.zeros((0, NSLOTS), dtype=np.uint16))
+        return (zeros(_q, 0), zeros(_q, 0), zeros(_q, 0), zeros(_i, 0), zeros(_i, 0), zeros(_B, 0),
+                zeros(_Q, 0), zeros(_H, 0))
     c.p = &info[0]; c.n = end; c.pos = start; c.addr = 0
-    z2 = np.zeros((1, NSLOTS), dtype=np.uint64)
-    z2f = np.zeros((1, NSLOTS), dtype=np.uint16)
     n = walk(&c, end, cu_offset, version, offset_size, addr_size, ab_index, ab_tag, ab_children,
              ab_first, ab_count, at_name, at_form, at_const, scopes_only, max_rows, False,
-             empty64, empty64, empty64, empty32, empty32, np.zeros(0, dtype=np.uint8), z2, z2f)
-    offs = np.zeros(n, dtype=np.int64)
-    parent = np.zeros(n, dtype=np.int64)
-    sparent = np.zeros(n, dtype=np.int64)
-    depth = np.zeros(n, dtype=np.int32)
-    tag = np.zeros(n, dtype=np.int32)
-    kids = np.zeros(n, dtype=np.uint8)
-    vals = np.zeros((n, NSLOTS), dtype=np.uint64)
-    forms = np.zeros((n, NSLOTS), dtype=np.uint16)
+             zeros(_q, 0), zeros(_q, 0), zeros(_q, 0), zeros(_i, 0), zeros(_i, 0), zeros(_B, 0),
+             zeros(_Q, 0), zeros(_H, 0))
+    offs = zeros(_q, n)
+    parent = zeros(_q, n)
+    sparent = zeros(_q, n)
+    depth = zeros(_i, n)
+    tag = zeros(_i, n)
+    kids = zeros(_B, n)
+    vals = zeros(_Q, n * NSLOTS)
+    forms = zeros(_H, n * NSLOTS)
     if n:
         c.pos = start
         walk(&c, end, cu_offset, version, offset_size, addr_size, ab_index, ab_tag, ab_children,
@@ -330,7 +336,8 @@ def line_rows(const uint8_t[::1] data not None, int64_t start, int64_t end, int 
               int min_inst, int line_base, int line_range, int opcode_base,
               const uint8_t[::1] std_lens not None):
     """Rows of the line-number program in ``data[start:end]`` (header already read): address,
-    end-of-sequence flag, file index, line, column — one per row the program emits."""
+    end-of-sequence flag, file index, line, column — one per row the program emits, sorted by
+    address (at one address the end of a sequence before the rows of the next)."""
     cdef Cur c
     cdef int64_t n
     if not (0 <= start <= end <= data.shape[0]):
@@ -338,23 +345,80 @@ def line_rows(const uint8_t[::1] data not None, int64_t start, int64_t end, int 
     if line_range <= 0 or opcode_base <= 0 or addr_size not in (1, 2, 4, 8):
         fail(start, f"a line range, opcode base and address size that can be used "
                     f"(got {line_range}, {opcode_base}, {addr_size})")
-    u = np.zeros(0, dtype=np.uint64)
-    b = np.zeros(0, dtype=np.uint8)
-    i = np.zeros(0, dtype=np.int64)
     if end == start:
-        return u, b, i, i.copy(), i.copy()
+        return zeros(_Q, 0), zeros(_B, 0), zeros(_q, 0), zeros(_q, 0), zeros(_q, 0)
     c.p = &data[0]; c.n = end; c.pos = start; c.addr = 0
     n = run_program(&c, end, addr_size, min_inst, line_base, line_range, opcode_base,
-                    std_lens, False, 0, u, b, i, i, i)
-    addr = np.zeros(n, dtype=np.uint64)
-    endseq = np.zeros(n, dtype=np.uint8)
-    fil = np.zeros(n, dtype=np.int64)
-    line = np.zeros(n, dtype=np.int64)
-    col = np.zeros(n, dtype=np.int64)
+                    std_lens, False, 0, zeros(_Q, 0), zeros(_B, 0), zeros(_q, 0), zeros(_q, 0), zeros(_q, 0))
+    addr = zeros(_Q, n)
+    endseq = zeros(_B, n)
+    fil = zeros(_q, n)
+    line = zeros(_q, n)
+    col = zeros(_q, n)
     c.pos = start
     run_program(&c, end, addr_size, min_inst, line_base, line_range, opcode_base,
                 std_lens, True, n, addr, endseq, fil, line, col)
-    return addr, endseq, fil, line, col
+    return sort_rows(addr, endseq, fil, line, col)
+
+
+cdef struct Row:
+    uint64_t addr
+    int64_t key            # 0 for an end of sequence, 1 otherwise, then the row: a stable tie-break
+    int64_t row
+
+
+cdef int cmp_row(const void* a, const void* b) noexcept nogil:
+    cdef const Row* x = <const Row*>a
+    cdef const Row* y = <const Row*>b
+    if x.addr != y.addr:
+        return -1 if x.addr < y.addr else 1
+    if x.key != y.key:
+        return -1 if x.key < y.key else 1
+    return 0
+
+
+cdef tuple sort_rows(carray.array addr, carray.array endseq, carray.array fil, carray.array line,
+                     carray.array col):
+    """The rows by address; at one address a sequence's end before the rows of the next."""
+    cdef uint64_t[::1] a = addr
+    cdef uint8_t[::1] e = endseq
+    cdef int64_t[::1] f = fil, ln = line, co = col
+    cdef uint64_t[::1] oa
+    cdef uint8_t[::1] oe
+    cdef int64_t[::1] of, ol, oc
+    cdef Py_ssize_t n = a.shape[0], k
+    cdef bint sorted_ = True
+    cdef Row* rows
+    for k in range(1, n):
+        if a[k] < a[k - 1] or (a[k] == a[k - 1] and e[k] and not e[k - 1]):
+            sorted_ = False
+            break
+    if sorted_:
+        return addr, endseq, fil, line, col
+    rows = <Row*>malloc(n * sizeof(Row))
+    if rows == NULL:
+        raise MemoryError()
+    try:
+        for k in range(n):
+            rows[k].addr = a[k]
+            rows[k].key = ((0 if e[k] else 1) << 40) + k
+            rows[k].row = k
+        qsort(rows, n, sizeof(Row), cmp_row)
+        oa_, oe_, of_, ol_, oc_ = zeros(_Q, n), zeros(_B, n), zeros(_q, n), zeros(_q, n), zeros(_q, n)
+        oa = oa_
+        oe = oe_
+        of = of_
+        ol = ol_
+        oc = oc_
+        for k in range(n):
+            oa[k] = a[rows[k].row]
+            oe[k] = e[rows[k].row]
+            of[k] = f[rows[k].row]
+            ol[k] = ln[rows[k].row]
+            oc[k] = co[rows[k].row]
+    finally:
+        free(rows)
+    return oa_, oe_, of_, ol_, oc_
 
 
 
@@ -407,21 +471,21 @@ def abbrev_table(const uint8_t[::1] data not None, int64_t offset):
     if not 0 <= offset < data.shape[0]:
         fail(offset, f"an abbreviation table inside .debug_abbrev ({data.shape[0]} bytes)")
     c.p = &data[0]; c.n = data.shape[0]; c.pos = offset; c.addr = 0
-    e = np.zeros(0, dtype=np.int64)
-    abbrev_walk(&c, False, &n_ab, &n_at, &top, e, e, np.zeros(0, dtype=np.uint8), e, e, e, e, e)
+    e = zeros(_q, 0)
+    abbrev_walk(&c, False, &n_ab, &n_at, &top, e, e, zeros(_B, 0), e, e, e, e, e)
     if top > <uint64_t>(4 * n_ab + 1024):
         fail(offset, f"abbreviation codes about as dense as the table's {n_ab} entries (got code {top})")
-    codes = np.zeros(n_ab, dtype=np.int64)
-    tags = np.zeros(n_ab, dtype=np.int64)
-    kids = np.zeros(n_ab, dtype=np.uint8)
-    first = np.zeros(n_ab, dtype=np.int64)
-    count = np.zeros(n_ab, dtype=np.int64)
-    an = np.zeros(n_at, dtype=np.int64)
-    af = np.zeros(n_at, dtype=np.int64)
-    ac = np.zeros(n_at, dtype=np.int64)
+    codes = zeros(_q, n_ab)
+    tags = zeros(_q, n_ab)
+    kids = zeros(_B, n_ab)
+    first = zeros(_q, n_ab)
+    count = zeros(_q, n_ab)
+    an = zeros(_q, n_at)
+    af = zeros(_q, n_at)
+    ac = zeros(_q, n_at)
     c.pos = offset
     abbrev_walk(&c, True, &n_ab, &n_at, &top, codes, tags, kids, first, count, an, af, ac)
-    index = np.full(top + 1, -1, dtype=np.int64)
+    index = array("q", [-1]) * (top + 1)
     cdef int64_t[::1] ix = index
     cdef int64_t[::1] cv = codes
     for k in range(n_ab - 1, -1, -1):          # the first definition of a code wins
@@ -474,8 +538,42 @@ def aranges(const uint8_t[::1] data not None):
             pos = end
         if pass_ == 0:
             rows = k
-            lo = np.zeros(rows, dtype=np.uint64)
-            hi = np.zeros(rows, dtype=np.uint64)
-            cu = np.zeros(rows, dtype=np.int64)
+            lo = zeros(_Q, rows)
+            hi = zeros(_Q, rows)
+            cu = zeros(_q, rows)
             lov, hiv, cuv = lo, hi, cu
     return lo, hi, cu
+
+
+def scope_children(const int64_t[::1] sparent not None, const int32_t[::1] tag not None,
+                   const uint8_t[::1] kids not None):
+    """The rows a scope walk may enter, grouped by their scope parent (rows of die_table):
+    subprograms, inlined subroutines, and lexical blocks that have children. Returns (start,
+    rows): the rows under scope parent p (-1: the unit level) are rows[start[p + 1]:start[p + 2]],
+    in DIE order."""
+    cdef Py_ssize_t n = sparent.shape[0], k, p
+    if tag.shape[0] != n or kids.shape[0] != n:
+        raise ValueError("columns of unequal lengths")
+    start_ = zeros(_q, n + 2)
+    cdef int64_t[::1] start = start_
+    cdef int64_t t
+    for k in range(n):
+        t = tag[k]
+        if t == 0x2e or t == 0x1d or (t == 0x0b and kids[k]):
+            p = sparent[k] + 1
+            if not 0 <= p <= n:
+                raise ValueError("a scope parent outside the table")
+            start[p + 1] += 1
+    for k in range(1, n + 2):
+        start[k] += start[k - 1]
+    rows_ = zeros(_q, start[n + 1])
+    cdef int64_t[::1] rows = rows_
+    fill_ = zeros(_q, n + 1)
+    cdef int64_t[::1] fill = fill_
+    for k in range(n):
+        t = tag[k]
+        if t == 0x2e or t == 0x1d or (t == 0x0b and kids[k]):
+            p = sparent[k] + 1
+            rows[start[p] + fill[p]] = k
+            fill[p] += 1
+    return start_, rows_

@@ -10,7 +10,7 @@ printable words) are reported with their start address, length in words and valu
 from libc.stdint cimport uint8_t, uint64_t, int64_t, uint32_t
 from libc.string cimport memcpy
 
-import numpy as np
+from array import array
 
 cdef enum:
     K_NONE = 0
@@ -57,7 +57,8 @@ cdef inline int word_kind(uint64_t w) noexcept nogil:
 def scan(buf, uint64_t base, int min_repeat=4, int min_ascii=3):
     """Runs in ``buf`` (memory starting at virtual address ``base``, 8-byte aligned words).
 
-    Returns numpy arrays: start address, words, kind (1 repeated byte, 2 fill, 3 ascii), value.
+    Returns arrays (``array.array``: no numpy import on the backtrace path): start address, words,
+    kind (1 repeated byte, 2 fill, 3 ascii), value.
     """
     cdef const uint8_t[::1] mv = memoryview(buf).cast("B")
     cdef int64_t n = mv.shape[0] // 8
@@ -65,9 +66,9 @@ def scan(buf, uint64_t base, int min_repeat=4, int min_ascii=3):
     cdef int64_t i, run_start = 0, run_len = 0
     cdef uint64_t w, run_val = 0
     cdef int k, run_kind = K_NONE
-    starts, lens, kinds, vals = [], [], [], []
+    starts, lens, kinds, vals = array("Q"), array("q"), array("q"), array("Q")
     if n == 0:
-        return (np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint64))
+        return starts, lens, kinds, vals
     p = &mv[0]                      # n words lie within the buffer: n = len // 8
     for i in range(n + 1):
         if i < n:
@@ -85,5 +86,4 @@ def scan(buf, uint64_t base, int min_repeat=4, int min_ascii=3):
             kinds.append(run_kind)
             vals.append(run_val)
         run_kind, run_start, run_len, run_val = k, i, 1, w
-    return (np.array(starts, dtype=np.uint64), np.array(lens, dtype=np.int64),
-            np.array(kinds, dtype=np.int64), np.array(vals, dtype=np.uint64))
+    return starts, lens, kinds, vals

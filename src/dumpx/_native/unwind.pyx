@@ -15,8 +15,9 @@ number of frames is bounded by the caller's ``room``.
 """
 
 from libc.stdint cimport uint8_t, uint64_t, int64_t
+from libc.string cimport memset
 
-import numpy as np
+from cython.view cimport array as cvarray
 
 DEF NREG = 17            # x86-64 DWARF registers 0..16 (rax..r15, rip)
 DEF SP = 7
@@ -26,13 +27,19 @@ STATUS_END = 1           # the last frame's return address is 0
 STATUS_ROOM = 2          # ``room`` frames were written
 
 
+cdef object zeros(int64_t n, str fmt):
+    cdef cvarray a = cvarray(shape=(max(n, 1),), itemsize=8, format=fmt)
+    memset(a.data, 0, max(n, 1) * 8)
+    return a
+
+
 cdef class FastSteps:
-    """Compiled steps by (pc, exact): open addressing over numpy arrays, grown by doubling."""
-    cdef public object _keys, _cfa_reg, _cfa_off, _ra_off, _keep, _saved, _offs
+    """Compiled steps by (pc, exact): open addressing, grown by doubling."""
+    cdef object _keys, _cfa_reg, _cfa_off, _ra_off, _keep, _saved, _offs
     cdef uint64_t[::1] keys
     cdef int64_t[::1] cfa_reg, cfa_off, ra_off
     cdef uint64_t[::1] keep, saved
-    cdef int64_t[:, ::1] offs
+    cdef int64_t[::1] offs           # NREG per slot
     cdef int64_t n, cap
 
     def __init__(self):
@@ -41,13 +48,13 @@ cdef class FastSteps:
 
     cdef _alloc(self, int64_t cap):
         self.cap = cap
-        self._keys = np.zeros(cap, dtype=np.uint64)
-        self._cfa_reg = np.zeros(cap, dtype=np.int64)
-        self._cfa_off = np.zeros(cap, dtype=np.int64)
-        self._ra_off = np.zeros(cap, dtype=np.int64)
-        self._keep = np.zeros(cap, dtype=np.uint64)
-        self._saved = np.zeros(cap, dtype=np.uint64)
-        self._offs = np.zeros((cap, NREG), dtype=np.int64)
+        self._keys = zeros(cap, "Q")
+        self._cfa_reg = zeros(cap, "q")
+        self._cfa_off = zeros(cap, "q")
+        self._ra_off = zeros(cap, "q")
+        self._keep = zeros(cap, "Q")
+        self._saved = zeros(cap, "Q")
+        self._offs = zeros(cap * NREG, "q")
         self.keys = self._keys
         self.cfa_reg = self._cfa_reg
         self.cfa_off = self._cfa_off
@@ -62,6 +69,24 @@ cdef class FastSteps:
         while self.keys[i] != 0 and self.keys[i] != key:
             i = (i + 1) & (self.cap - 1)
         return i
+
+    cdef _grow(self):
+        cdef uint64_t[::1] ok = self.keys
+        cdef int64_t[::1] ocr = self.cfa_reg, oco = self.cfa_off, ora = self.ra_off, oof = self.offs
+        cdef uint64_t[::1] okp = self.keep, osv = self.saved
+        cdef int64_t j, i, r, ocap = self.cap
+        self._alloc(ocap * 2)
+        for j in range(ocap):
+            if ok[j]:
+                i = self.slot(ok[j])
+                self.keys[i] = ok[j]
+                self.cfa_reg[i] = ocr[j]
+                self.cfa_off[i] = oco[j]
+                self.ra_off[i] = ora[j]
+                self.keep[i] = okp[j]
+                self.saved[i] = osv[j]
+                for r in range(NREG):
+                    self.offs[i * NREG + r] = oof[j * NREG + r]
 
     def __len__(self):
         return self.n
@@ -82,18 +107,7 @@ cdef class FastSteps:
             if not 0 <= r < NREG:
                 return False
         if 2 * (self.n + 1) > self.cap:
-            old = (self._keys, self._cfa_reg, self._cfa_off, self._ra_off, self._keep, self._saved, self._offs)
-            self._alloc(self.cap * 2)
-            for j in range(old[0].shape[0]):
-                if old[0][j]:
-                    i = self.slot(<uint64_t>old[0][j])
-                    self.keys[i] = old[0][j]
-                    self.cfa_reg[i] = old[1][j]
-                    self.cfa_off[i] = old[2][j]
-                    self.ra_off[i] = old[3][j]
-                    self.keep[i] = old[4][j]
-                    self.saved[i] = old[5][j]
-                    self._offs[i] = old[6][j]
+            self._grow()
         i = self.slot(key)
         if self.keys[i] == 0:
             self.n += 1
@@ -107,7 +121,7 @@ cdef class FastSteps:
         self.saved[i] = 0
         for r, o in offsets:
             self.saved[i] |= (<uint64_t>1) << r
-            self.offs[i, r] = o
+            self.offs[i * NREG + r] = o
         return True
 
 
@@ -145,10 +159,11 @@ def walk(FastSteps steps, const uint8_t[::1] mem not None, const uint64_t[::1] s
          const uint64_t[::1] seg_hi not None, const int64_t[::1] seg_off not None,
          uint64_t[::1] regs not None, uint64_t have, uint64_t pc, bint exact, int64_t room,
          uint64_t[::1] o_pc not None, uint64_t[::1] o_cfa not None, uint64_t[::1] o_slot not None,
-         uint64_t[:, ::1] o_regs not None, uint64_t[::1] o_have not None):
+         uint64_t[::1] o_regs not None, uint64_t[::1] o_have not None):
     """Frames from the state (``regs`` with the ``have`` bitmask, ``pc``, ``exact``) while each
     has a compiled step. Row k of the outputs is frame k's pc, its CFA, the stack slot its
-    caller's pc was read from, and its registers (the state it was found in); ``regs`` is
+    caller's pc was read from, and its registers (``o_regs[k * 17:(k + 1) * 17]``, the state it
+    was found in); ``regs`` is
     updated in place to the state after the last frame.
 
     Returns (frames written, status, next pc, next have): STATUS_PYTHON when the next frame needs
@@ -158,10 +173,10 @@ def walk(FastSteps steps, const uint8_t[::1] mem not None, const uint64_t[::1] s
     cdef uint64_t key, cfa, base, v, ra
     cdef uint64_t[NREG] new
     cdef uint64_t nhave
-    if regs.shape[0] != NREG or o_regs.shape[1] != NREG or seg_hi.shape[0] != seg_lo.shape[0] \
+    if regs.shape[0] != NREG or seg_hi.shape[0] != seg_lo.shape[0] \
             or seg_off.shape[0] != seg_lo.shape[0]:
         raise ValueError("register or segment arrays of the wrong shape")
-    if room > o_pc.shape[0] or room > o_cfa.shape[0] or room > o_slot.shape[0] or room > o_regs.shape[0] \
+    if room > o_pc.shape[0] or room > o_cfa.shape[0] or room > o_slot.shape[0] or room * NREG > o_regs.shape[0] \
             or room > o_have.shape[0]:
         raise ValueError("output arrays shorter than room")
     while n < room:
@@ -181,7 +196,7 @@ def walk(FastSteps steps, const uint8_t[::1] mem not None, const uint64_t[::1] s
             new[r] = regs[r] if (nhave >> r) & 1 else 0
         for r in range(NREG):
             if (steps.saved[i] >> r) & 1:
-                if not read64(mem, seg_lo, seg_hi, seg_off, cfa, steps.offs[i, r], &v):
+                if not read64(mem, seg_lo, seg_hi, seg_off, cfa, steps.offs[i * NREG + r], &v):
                     return n, STATUS_PYTHON, pc, have
                 new[r] = v
                 nhave |= (<uint64_t>1) << r
@@ -193,7 +208,7 @@ def walk(FastSteps steps, const uint8_t[::1] mem not None, const uint64_t[::1] s
         o_cfa[n] = cfa
         o_slot[n] = cfa + <uint64_t>steps.ra_off[i]
         for r in range(NREG):
-            o_regs[n, r] = regs[r]
+            o_regs[n * NREG + r] = regs[r]
         o_have[n] = have
         n += 1
         for r in range(NREG):

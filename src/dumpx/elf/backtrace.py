@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import bisect
 import struct
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from .._native import cfi as _cfi
 from .._native import unwind as _uw
@@ -443,18 +442,18 @@ class Unwinder:
             self._native = False
             buf = getattr(self.core, "_buf", None)
             if self.arch == "x86-64" and buf is not None and len(self.names) == 17:
-                mem = np.frombuffer(buf, dtype=np.uint8)
+                mem = memoryview(buf).cast("B") if not isinstance(buf, memoryview) else buf.cast("B")
                 # a segment whose captured bytes are not all in the buffer gets none here (the Python
                 # path reads it, with its own errors)
                 segs = [(s.vaddr, s.vaddr + s.filesz if 0 <= s.offset and 0 <= s.filesz and
                          s.offset + s.filesz <= len(mem) and s.vaddr + s.filesz < 1 << 64 else s.vaddr,
                          s.offset if 0 <= s.offset < 1 << 63 else 0) for s in self.core.segments]
-                lo = np.array([s[0] for s in segs], dtype=np.uint64)
-                hi = np.array([s[1] for s in segs], dtype=np.uint64)
-                off = np.array([s[2] for s in segs], dtype=np.int64)
+                lo = array("Q", [s[0] for s in segs])
+                hi = array("Q", [s[1] for s in segs])
+                off = array("q", [s[2] for s in segs])
                 m = self.max_frames
-                out = (np.zeros(m, dtype=np.uint64), np.zeros(m, dtype=np.uint64), np.zeros(m, dtype=np.uint64),
-                       np.zeros((m, 17), dtype=np.uint64), np.zeros(m, dtype=np.uint64))
+                out = (array("Q", bytes(8 * m)), array("Q", bytes(8 * m)), array("Q", bytes(8 * m)),
+                       array("Q", bytes(8 * 17 * m)), array("Q", bytes(8 * m)))
                 self._native = (_uw.FastSteps(), mem, lo, hi, off, out)
         return self._native or None
 
@@ -466,7 +465,7 @@ class Unwinder:
         steps, mem, lo, hi, off, (o_pc, o_cfa, o_slot, o_regs, o_have) = nat
         if not len(steps) or not 0 <= pc < 1 << 62:
             return None
-        arr = np.zeros(17, dtype=np.uint64)
+        arr = array("Q", bytes(8 * 17))
         have = 0
         for r, v in regs.items():
             if 0 <= r < 17 and 0 <= v < 1 << 64:
@@ -478,7 +477,8 @@ class Unwinder:
         if n == 0:
             return None
         pcs, cfas, slots = o_pc[:n].tolist(), o_cfa[:n].tolist(), o_slot[:n].tolist()
-        rows, haves = o_regs[:n].tolist(), o_have[:n].tolist()
+        flat, haves = o_regs[:17 * n].tolist(), o_have[:n].tolist()
+        rows = [flat[17 * k:17 * k + 17] for k in range(n)]
         names = self.names
         max_frames = self.max_frames
         sym = self._frame_sym
@@ -647,10 +647,11 @@ class Unwinder:
         if got is None:
             cfa_rule, rules, ra, signal, _ = _cfi.rules_at(t.data, t.addr, t.eh, off, fpc)
             n = min(len(self.names) + 1, 128)
-            kinds = rules[:n, 0].tolist()
-            listed = [(r, k, int(rules[r, 1]), int(rules[r, 2])) for r, k in enumerate(kinds) if k]
+            rows = rules.tolist()[:n]
+            kinds = [row[0] for row in rows]
+            listed = [(r, row[0], row[1], row[2]) for r, row in enumerate(rows) if row[0]]
             ruled = {r for r, _, _, _ in listed}
-            got = (tuple(cfa_rule.tolist()), listed, tuple(sorted(CALLEE_SAVED[self.arch] - ruled)), int(ra),
+            got = (tuple(cfa_rule), listed, tuple(sorted(CALLEE_SAVED[self.arch] - ruled)), int(ra),
                    bool(signal), kinds[SP_REG[self.arch]] if SP_REG[self.arch] < n else 0, kinds[ra] if ra < n else 0)
             self._rule_cache[key] = got
         return got
@@ -756,7 +757,7 @@ class Unwinder:
         except DumpError:
             f.evidence["stop"] = f"the stack at 0x{sp:x} could not be read"
             return None
-        words = np.frombuffer(raw[: len(raw) // 8 * 8], dtype="<u8")
+        words = struct.unpack(f"<{len(raw) // 8}Q", raw[: len(raw) // 8 * 8])
         first = 1 if f.index == 0 and self.arch == "x86-64" else 0
         for k in range(first if f.trust != TRUST_CONTEXT else 0, len(words)):
             w = int(words[k])

@@ -11,18 +11,19 @@ the section offset.
 
 from __future__ import annotations
 
-import posixpath
+import bisect
 import mmap
+import posixpath
 import struct
 import threading
-
-import numpy as np
+from array import array
 
 from .._native import dwarfscan as _ds
 from ..errors import CorruptDumpError
 from ..sources import zlib
 
 S = _ds
+NS = _ds.NSLOT
 T_SUBPROGRAM, T_INLINED, T_BLOCK = 0x2E, 0x1D, 0x0B
 ADDR_FORMS = (0x01,)
 ADDRX_FORMS = (0x1B, 0x29, 0x2A, 0x2B, 0x2C, 0x1F01)
@@ -30,6 +31,12 @@ STRX_FORMS = (0x1A, 0x25, 0x26, 0x27, 0x28, 0x1F02)
 MAX_RANGE_ENTRIES = 100_000
 MAX_FILES = 1 << 20
 MAX_CHAIN = 256
+
+
+def slot_value(table: tuple, row: int, slot: int) -> int | None:
+    """The raw value of one attribute slot of a die_table row; None when the DIE lacks it."""
+    b = row * NS + slot
+    return table[6][b] if table[7][b] else None
 
 
 def _fail(what: str, offset: int | None, section: str = ".debug_info") -> None:
@@ -349,8 +356,8 @@ class Dwarf:
 
     def _top_value(self, u: Unit, slot: int) -> tuple[int, int] | None:
         t = self.top(u)
-        f = int(t[7][0, slot])
-        return (int(t[6][0, slot]), f) if f else None
+        f = t[7][slot]
+        return (t[6][slot], f) if f else None
 
     # ------------------------------------------------------------------ forms
     def address(self, u: Unit, form: int, value: int) -> int | None:
@@ -391,47 +398,46 @@ class Dwarf:
         return bytes(d[offset:offset + end]) if end >= 0 else None
 
     # ------------------------------------------------------------------ ranges
-    def _lohi(self, u: Unit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per row: has low/high, low, high (file addresses)."""
+    def _lohi(self, u: Unit, row: int) -> tuple[int, int] | None:
+        """(low, high) of a row of the unit's scope table that has both, resolved and kept."""
+        got = u._lohi.get(row, False) if u._lohi is not None else False
+        if got is not False:
+            return got
         if u._lohi is None:
-            t = self.table(u)
-            vals, forms = t[6], t[7]
-            lf, hf = forms[:, S.S_LOW].astype(np.int64), forms[:, S.S_HIGH].astype(np.int64)
-            lo = vals[:, S.S_LOW].copy()
-            hi = vals[:, S.S_HIGH].copy()
-            idx = np.flatnonzero(np.isin(lf, ADDRX_FORMS))
-            for k in idx:
-                a = self.address(u, int(lf[k]), int(lo[k]))
-                lo[k] = a if a is not None else 0
-            hidx = np.flatnonzero(np.isin(hf, ADDRX_FORMS))
-            for k in hidx:
-                a = self.address(u, int(hf[k]), int(hi[k]))
-                hi[k] = a if a is not None else 0
-            rel = (hf != 0) & ~np.isin(hf, ADDR_FORMS + ADDRX_FORMS)
-            hi[rel] = lo[rel] + hi[rel]
-            has = (lf != 0) & (hf != 0) & (hi > lo)
-            u._lohi = (has, lo, hi)
-        return u._lohi
+            u._lohi = {}
+        t = u.table
+        b = row * NS
+        lf, hf = t[7][b + S.S_LOW], t[7][b + S.S_HIGH]
+        got = None
+        if lf and hf:
+            lo = self.address(u, lf, t[6][b + S.S_LOW])
+            hv = t[6][b + S.S_HIGH]
+            hi = self.address(u, hf, hv) if hf in ADDR_FORMS + ADDRX_FORMS else (lo or 0) + hv
+            if lo is not None and hi is not None and hi > lo:
+                got = (lo, hi)
+        u._lohi[row] = got
+        return got
 
     def ranges(self, u: Unit, table: tuple, row: int) -> list[tuple[int, int]]:
         """The address ranges of one row of a table of ``u``: low/high, or its range list (DWARF 5
         .debug_rnglists, earlier .debug_ranges), each list bounded in length. Lists of the unit's
         scope table are kept."""
-        forms, vals = table[7][row], table[6][row]
-        lf, hf = int(forms[S.S_LOW]), int(forms[S.S_HIGH])
+        b = row * NS
+        forms, vals = table[7], table[6]
+        lf, hf = forms[b + S.S_LOW], forms[b + S.S_HIGH]
         if lf and hf:
-            lo = self.address(u, lf, int(vals[S.S_LOW]))
-            hv = int(vals[S.S_HIGH])
+            lo = self.address(u, lf, vals[b + S.S_LOW])
+            hv = vals[b + S.S_HIGH]
             hi = self.address(u, hf, hv) if hf in ADDR_FORMS + ADDRX_FORMS else (lo or 0) + hv
             return [(lo, hi)] if lo is not None and hi is not None and hi > lo else []
-        rf = int(forms[S.S_RANGES])
+        rf = forms[b + S.S_RANGES]
         if not rf:
             return []
-        key = int(table[0][row])
+        key = table[0][row]
         cached = table is u.table
         if cached and key in u._ranges:
             return u._ranges[key]
-        out = self._range_list(u, rf, int(vals[S.S_RANGES]))
+        out = self._range_list(u, rf, vals[b + S.S_RANGES])
         if cached:
             u._ranges[key] = out
         return out
@@ -511,17 +517,17 @@ class Dwarf:
     # ------------------------------------------------------------------ names
     def row_name(self, u: Unit, table: tuple, row: int, depth: int = 0) -> bytes | None:
         """Linkage name, else name, else the name of the abstract origin or specification."""
-        vals, forms = table[6][row], table[7][row]
+        vals, forms, b = table[6], table[7], row * NS
         for slot in (S.S_LINKAGE, S.S_NAME):
-            f = int(forms[slot])
+            f = forms[b + slot]
             if f:
-                s = self.string(u, f, int(vals[slot]))
+                s = self.string(u, f, vals[b + slot])
                 if s is not None:
                     return s
         if depth < 8:
             for slot in (S.S_ORIGIN, S.S_SPEC):
-                if forms[slot]:
-                    target = int(vals[slot])
+                if forms[b + slot]:
+                    target = vals[b + slot]
                     got = self._row_at(u, target)
                     if got is not None:
                         name = self.row_name(got[0], got[1], got[2], depth + 1)
@@ -532,8 +538,8 @@ class Dwarf:
     def _row_at(self, u: Unit, offset: int):
         if u.die_start <= offset < u.end:
             t = self.table(u)
-            k = int(np.searchsorted(t[0], offset))
-            if k < len(t[0]) and int(t[0][k]) == offset:
+            k = bisect.bisect_left(t[0], offset)
+            if k < len(t[0]) and t[0][k] == offset:
                 return u, t, k
         got = self.die_at(offset)
         return (got[0], got[1], 0) if got is not None else None
@@ -545,37 +551,28 @@ class Dwarf:
         and types) whose ranges hold the pc, then only inside it."""
         t = self.table(u)
         if u._kids is None:
-            sp = t[2]
-            tag = t[4]
-            usable = ((tag == T_SUBPROGRAM) | (tag == T_INLINED) | ((tag == T_BLOCK) & (t[5] != 0)))
-            rows = np.flatnonzero(usable)
-            order = np.argsort(sp[rows], kind="stable")
-            rows = rows[order]
-            keys = sp[rows]
-            u._kids = (rows, keys)
-        rows, keys = u._kids
-        has, lo, hi = self._lohi(u)
+            u._kids = _ds.scope_children(t[2], t[4], t[5])
+        start, rows = u._kids
+        forms = t[7]
         out: list[int] = []
         cur = -1
         while len(out) < MAX_CHAIN:
-            a = int(np.searchsorted(keys, cur, side="left"))
-            b = int(np.searchsorted(keys, cur, side="right"))
-            kids = rows[a:b]
-            if len(kids) == 0:
-                break
-            hit = has[kids] & (lo[kids] <= np.uint64(pc)) & (np.uint64(pc) < hi[kids])
-            first = int(np.argmax(hit)) if hit.any() else len(kids)
-            ranged = np.flatnonzero(t[7][kids[:first], S.S_RANGES] != 0)
-            found = kids[first] if first < len(kids) else -1
-            for j in ranged:
-                r = int(kids[j])
-                if any(x <= pc < y for x, y in self.ranges(u, t, r)):
+            found = -1
+            for j in range(start[cur + 1], start[cur + 2]):
+                r = rows[j]
+                b = r * NS
+                if forms[b + S.S_LOW] and forms[b + S.S_HIGH]:
+                    lh = self._lohi(u, r)
+                    if lh is not None and lh[0] <= pc < lh[1]:
+                        found = r
+                        break
+                elif forms[b + S.S_RANGES] and any(x <= pc < y for x, y in self.ranges(u, t, r)):
                     found = r
                     break
             if found < 0:
                 break
-            out.append(int(found))
-            cur = int(found)
+            out.append(found)
+            cur = found
         if not blocks:
             out = [r for r in out if t[4][r] != T_BLOCK]
         return out
@@ -588,13 +585,10 @@ class Dwarf:
             st = self._top_value(u, S.S_STMT)
             has = ".debug_line" in self.image.sections and self.image.sections[".debug_line"][0] != 8
             if st is None or not has:
-                z = np.zeros(0, dtype=np.int64)
-                u.lines, u.files = (z.astype(np.uint64), z.astype(bool), z, z, z), []
+                u.lines, u.files = (array("Q"), array("B"), array("q"), array("q"), array("q")), []
                 return u.lines
             start, end, params, files = self._line_header(u, st[0])
-            a, e, f, ln, c = _ds.line_rows(self.upto(".debug_line", end), start, end, *params)
-            order = np.lexsort((e == 0, a))
-            u.lines = (a[order], e[order].astype(bool), f[order], ln[order], c[order])
+            u.lines = _ds.line_rows(self.upto(".debug_line", end), start, end, *params)
             u.files = files
         return u.lines
 
@@ -630,7 +624,7 @@ class Dwarf:
         opcode_base = r.num(1)
         nstd = max(opcode_base - 1, 0)
         r.need(nstd)
-        std = np.frombuffer(bytes(d[r.pos:r.pos + nstd]), dtype=np.uint8)
+        std = bytes(d[r.pos:r.pos + nstd])
         r.pos += nstd
         dirs: list[str] = []
         files: list[tuple[str, int]] = []

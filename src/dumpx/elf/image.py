@@ -6,16 +6,17 @@ Lookups work in the file's own address space; a module's load bias maps runtime 
 
 from __future__ import annotations
 
+import bisect
 import io
 import mmap
 import os
 import struct
 import threading
+from array import array
 from dataclasses import dataclass
 
-import numpy as np
-
 from .._native import cfi as _cfi
+from .._native import symtab as _symtab
 from ..errors import CorruptDumpError, DumpError
 
 PT_LOAD = 1
@@ -57,19 +58,19 @@ def _demangle(name: str) -> str:
 
 @dataclass
 class CfiTable:
-    data: np.ndarray        # the section's bytes
+    data: memoryview        # the section's bytes
     addr: int               # its address in the file's address space
     eh: bool                # .eh_frame (pc-relative pointers) vs .debug_frame
-    lo: np.ndarray
-    hi: np.ndarray
-    off: np.ndarray
+    lo: array
+    hi: array
+    off: array
 
     def find(self, pc: int) -> int | None:
         if not 0 <= pc < 1 << 64:
             return None
-        k = int(np.searchsorted(self.lo, np.uint64(pc), side="right")) - 1
-        if k >= 0 and pc < int(self.hi[k]):
-            return int(self.off[k])
+        k = bisect.bisect_right(self.lo, pc) - 1
+        if k >= 0 and pc < self.hi[k]:
+            return self.off[k]
         return None
 
 
@@ -205,37 +206,26 @@ class Image:
                 got = self.section_bytes(name)
                 if got is None or len(got[0]) == 0:
                     continue
-                arr = np.frombuffer(got[0], dtype=np.uint8)
-                lo, hi, off = _cfi.index(arr, got[1], eh)
-                out.append(CfiTable(arr, got[1], eh, lo, hi, off))
+                data = got[0].toreadonly()
+                lo, hi, off = _cfi.index(data, got[1], eh)
+                out.append(CfiTable(data, got[1], eh, lo, hi, off))
             self._cfi = out
         return self._cfi
 
     # --------------------------------------------------------------- symbols
-    _SYM = np.dtype([("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"),
-                     ("value", "<u8"), ("size", "<u8")])
-
     def _load_symbols(self):
         """Function symbols sorted by address (names stay offsets into the string table until a
         lookup needs one: libc has thousands, a backtrace names a few)."""
-        self._symbols = (np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64), b"")
+        self._symbols = (array("Q"), array("Q"), array("q"), b"")
         for sec, link_sec in ((".symtab", ".strtab"), (".dynsym", ".dynstr")):
             sym = self.section_bytes(sec)
             strs = self.section_bytes(link_sec)
             if sym is None or strs is None:
                 continue
-            t = np.frombuffer(sym[0], dtype=self._SYM, count=len(sym[0]) // 24)
-            kind = t["info"] & 0xF
-            keep = ((kind == 2) | (kind == 10)) & (t["value"] != 0) & (t["shndx"] != 0)  # FUNC, GNU_IFUNC
-            if not keep.any():
-                continue
-            t = t[keep]
-            bind = t["info"] >> 4
-            rank = np.where(bind == 1, 0, np.where(bind == 2, 1, 2))      # GLOBAL, WEAK, then LOCAL
-            order = np.lexsort((rank, t["value"]))
-            t = t[order]
-            self._symbols = (t["value"].copy(), t["size"].copy(), t["name"].astype(np.int64), bytes(strs[0]))
-            break                     # .symtab is a superset of .dynsym
+            a, sz, nm = _symtab.functions(sym[0].toreadonly())
+            if len(a):
+                self._symbols = (a, sz, nm, bytes(strs[0]))
+                break                     # .symtab is a superset of .dynsym
 
     def _symbol_name(self, k: int) -> str:
         st = self._symbols[3]
@@ -250,17 +240,17 @@ class Image:
         if self._symbols is None:
             self._load_symbols()
         a, s = self._symbols[0], self._symbols[1]
-        k = int(np.searchsorted(a, np.uint64(pc), side="right")) - 1
+        k = bisect.bisect_right(a, pc) - 1
         if k < 0:
             return None
-        g = int(np.searchsorted(a, a[k], side="left"))
+        g = bisect.bisect_left(a, a[k])
         for j in range(g, k + 1):
-            if pc < int(a[j]) + int(s[j]):
-                return self._symbol_name(j), pc - int(a[j]), int(s[j])
+            if pc < a[j] + s[j]:
+                return self._symbol_name(j), pc - a[j], s[j]
         # a symbol without a size (assembly entry points such as _start) runs to the next symbol
-        if all(int(s[j]) == 0 for j in range(g, k + 1)):
-            nxt = int(np.searchsorted(a, a[k], side="right"))
-            return self._symbol_name(g), pc - int(a[g]), (int(a[nxt]) - int(a[g])) if nxt < len(a) else 0
+        if all(s[j] == 0 for j in range(g, k + 1)):
+            nxt = bisect.bisect_right(a, a[k])
+            return self._symbol_name(g), pc - a[g], (a[nxt] - a[g]) if nxt < len(a) else 0
         return None
 
     # --------------------------------------------------------------- DWARF
@@ -302,26 +292,25 @@ class Image:
             if ar is not None and len(ar[0]):
                 lo, hi, cu = ar
             else:
-                lo_l, hi_l, cu_l = [], [], []
+                lo, hi, cu = array("Q"), array("Q"), array("q")
                 for off in dw.unit_offsets():
                     u = dw.unit_at(off)
                     for a, b in dw.ranges(u, dw.top(u), 0):
-                        lo_l.append(a), hi_l.append(b), cu_l.append(off)
-                lo, hi, cu = (np.array(lo_l, dtype=np.uint64), np.array(hi_l, dtype=np.uint64),
-                              np.array(cu_l, dtype=np.int64))
-            order = np.argsort(lo, kind="stable")
-            self._aranges = (lo[order], hi[order], cu[order])
+                        lo.append(a), hi.append(b), cu.append(off)
+            order = sorted(range(len(lo)), key=lo.__getitem__)
+            self._aranges = (array("Q", [lo[k] for k in order]), array("Q", [hi[k] for k in order]),
+                             array("q", [cu[k] for k in order]))
         lo, hi, cu = self._aranges
-        k = int(np.searchsorted(lo, np.uint64(pc), side="right")) - 1
+        k = bisect.bisect_right(lo, pc) - 1
         while k >= 0:
-            if pc < int(hi[k]):
-                return dw.unit_at(int(cu[k]))
-            if int(hi[k]) <= pc and k > 0 and int(lo[k - 1]) == int(lo[k]):
+            if pc < hi[k]:
+                return dw.unit_at(cu[k])
+            if hi[k] <= pc and k > 0 and lo[k - 1] == lo[k]:
                 k -= 1
                 continue
             # overlapping earlier ranges are rare; look back a few
             k -= 1
-            if k < 0 or pc - int(lo[k]) > 1 << 24:
+            if k < 0 or pc - lo[k] > 1 << 24:
                 break
         return None
 
@@ -343,10 +332,10 @@ class Image:
         if u is None:
             return None
         a, end, fil, line, col = self.dw.line_table(u)
-        k = int(np.searchsorted(a, np.uint64(pc), side="right")) - 1
+        k = bisect.bisect_right(a, pc) - 1
         if k < 0 or end[k] or line[k] == 0:
             return None
-        return _file_name(u.files, int(fil[k])), int(line[k]), int(col[k])
+        return _file_name(u.files, fil[k]), line[k], col[k]
 
     @_dwarf_guard
     def scopes(self, pc: int) -> list[Scope]:
@@ -363,13 +352,11 @@ class Image:
         from . import dwarf as _d
         for r in dw.scope_chain(u, pc, blocks=False):
             name = dw.row_name(u, t, r)
-            vals, forms = t[6][r], t[7][r]
-            cf = int(vals[_d.S.S_CALL_FILE]) if forms[_d.S.S_CALL_FILE] else None
+            cf = _d.slot_value(t, r, _d.S.S_CALL_FILE)
             out.append(Scope(_demangle(name.decode("utf-8", "backslashreplace")) if name is not None else "??",
-                             int(t[0][r]), int(t[4][r]) == _d.T_INLINED,
+                             t[0][r], t[4][r] == _d.T_INLINED,
                              _file_name(u.files, cf) if cf is not None else None,
-                             int(vals[_d.S.S_CALL_LINE]) if forms[_d.S.S_CALL_LINE] else None,
-                             int(vals[_d.S.S_CALL_COL]) if forms[_d.S.S_CALL_COL] else None))
+                             _d.slot_value(t, r, _d.S.S_CALL_LINE), _d.slot_value(t, r, _d.S.S_CALL_COL)))
         return out
 
     @_dwarf_guard
@@ -382,7 +369,7 @@ class Image:
         dw = self.dwarf()
         cu = dw.get_CU_at(u.offset)
         t = self.dw.table(u)
-        return [cu.get_DIE_from_refaddr(int(t[0][r])) for r in self.dw.scope_chain(u, pc, blocks=True)]
+        return [cu.get_DIE_from_refaddr(t[0][r]) for r in self.dw.scope_chain(u, pc, blocks=True)]
 
     def close(self) -> None:
         self.data.release()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from ..errors import CorruptDumpError, DumpError
 from ..findings import Evidence, Finding, Findings, Severity
-from ..table import Table
 
 MATCH, MISMATCH, NOT_FOUND, NO_BUILD_ID, FILE_NO_BUILD_ID = (
     "match", "mismatch", "not found", "no build-id in the core", "no build-id in the file")
@@ -257,8 +256,11 @@ def _is_executable(path) -> bool:
         img.close()
 
 
-def verdict_table(vs: list[ModuleVerdict]) -> Table:
+def verdict_table(vs: list[ModuleVerdict]):
+    """The verdicts as a ``dumpx.Table``."""
     import numpy as np
+
+    from ..table import Table
     return Table({"module": np.array([v.module for v in vs], dtype=object),
                   "start": np.array([v.start for v in vs], dtype=np.uint64),
                   "verdict": np.array([v.verdict for v in vs], dtype=object),
