@@ -34,7 +34,7 @@ ROOT = HERE.parent
 REGRESSIONS = HERE / "regressions"
 sys.path.insert(0, str(ROOT / "tests"))
 
-FORMATS = ("hprof", "core", "goroutines", "pyspy")
+FORMATS = ("hprof", "core", "goroutines", "pyspy", "dwarf")
 MEMORY_LIMIT = 4 << 30
 TIME_LIMIT = 20.0
 
@@ -81,6 +81,11 @@ def seeds(fmt: str) -> list[bytes]:
             if p.exists():
                 out.append(_plain(p))
         out += [_plain(p) for p in sorted(real.glob("go/*.txt"))[:8]]
+    elif fmt == "dwarf":                            # binaries with debug information (gcc, clang DWARF 5)
+        for name in ("indirect-clang", "indirect", "widget", "unwind-O2cfi"):
+            p = fx / "elf" / "out" / name
+            if p.exists():
+                out.append(p.read_bytes())
     elif fmt == "pyspy":
         for name in ("pyspy.json", "pyspy.txt", "pyspy-locals.txt"):
             p = fx / "pyspy" / "out" / "wedged" / name
@@ -164,6 +169,43 @@ def mutate_core(b: bytearray, rng: random.Random) -> None:
         _flip(b, rng)
 
 
+DWARF_SECTIONS = (".debug_info", ".debug_abbrev", ".debug_line", ".debug_rnglists", ".debug_ranges",
+                  ".debug_aranges", ".debug_addr", ".debug_str_offsets", ".debug_line_str", ".symtab",
+                  ".eh_frame")
+
+
+def _sections(b: bytes) -> dict[str, tuple[int, int, int]]:
+    """name -> (section header offset, file offset, size) of an ELF64 file."""
+    shoff, = struct.unpack_from("<Q", b, 40)
+    shnum, shstrndx = struct.unpack_from("<HH", b, 60)
+    hdrs = [struct.unpack_from("<IIQQQQ", b, shoff + 64 * i) for i in range(shnum)]
+    so = hdrs[shstrndx][4]
+    out = {}
+    for i, h in enumerate(hdrs):
+        end = b.find(b"\0", so + h[0])
+        out[b[so + h[0]:end].decode("latin-1")] = (shoff + 64 * i, h[4], h[5])
+    return out
+
+
+def mutate_dwarf(b: bytearray, rng: random.Random) -> None:
+    """Bytes inside one DWARF section (unit lengths, abbreviation codes, forms, opcodes, range list
+    entries), or that section's offset or size in its header."""
+    secs = {k: v for k, v in _sections(bytes(b)).items() if k in DWARF_SECTIONS}
+    if not secs:
+        return _flip(b, rng)
+    hdr, off, size = secs[rng.choice(sorted(secs))]
+    what = rng.randrange(4)
+    if what == 0:
+        _poke(b, hdr + rng.choice([24, 32]), 8, rng, "<")          # sh_offset or sh_size
+    elif size:
+        for _ in range(rng.randint(1, 6)):
+            at = off + rng.randrange(size)
+            if what == 1:
+                b[at] = rng.randrange(256)
+            elif at + 4 <= len(b):
+                _poke(b, at, rng.choice([1, 2, 4]), rng, "<")
+
+
 def mutate_text(b: bytearray, rng: random.Random) -> None:
     lines = bytes(b).split(b"\n")
     if len(lines) < 2:
@@ -211,7 +253,8 @@ def mutate_json(b: bytearray, rng: random.Random) -> None:
     b[:] = json.dumps(doc).replace('"@deep@"', "[" * depth + "]" * depth).encode()
 
 
-MUTATORS = {"hprof": mutate_hprof, "core": mutate_core, "goroutines": mutate_text, "pyspy": mutate_json}
+MUTATORS = {"hprof": mutate_hprof, "core": mutate_core, "goroutines": mutate_text, "pyspy": mutate_json,
+            "dwarf": mutate_dwarf}
 
 
 def mutate(fmt: str, data: bytes, rng: random.Random) -> bytes:
@@ -238,6 +281,8 @@ def run_entry(fmt: str, data: bytes, cli: bool) -> None:
     import warnings
     import dumpx
     warnings.simplefilter("ignore")
+    if fmt == "dwarf":
+        return _dwarf_entry(data)
     if cli:
         import contextlib
         import tempfile
@@ -275,6 +320,34 @@ def run_entry(fmt: str, data: bytes, cli: bool) -> None:
     else:
         d.findings()
         d.table()
+
+
+def _dwarf_entry(data: bytes) -> None:
+    """What a backtrace reads from a binary, through dumpx's own DWARF reader without the guard
+    that turns a reader's exceptions into CorruptDumpError (so that its own bugs show)."""
+    from dumpx.elf.image import Image
+    img = Image(data=data, name="fuzz")
+    img.build_id()
+    for t in img.cfi_tables():
+        for pc in list(t.lo)[:20]:
+            t.find(pc)
+    img.symbol(0)
+    pcs = list(img._symbols[0][:40]) if img._symbols else []
+    if not img.has_dwarf:
+        return
+    dw = img.dw
+    for off in dw.unit_offsets()[:40]:
+        u = dw.unit_at(off)
+        t = dw.table(u)
+        dw.line_table(u)
+        for r in range(min(len(t[0]), 200)):
+            dw.row_name(u, t, r)
+            dw.ranges(u, t, r)
+    for pc in pcs:
+        for d in (pc, pc + 3):
+            img.symbol(d)
+            type(img).line.__wrapped__(img, d)
+            type(img).scopes.__wrapped__(img, d)
 
 
 def _child(conn, limit: int) -> None:

@@ -66,7 +66,8 @@ def test_the_runner_sees_bugs_crashes_hangs_and_memory(monkeypatch, runner):
 
 def test_mutators_change_structure_not_only_bytes():
     """Each format's mutator reaches its structure: HPROF record lengths or tags at the seed's own
-    record offsets, ELF program-header fields, whole text lines, JSON value types."""
+    record offsets, ELF program-header fields, the DWARF sections of a binary, whole text lines,
+    JSON value types."""
     import json
     import struct
     rng = random.Random(3)
@@ -88,6 +89,12 @@ def test_mutators_change_structure_not_only_bytes():
     phoff, phnum = struct.unpack_from("<Q", seed, 32)[0], struct.unpack_from("<H", seed, 56)[0]
     table = slice(phoff, phoff + 56 * phnum)
     assert any(m[table] != seed[table] for m in ms) and any(m[56:58] != seed[56:58] for m in ms)
+    seed, ms = outs("dwarf")
+    secs = harness._sections(seed)
+    _, off, size = secs[".debug_info"]
+    assert any(m[off:off + size] != seed[off:off + size] for m in ms)
+    assert any(m[secs[".debug_line"][1]:secs[".debug_line"][1] + secs[".debug_line"][2]] !=
+               seed[secs[".debug_line"][1]:secs[".debug_line"][1] + secs[".debug_line"][2]] for m in ms)
     seed, ms = outs("goroutines")
     assert any(m.count(b"\n") != seed.count(b"\n") for m in ms) and any(b"\r\n" in m for m in ms)
     seed, ms = outs("pyspy")
