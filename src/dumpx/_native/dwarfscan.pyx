@@ -26,6 +26,8 @@ cdef carray.array _Q = array("Q"), _q = array("q"), _i = array("i"), _B = array(
 
 
 cdef inline carray.array zeros(carray.array like, Py_ssize_t n):
+    if n == 0:                       # clone would memset a NULL buffer (undefined, UBSan says)
+        return carray.clone(like, 0, zero=False)
     return carray.clone(like, n, zero=True)
 
 # attribute slots of a die_table row (vals[:, SLOT], forms[:, SLOT]; form 0 = absent)
