@@ -362,15 +362,19 @@ class Dwarf:
     # ------------------------------------------------------------------ forms
     def address(self, u: Unit, form: int, value: int) -> int | None:
         if form in ADDRX_FORMS:
-            base = self._top_value(u, S.S_ADDR_BASE)
-            d = self.section(".debug_addr")
-            if d is None:
-                return None
-            pos = (base[0] if base else 8) + value * u.addr_size
-            if pos + u.addr_size > len(d) or value < 0:
-                return None
-            return int.from_bytes(d[pos:pos + u.addr_size], "little")
+            return self._indexed(u, S.S_ADDR_BASE, ".debug_addr", value, u.addr_size)
         return value
+
+    def _indexed(self, u: Unit, base_slot: int, section: str, index: int, width: int) -> int | None:
+        """Entry ``index`` of the unit's table in ``section`` (``.debug_addr``,
+        ``.debug_str_offsets``), from the unit's base attribute (8 without one: past a DWARF 5
+        table header); None outside the section."""
+        base = self._top_value(u, base_slot)
+        d = self.section(section)
+        pos = (base[0] if base else 8) + index * width
+        if d is None or index < 0 or pos + width > len(d):
+            return None
+        return int.from_bytes(d[pos:pos + width], "little")
 
     def string(self, u: Unit, form: int, value: int) -> bytes | None:
         if form == 0x08:
@@ -380,14 +384,8 @@ class Dwarf:
         if form in (0x0E, 0x1F):
             return self._str_at(".debug_str" if form == 0x0E else ".debug_line_str", value)
         if form in STRX_FORMS:
-            base = self._top_value(u, S.S_STR_BASE)
-            so = self.section(".debug_str_offsets")
-            if so is None:
-                return None
-            pos = (base[0] if base else 8) + value * u.offset_size
-            if pos + u.offset_size > len(so):
-                return None
-            return self._str_at(".debug_str", int.from_bytes(so[pos:pos + u.offset_size], "little"))
+            off = self._indexed(u, S.S_STR_BASE, ".debug_str_offsets", value, u.offset_size)
+            return self._str_at(".debug_str", off) if off is not None else None
         return None
 
     def _str_at(self, section: str, offset: int) -> bytes | None:
