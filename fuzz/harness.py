@@ -34,7 +34,7 @@ ROOT = HERE.parent
 REGRESSIONS = HERE / "regressions"
 sys.path.insert(0, str(ROOT / "tests"))
 
-FORMATS = ("hprof", "core", "goroutines", "pyspy", "dwarf")
+FORMATS = ("hprof", "core", "goroutines", "pyspy", "dwarf", "minidump")
 MEMORY_LIMIT = 4 << 30
 TIME_LIMIT = 20.0
 
@@ -86,6 +86,11 @@ def seeds(fmt: str) -> list[bytes]:
             p = fx / "elf" / "out" / name
             if p.exists():
                 out.append(p.read_bytes())
+    elif fmt == "minidump":
+        from minidumpbuilder import build, crash
+        out.append(build(crash(0x4141414141414141, b"A" * 512)))
+        if (real / "minidump" / "linux-mini.dmp").exists():
+            out.append((real / "minidump" / "linux-mini.dmp").read_bytes())
     elif fmt == "pyspy":
         for name in ("pyspy.json", "pyspy.txt", "pyspy-locals.txt"):
             p = fx / "pyspy" / "out" / "wedged" / name
@@ -206,6 +211,24 @@ def mutate_dwarf(b: bytearray, rng: random.Random) -> None:
                 _poke(b, at, rng.choice([1, 2, 4]), rng, "<")
 
 
+def mutate_minidump(b: bytearray, rng: random.Random) -> None:
+    """The stream directory (a stream's type, size or offset) or the count that opens a stream."""
+    if len(b) < 32 or b[:4] != b"MDMP":
+        return _flip(b, rng)
+    n, rva = struct.unpack_from("<II", b, 8)
+    if not n or rva + 12 * n > len(b):
+        return _poke(b, 8, 4, rng, "<")
+    k = rva + 12 * rng.randrange(n)
+    what = rng.randrange(3)
+    if what == 0:
+        _poke(b, k + rng.choice([0, 4, 8]), 4, rng, "<")
+    elif what == 1:
+        at = struct.unpack_from("<I", b, k + 8)[0]
+        _poke(b, at, rng.choice([4, 8]), rng, "<")                 # a count at the start of a stream
+    else:
+        _flip(b, rng)
+
+
 def mutate_text(b: bytearray, rng: random.Random) -> None:
     lines = bytes(b).split(b"\n")
     if len(lines) < 2:
@@ -254,7 +277,7 @@ def mutate_json(b: bytearray, rng: random.Random) -> None:
 
 
 MUTATORS = {"hprof": mutate_hprof, "core": mutate_core, "goroutines": mutate_text, "pyspy": mutate_json,
-            "dwarf": mutate_dwarf}
+            "dwarf": mutate_dwarf, "minidump": mutate_minidump}
 
 
 def mutate(fmt: str, data: bytes, rng: random.Random) -> bytes:
@@ -291,7 +314,8 @@ def run_entry(fmt: str, data: bytes, cli: bool) -> None:
             f.write(data)
             f.flush()
             cmds = {"hprof": [["hprof", "histo"], ["hprof", "dominators"]], "core": [["core", "info"], ["core", "bt", "--all", "--full"]],
-                    "goroutines": [["goroutines", "--all"]], "pyspy": [["pyspy"]]}[fmt] + [["info"]]
+                    "goroutines": [["goroutines", "--all"]], "pyspy": [["pyspy"]],
+                    "minidump": [["minidump", "info"], ["minidump", "info", "--json"]]}[fmt] + [["info"]]
             with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
                 for c in cmds:
                     main(c + [f.name])
@@ -317,6 +341,15 @@ def run_entry(fmt: str, data: bytes, cli: bool) -> None:
     elif kind == "goroutines":
         d.findings()
         d.buckets()
+    elif kind == "minidump":
+        d.findings()
+        d.provenance()
+        for t in d.threads[:4]:
+            if t.sp is not None:
+                try:
+                    d.read(t.sp, 64)
+                except dumpx.errors.UnmappedAddressError:
+                    pass
     else:
         d.findings()
         d.table()

@@ -64,12 +64,20 @@ def test_constructed_heads(head, fmt):
 
 
 def test_open_names_the_detected_format_when_no_reader(tmp_path):
-    p = tmp_path / "m.dmp"
-    p.write_bytes(b"MDMP\x93\xa7\x00\x00" + b"\x00" * 40)
+    p = tmp_path / "profile.json"
+    p.write_text('[{"Stack0": [4198400, 4198464], "Labels": null}]')
     with pytest.raises(UnsupportedFormatError) as ei:
         dumpx.open(p)
-    assert ei.value.detected == "minidump"
-    assert "minidump" in str(ei.value).lower()
+    assert ei.value.detected == "go-goroutineprofile-json"
+    assert "GoroutineProfile" in str(ei.value)
+
+
+def test_a_minidump_opens_with_its_reader(tmp_path):
+    from dumpx.minidump import Minidump
+    p = tmp_path / "m.dmp"
+    p.write_bytes(b"MDMP\x93\xa7\x00\x00" + b"\x00" * 40)      # no streams: empty, not an error
+    md = dumpx.open(p)
+    assert isinstance(md, Minidump) and md.threads == [] and md.exception is None
 
 
 def test_open_unknown_bytes():

@@ -20,6 +20,7 @@ READERS: dict[str, str] = {
     "elf-core": "dumpx.elf.core:open_core",
     "pyspy-text": "dumpx.pyspy:open_detected",
     "pyspy-json": "dumpx.pyspy:open_detected",
+    "minidump": "dumpx.minidump:open_minidump",
 }
 
 

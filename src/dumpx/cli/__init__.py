@@ -12,9 +12,10 @@ from . import core as _core
 from . import goroutines as _goroutines
 from . import hprof as _hprof
 from . import info as _info
+from . import minidump as _minidump
 from . import pyspy as _pyspy
 
-COMMANDS = [_info, _hprof, _goroutines, _pyspy, _core]
+COMMANDS = [_info, _hprof, _goroutines, _pyspy, _core, _minidump]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,324 @@
+"""A Breakpad/Crashpad (and Windows) minidump: header, stream directory, system information,
+threads with their CPU context, modules with their debug identifiers, captured memory by
+virtual address, the exception, and the Linux streams Breakpad adds.
+
+Every offset and size in the file is checked against the bytes that exist: a stream that runs
+past the end, a count the stream cannot hold, or overlapping memory ranges are problems (and a
+``CorruptDumpError`` where nothing can be read); unknown streams are listed, never fatal.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import CorruptDumpError, UnmappedAddressError, UnsupportedFormatError
+from ..sources import ByteView, open_source
+
+STREAMS = {3: "ThreadList", 4: "ModuleList", 5: "MemoryList", 6: "Exception", 7: "SystemInfo",
+           8: "ThreadExList", 9: "Memory64List", 10: "CommentA", 11: "CommentW", 12: "HandleData",
+           13: "FunctionTable", 14: "UnloadedModuleList", 15: "MiscInfo", 16: "MemoryInfoList",
+           17: "ThreadInfoList", 18: "HandleOperationList", 0x47670001: "BreakpadInfo",
+           0x47670002: "AssertionInfo", 0x47670003: "LinuxCpuInfo", 0x47670004: "LinuxProcStatus",
+           0x47670005: "LinuxLsbRelease", 0x47670006: "LinuxCmdLine", 0x47670007: "LinuxEnviron",
+           0x47670008: "LinuxAuxv", 0x47670009: "LinuxMaps", 0x4767000A: "LinuxDsoDebug",
+           0x43500001: "CrashpadInfo"}
+ARCH = {0: "x86", 5: "arm", 9: "x86-64", 12: "aarch64", 0x8003: "aarch64"}
+PLATFORM = {0x8101: "macOS", 0x8102: "iOS", 0x8201: "Linux", 0x8202: "Solaris", 0x8203: "Android",
+            0x8204: "PS3", 0x8205: "NaCl", 0x8206: "Fuchsia", 2: "Windows"}
+# CONTEXT_AMD64: the general registers from Rax at offset 120, then Rip at 248
+_AMD64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+          "r14", "r15", "rip")
+MAX_THREADS = 1 << 20
+MAX_MODULES = 1 << 20
+MAX_RANGES = 1 << 24
+
+
+@dataclass
+class Stream:
+    type: int
+    name: str
+    size: int
+    rva: int
+
+
+@dataclass
+class MiniThread:
+    index: int
+    tid: int
+    stack_start: int
+    stack_size: int
+    stack_rva: int
+    registers: dict[str, int]
+    context_size: int
+
+    @property
+    def pc(self) -> int | None:
+        return self.registers.get("rip", self.registers.get("pc"))
+
+    @property
+    def sp(self) -> int | None:
+        return self.registers.get("rsp", self.registers.get("sp"))
+
+
+@dataclass
+class MiniModule:
+    base: int
+    size: int
+    name: str
+    build_id: str | None          # ELF build-id from a Breakpad 'BpEL' CodeView record
+    debug_id: str | None          # PDB GUID + age from an 'RSDS' record (Windows)
+    debug_file: str | None
+    cv_signature: str | None
+
+
+@dataclass
+class MiniException:
+    thread_id: int
+    code: int
+    flags: int
+    address: int
+    parameters: list[int] = field(default_factory=list)
+
+
+class Minidump:
+    """A minidump. ``dumpx.open("x.dmp")`` returns one."""
+
+    def __init__(self, source, detection=None):
+        self.source = open_source(source)
+        self.view: ByteView = self.source.view()
+        self.problems: list[str] = []
+        self._parse()
+
+    # ------------------------------------------------------------------ structure
+    def _parse(self) -> None:
+        v = self.view
+        name = self.source.name
+        if v.size < 32 or v.read(0, 4) != b"MDMP":
+            raise UnsupportedFormatError("not a minidump (no MDMP signature)", detected="unknown", path=name)
+        _, version, nstreams, dir_rva, _, self.timestamp, self.flags = v.unpack("<IIIIIIQ", 0)
+        self.version = version & 0xFFFF
+        room = (v.size - dir_rva) // 12 if dir_rva <= v.size else 0
+        if nstreams > room:
+            raise CorruptDumpError(f"the stream directory announces {nstreams} streams",
+                                   offset=8, expected=f"at most {room} in the file",
+                                   path=name)
+        self.streams: list[Stream] = []
+        self._by_type: dict[int, Stream] = {}
+        for i in range(nstreams):
+            t, size, rva = v.unpack("<III", dir_rva + 12 * i)
+            s = Stream(t, STREAMS.get(t, f"unknown 0x{t:x}"), size, rva)
+            if t == 0:
+                continue                                        # UnusedStream
+            if rva + size > v.size:
+                self.problems.append(f"stream {s.name} at offset {rva} runs {rva + size - v.size} bytes past "
+                                     f"the end of the file: not read")
+                continue
+            self.streams.append(s)
+            if t in self._by_type:
+                self.problems.append(f"a second {s.name} stream at offset {rva} is ignored")
+            else:
+                self._by_type[t] = s
+        self.system = self._system()
+        self.arch = self.system.get("arch", "unknown")
+        self.threads = self._threads()
+        self.modules = self._modules()
+        self._ranges = self._memory()
+        self._starts = [r[0] for r in self._ranges]
+        self.exception = self._exception()
+
+    def _stream(self, t: int) -> tuple[ByteView, int] | None:
+        s = self._by_type.get(t)
+        return (self.view.sub(s.rva, s.size), s.rva) if s is not None else None
+
+    def _system(self) -> dict[str, Any]:
+        got = self._stream(7)
+        if got is None or got[0].size < 24:
+            return {}
+        d, _ = got
+        arch, level, rev, ncpu, product, major, minor, build, platform = d.unpack("<HHHBBIIII", 0)
+        return {"arch": ARCH.get(arch, f"architecture {arch}"), "processors": ncpu,
+                "os": PLATFORM.get(platform, f"platform 0x{platform:x}"),
+                "os_version": f"{major}.{minor}.{build}"}
+
+    def _threads(self) -> list[MiniThread]:
+        got = self._stream(3)
+        if got is None:
+            return []
+        d, base = got
+        count = d.unpack("<I", 0)[0]
+        if count > min((d.size - 4) // 48, MAX_THREADS):
+            raise CorruptDumpError(f"the thread list announces {count:,} threads", offset=base,
+                                   expected=f"at most {(d.size - 4) // 48} in its {d.size} bytes",
+                                   path=self.source.name)
+        out = []
+        for i in range(count):
+            tid, _, _, _, _, st_start, st_size, st_rva, ctx_size, ctx_rva = d.unpack("<IIIIQQIIII", 4 + 48 * i)
+            regs = self._context(ctx_rva, ctx_size, f"thread {tid}")
+            if st_rva + st_size > self.view.size:
+                self.problems.append(f"thread {tid}: its stack (offset {st_rva}, {st_size} bytes) runs past the "
+                                     f"end of the file")
+            out.append(MiniThread(i, tid, st_start, st_size, st_rva, regs, ctx_size))
+        return out
+
+    def _context(self, rva: int, size: int, who: str) -> dict[str, int]:
+        if rva + size > self.view.size or size == 0:
+            self.problems.append(f"{who}: its CPU context (offset {rva}, {size} bytes) is not in the file")
+            return {}
+        if self.arch == "x86-64" and size >= 256:
+            vals = self.view.unpack("<17Q", rva + 120)
+            return dict(zip(_AMD64, vals))
+        self.problems.append(f"{who}: a {self.arch} CPU context of {size} bytes is not decoded yet")
+        return {}
+
+    def _string(self, rva: int) -> str:
+        """A MINIDUMP_STRING (byte length, UTF-16LE)."""
+        if rva + 4 > self.view.size:
+            return f"<name at offset {rva} past the end>"
+        n = self.view.unpack("<I", rva)[0]
+        n = min(n, self.view.size - rva - 4, 1 << 16)
+        return self.view.read(rva + 4, n - n % 2).decode("utf-16-le", "backslashreplace")
+
+    def _modules(self) -> list[MiniModule]:
+        got = self._stream(4)
+        if got is None:
+            return []
+        d, base = got
+        count = d.unpack("<I", 0)[0]
+        if count > min((d.size - 4) // 108, MAX_MODULES):
+            raise CorruptDumpError(f"the module list announces {count:,} modules", offset=base,
+                                   expected=f"at most {(d.size - 4) // 108} in its {d.size} bytes",
+                                   path=self.source.name)
+        out = []
+        for i in range(count):
+            o = 4 + 108 * i
+            mbase, size, _, _, name_rva = d.unpack("<QIIII", o)
+            cv_size, cv_rva = d.unpack("<II", o + 76)
+            name = self._string(name_rva)
+            build_id = debug_id = debug_file = sig = None
+            if cv_size >= 4 and cv_rva + cv_size <= self.view.size:
+                cv = self.view.read(cv_rva, min(cv_size, 4096))
+                magic = int.from_bytes(cv[:4], "little")
+                sig = {0x4270454C: "BpEL", 0x53445352: "RSDS"}.get(magic, f"0x{magic:08x}")
+                if sig == "BpEL":                              # Breakpad's ELF record: the build-id
+                    build_id = cv[4:].hex()
+                elif sig == "RSDS" and len(cv) >= 24:
+                    g = cv[4:20]
+                    guid = f"{int.from_bytes(g[:4], 'little'):08X}{int.from_bytes(g[4:6], 'little'):04X}" \
+                           f"{int.from_bytes(g[6:8], 'little'):04X}{g[8:].hex().upper()}"
+                    debug_id = f"{guid}{struct.unpack_from('<I', cv, 20)[0]:X}"
+                    debug_file = cv[24:].split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
+            elif cv_size:
+                self.problems.append(f"module {name}: its CodeView record (offset {cv_rva}) is not in the file")
+            out.append(MiniModule(mbase, size, name, build_id, debug_id, debug_file, sig))
+        return out
+
+    def _memory(self) -> list[tuple[int, int, int]]:
+        """Captured ranges as (start, size, file offset), sorted; overlaps dropped with a problem."""
+        ranges: list[tuple[int, int, int]] = []
+        got = self._stream(5)
+        if got is not None:
+            d, base = got
+            count = d.unpack("<I", 0)[0]
+            if count > min((d.size - 4) // 16, MAX_RANGES):
+                raise CorruptDumpError(f"the memory list announces {count:,} ranges", offset=base,
+                                       expected=f"at most {(d.size - 4) // 16}", path=self.source.name)
+            for i in range(count):
+                start, size, rva = d.unpack("<QII", 4 + 16 * i)
+                ranges.append((start, size, rva))
+        got = self._stream(9)
+        if got is not None:
+            d, base = got
+            count, rva = d.unpack("<QQ", 0)
+            if count > min((d.size - 16) // 16, MAX_RANGES):
+                raise CorruptDumpError(f"the memory64 list announces {count:,} ranges", offset=base,
+                                       expected=f"at most {(d.size - 16) // 16}", path=self.source.name)
+            for i in range(count):
+                start, size = d.unpack("<QQ", 16 + 16 * i)
+                ranges.append((start, size, rva))
+                rva += size
+        out: list[tuple[int, int, int]] = []
+        for start, size, rva in sorted(ranges):
+            if rva + size > self.view.size:
+                keep = max(self.view.size - rva, 0)
+                self.problems.append(f"memory at 0x{start:x}: {size} bytes announced, {keep} in the file")
+                size = keep
+            if out and start < out[-1][0] + out[-1][1]:
+                self.problems.append(f"memory at 0x{start:x} overlaps the range at 0x{out[-1][0]:x}: ignored")
+                continue
+            if size:
+                out.append((start, size, rva))
+        return out
+
+    def _exception(self) -> MiniException | None:
+        got = self._stream(6)
+        if got is None or got[0].size < 168:
+            return None
+        d, _ = got
+        tid, _, code, flags, _, address, nparams, _ = d.unpack("<IIIIQQII", 0)
+        params = list(d.unpack("<15Q", 40))[:min(nparams, 15)]
+        return MiniException(tid, code, flags, address, params)
+
+    # ------------------------------------------------------------------ memory
+    def read(self, address: int, size: int) -> bytes:
+        """``size`` bytes at virtual ``address``; UnmappedAddressError where not captured."""
+        k = bisect.bisect_right(self._starts, address) - 1
+        if k >= 0:
+            start, n, rva = self._ranges[k]
+            if address + size <= start + n:
+                return self.view.read(rva + address - start, size)
+        raise UnmappedAddressError("not captured in the minidump", address=address, size=size, mapped=False)
+
+    def memory_ranges(self) -> list[tuple[int, int]]:
+        return [(s, n) for s, n, _ in self._ranges]
+
+    def module_at(self, address: int) -> MiniModule | None:
+        for m in self.modules:
+            if m.base <= address < m.base + m.size:
+                return m
+        return None
+
+    @property
+    def crashing_thread(self) -> MiniThread | None:
+        if self.exception is None:
+            return None
+        return next((t for t in self.threads if t.tid == self.exception.thread_id), None)
+
+    def linux_stream(self, name: str) -> bytes | None:
+        """The raw bytes of a Breakpad Linux stream (``LinuxMaps``, ``LinuxCmdLine``, ...)."""
+        t = next((k for k, v in STREAMS.items() if v == name), None)
+        got = self._stream(t) if t is not None else None
+        return got[0].read(0, got[0].size) if got is not None else None
+
+    def provenance(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": "minidump", "version": self.version, "timestamp": self.timestamp,
+                               **self.system, "threads": len(self.threads), "modules": len(self.modules),
+                               "streams": [s.name for s in self.streams]}
+        cmd = self.linux_stream("LinuxCmdLine")
+        if cmd:
+            out["cmdline"] = cmd.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "backslashreplace")
+        lsb = self.linux_stream("LinuxLsbRelease")
+        if lsb:
+            for line in lsb.decode("utf-8", "backslashreplace").splitlines():
+                if line.startswith("DISTRIB_DESCRIPTION="):
+                    out["distribution"] = line.split("=", 1)[1].strip('"')
+        return out
+
+    def findings(self):
+        from .analysis import findings
+        return findings(self)
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_minidump(source, detection=None) -> Minidump:
+    return Minidump(source, detection)

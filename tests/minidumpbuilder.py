@@ -1,0 +1,100 @@
+"""Build small minidumps with a known truth (the layout of the format as Breakpad writes it on
+Linux x86-64): system info, threads with an AMD64 context and a captured stack, modules with a
+Breakpad ELF CodeView record, memory ranges, an exception. Used by tests/test_minidump.py."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+AMD64_CONTEXT_SIZE = 1232
+REGS = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+        "r14", "r15", "rip")
+
+
+@dataclass
+class Spec:
+    threads: list[tuple[int, dict[str, int], int, bytes]] = field(default_factory=list)   # tid, regs, stack start, stack
+    modules: list[tuple[int, int, str, bytes]] = field(default_factory=list)              # base, size, name, build-id
+    memory: list[tuple[int, bytes]] = field(default_factory=list)                         # extra captured ranges
+    exception: tuple[int, int, int] | None = None                                          # tid, code, address
+    thread_count: int | None = None                                                        # override (damage)
+    stream_size_extra: int = 0                                                             # module list past the end
+
+
+def _context(regs: dict[str, int]) -> bytes:
+    b = bytearray(AMD64_CONTEXT_SIZE)
+    struct.pack_into("<I", b, 48, 0x0010000F)                # CONTEXT_AMD64 | CONTROL | INTEGER | SEGMENTS
+    struct.pack_into("<17Q", b, 120, *(regs.get(r, 0) for r in REGS))
+    return bytes(b)
+
+
+def build(spec: Spec) -> bytes:
+    blobs: list[bytes] = []
+    offset = [0]
+
+    def put(data: bytes) -> int:
+        rva = offset[0]
+        blobs.append(data)
+        offset[0] += len(data)
+        pad = -offset[0] % 8
+        if pad:
+            blobs.append(bytes(pad))
+            offset[0] += pad
+        return rva
+
+    nstreams = 5 if spec.exception else 4
+    put(bytes(32))                                           # header, written last
+    dir_rva = put(bytes(12 * nstreams))
+    streams: list[tuple[int, int, int]] = []
+
+    sysinfo = struct.pack("<HHHBBIIII", 9, 6, 0, 4, 1, 0, 0, 0, 0x8201) + bytes(4 + 4 + 24)
+    streams.append((7, len(sysinfo), put(sysinfo)))
+
+    th = bytearray(struct.pack("<I", spec.thread_count if spec.thread_count is not None else len(spec.threads)))
+    mem = []
+    for tid, regs, st_start, stack in spec.threads:
+        st_rva = put(stack)
+        ctx = _context(regs)
+        ctx_rva = put(ctx)
+        th += struct.pack("<IIIIQQIIII", tid, 0, 0, 0, 0, st_start, len(stack), st_rva, len(ctx), ctx_rva)
+        mem.append((st_start, len(stack), st_rva))
+    streams.append((3, len(th), put(bytes(th))))
+
+    ml = bytearray(struct.pack("<I", len(spec.modules)))
+    for base, size, name, build_id in spec.modules:
+        nm = name.encode("utf-16-le")
+        name_rva = put(struct.pack("<I", len(nm)) + nm + b"\0\0")
+        cv = struct.pack("<I", 0x4270454C) + build_id
+        cv_rva = put(cv)
+        ml += struct.pack("<QIIII", base, size, 0, 0, name_rva) + bytes(52) + struct.pack("<II", len(cv), cv_rva) \
+            + bytes(8) + bytes(16)
+    streams.append((4, len(ml) + spec.stream_size_extra, put(bytes(ml))))
+
+    for start, data in spec.memory:
+        mem.append((start, len(data), put(data)))
+    mm = struct.pack("<I", len(mem)) + b"".join(struct.pack("<QII", s, n, r) for s, n, r in mem)
+    streams.append((5, len(mm), put(mm)))
+
+    if spec.exception:
+        tid, code, addr = spec.exception
+        ctx_rva = put(_context(next((r for t, r, _, _ in spec.threads if t == tid), {})))
+        ex = struct.pack("<IIIIQQII", tid, 0, code, 0, 0, addr, 0, 0) + bytes(120) + \
+            struct.pack("<II", AMD64_CONTEXT_SIZE, ctx_rva)
+        streams.append((6, len(ex), put(ex)))
+
+    out = bytearray(b"".join(blobs))
+    struct.pack_into("<IIIIIIQ", out, 0, 0x504D444D, 0xA793, len(streams), dir_rva, 0, 1700000000, 0)
+    for i, (t, size, rva) in enumerate(streams):
+        struct.pack_into("<III", out, dir_rva + 12 * i, t, size, rva)
+    return bytes(out)
+
+
+def crash(pc: int, stack: bytes | None = None, exception_address: int = 0x45) -> Spec:
+    """One thread at ``pc`` with its stack at 0x7ff000000000, the executable at 0x400000."""
+    sp = 0x7FF000000000
+    stack = stack if stack is not None else struct.pack("<64Q", *range(64))
+    return Spec(threads=[(4242, {"rip": pc, "rsp": sp, "rbp": sp + 64}, sp, stack)],
+                modules=[(0x400000, 0x20000, "/srv/app", bytes.fromhex("f1c3bcc0279865fe3058404b2831d9e64135386c")),
+                         (0x7F0000000000, 0x200000, "/lib/x86_64-linux-gnu/libc.so.6", bytes(range(20)))],
+                exception=(4242, 11, exception_address))

@@ -1,0 +1,158 @@
+"""Minidumps: the real one from rust-minidump's test data against minidump-stackwalk (that
+project's own reader), minidumps built here with a known truth (tests/minidumpbuilder.py), their
+healthy look-alikes, and damaged ones."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dumpx
+from dumpx.errors import CorruptDumpError, DumpError, UnmappedAddressError
+from dumpx.minidump import Minidump
+
+from conftest import real_dump
+from minidumpbuilder import Spec, build, crash
+
+ORACLE = Path(__file__).resolve().parent.parent / "fixtures" / "minidump" / "out" / "linux-mini.stackwalk.json"
+
+
+def _real() -> Path:
+    return real_dump("minidump/linux-mini.dmp")
+
+
+# ---------------------------------------------------------------- the real minidump vs its project's reader
+def test_the_real_minidump_reads_as_minidump_stackwalk_reads_it():
+    """fixtures/minidump/linux-mini.stackwalk.json is `minidump-stackwalk --json` (rust-minidump
+    0.27.0) on this file, kept so that the comparison runs where the tool is not installed."""
+    md = dumpx.open(_real())
+    ref = json.loads(ORACLE.read_text())
+    assert isinstance(md, Minidump)
+    assert md.system["arch"] == "x86-64" and ref["system_info"]["cpu_arch"] == "amd64"
+    assert md.system["os"] == "Linux" == ref["system_info"]["os"]
+    assert md.system["processors"] == ref["system_info"]["cpu_count"]
+    assert len(md.threads) == ref["thread_count"]
+    crashing = ref["crash_info"]
+    assert md.exception.address == int(crashing["address"], 16)
+    assert md.crashing_thread.index == crashing["crashing_thread"]
+    frame0 = ref["crashing_thread"]["frames"][0]
+    assert md.crashing_thread.pc == int(frame0["offset"], 16)
+    assert {k: v for k, v in md.crashing_thread.registers.items()} == \
+        {k: int(v, 16) for k, v in frame0["registers"].items()}
+    mods = {m["filename"]: m for m in ref["modules"]}
+    assert len(md.modules) == len(mods)
+    for m in md.modules:
+        r = mods[Path(m.name).name]
+        assert m.base == int(r["base_addr"], 16) and m.base + m.size == int(r["end_addr"], 16)
+        assert m.build_id == r["code_id"].lower()
+
+
+def test_minidump_stackwalk_itself_when_installed(tmp_path):
+    tool = shutil.which("minidump-stackwalk") or str(Path.home() / ".cargo/bin/minidump-stackwalk")
+    if not Path(tool).exists():
+        pytest.skip("minidump-stackwalk (cargo install minidump-stackwalk) is not installed")
+    out = subprocess.run([tool, "--json", str(_real())], capture_output=True, text=True, timeout=120)
+    live = json.loads(out.stdout)
+    kept = json.loads(ORACLE.read_text())
+    assert live["crash_info"] == kept["crash_info"] and live["modules"] == kept["modules"]
+
+
+def test_the_real_minidump_findings_name_the_null_page_fault():
+    fs = dumpx.open(_real()).findings()
+    assert fs.of_kind("minidump-exception") and fs.of_kind("minidump-fault-null")
+    assert not fs.of_kind("minidump-pc-outside-modules") and not fs.of_kind("minidump-damaged")
+
+
+# ---------------------------------------------------------------- built here: known truth
+def test_a_built_minidump_reads_back_what_was_written():
+    stack = struct.pack("<64Q", *range(100, 164))
+    md = Minidump(build(crash(0x401D72, stack)))
+    t = md.threads[0]
+    assert (t.tid, t.pc, t.sp, t.stack_start, t.stack_size) == (4242, 0x401D72, 0x7FF000000000, 0x7FF000000000, 512)
+    assert [m.name for m in md.modules] == ["/srv/app", "/lib/x86_64-linux-gnu/libc.so.6"]
+    assert md.modules[0].build_id == "f1c3bcc0279865fe3058404b2831d9e64135386c"
+    assert md.read(0x7FF000000000 + 8 * 5, 8) == struct.pack("<Q", 105)
+    with pytest.raises(UnmappedAddressError):
+        md.read(0x7FF000000000 + 512 - 4, 8)
+    assert md.exception.thread_id == 4242 and md.crashing_thread is t
+
+
+def test_a_pc_outside_every_module_is_called_out_and_a_pc_inside_one_is_not():
+    bad = Minidump(build(crash(0x4141414141414141))).findings()
+    good = Minidump(build(crash(0x401D72))).findings()
+    f = bad.of_kind("minidump-pc-outside-modules")
+    assert f and "non-canonical" in f[0].title and str(f[0].severity) == "critical"
+    assert not good.of_kind("minidump-pc-outside-modules")
+
+
+def test_a_run_of_repeated_bytes_over_the_stack_is_called_out_and_ordinary_stacks_are_quiet():
+    smashed = struct.pack("<8Q", *range(8)) + b"A" * 8 * 32 + struct.pack("<24Q", *range(24))
+    text = struct.pack("<8Q", *range(8)) + b"GET /index.html HTTP/1.1 Host: example.org ..."[:48] * 4 + bytes(8 * 32)
+    fs = Minidump(build(crash(0x4141414141414141, smashed))).findings().of_kind("minidump-stack-run")
+    assert len(fs) == 1 and "0x4141414141414141" in fs[0].title and "64 bytes above" in fs[0].title
+    assert not Minidump(build(crash(0x401D72, text))).findings().of_kind("minidump-stack-run")
+    zeros = struct.pack("<8Q", *range(8)) + bytes(8 * 56)             # zeroed stack: not a pattern
+    assert not Minidump(build(crash(0x401D72, zeros))).findings().of_kind("minidump-stack-run")
+
+
+# ---------------------------------------------------------------- damaged
+def test_a_thread_count_of_two_to_the_32_minus_1_is_refused_with_the_offset():
+    spec = crash(0x401D72)
+    spec.thread_count = 2**32 - 1
+    with pytest.raises(CorruptDumpError) as e:
+        Minidump(build(spec))
+    assert e.value.offset is not None and "4,294,967,295" in str(e.value)
+
+
+def test_a_stream_past_the_end_and_overlapping_memory_are_problems_not_failures():
+    spec = crash(0x401D72)
+    spec.stream_size_extra = 1 << 20
+    md = Minidump(build(spec))
+    assert md.modules == [] and any("past the end" in p for p in md.problems)
+    assert md.findings().of_kind("minidump-damaged")
+    spec = crash(0x401D72)
+    spec.memory = [(0x7FF000000000 + 64, b"x" * 64)]                 # inside the thread's stack
+    md = Minidump(build(spec))
+    assert any("overlaps" in p for p in md.problems)
+    assert md.read(0x7FF000000000 + 64, 8) == struct.pack("<Q", 8)   # the first range wins
+
+
+def test_every_truncation_of_the_real_minidump_is_a_dumperror_or_a_partial_read():
+    data = _real().read_bytes()
+    for cut in range(0, len(data), 97):
+        try:
+            md = Minidump(data[:cut])
+            md.findings()
+        except DumpError as e:
+            assert e.offset is None or 0 <= e.offset <= len(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 27548), st.integers(0, 255)), min_size=1, max_size=16))
+def test_bit_damage_to_the_real_minidump_raises_only_dumperrors(edits):
+    data = bytearray(_real().read_bytes())
+    for at, v in edits:
+        data[at] = v
+    try:
+        md = Minidump(bytes(data))
+        md.findings()
+        md.provenance()
+    except DumpError:
+        pass
+
+
+def test_the_cli_prints_the_exception_and_modules(tmp_path, capsys):
+    from dumpx.cli import main
+    p = tmp_path / "crash.dmp"
+    p.write_bytes(build(crash(0x4141414141414141, exception_address=0x10)))
+    assert main(["minidump", "info", str(p), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["exception"]["address"] == 0x10 and doc["modules"][0]["build_id"].startswith("f1c3bc")
+    assert {f["kind"] for f in doc["findings"]} >= {"minidump-exception", "minidump-pc-outside-modules"}
