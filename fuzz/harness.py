@@ -87,8 +87,13 @@ def seeds(fmt: str) -> list[bytes]:
             if p.exists():
                 out.append(p.read_bytes())
     elif fmt == "minidump":
-        from minidumpbuilder import build, crash
+        from dumpx.elf import Core
+        from minidumpbuilder import build, crash, from_core
         out.append(build(crash(0x4141414141414141, b"A" * 512)))
+        for name in ("unwind-O2cfi", "threads"):             # real registers, stacks, maps and auxv
+            p = fx / "elf" / "out" / f"{name}.core.zst"
+            if p.exists():
+                out.append(from_core(Core(p)))
         if (real / "minidump" / "linux-mini.dmp").exists():
             out.append((real / "minidump" / "linux-mini.dmp").read_bytes())
     elif fmt == "pyspy":
@@ -315,7 +320,8 @@ def run_entry(fmt: str, data: bytes, cli: bool) -> None:
             f.flush()
             cmds = {"hprof": [["hprof", "histo"], ["hprof", "dominators"]], "core": [["core", "info"], ["core", "bt", "--all", "--full"]],
                     "goroutines": [["goroutines", "--all"]], "pyspy": [["pyspy"]],
-                    "minidump": [["minidump", "info"], ["minidump", "info", "--json"]]}[fmt] + [["info"]]
+                    "minidump": [["minidump", "info"], ["minidump", "info", "--json"],
+                                 ["minidump", "bt", "--all", "--full"]]}[fmt] + [["info"]]
             with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
                 for c in cmds:
                     main(c + [f.name])
@@ -344,6 +350,11 @@ def run_entry(fmt: str, data: bytes, cli: bool) -> None:
     elif kind == "minidump":
         d.findings()
         d.provenance()
+        p = d.process()
+        from dumpx.elf.reading import explain_unknown_frames
+        bts = p.unwinder().all()
+        if bts:
+            explain_unknown_frames(p, bts[0])
         for t in d.threads[:4]:
             if t.sp is not None:
                 try:

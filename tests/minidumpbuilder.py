@@ -20,6 +20,7 @@ class Spec:
     exception: tuple[int, int, int] | None = None                                          # tid, code, address
     thread_count: int | None = None                                                        # override (damage)
     stream_size_extra: int = 0                                                             # module list past the end
+    linux: dict[int, bytes] = field(default_factory=dict)                                  # Breakpad Linux streams
 
 
 def _context(regs: dict[str, int]) -> bytes:
@@ -43,7 +44,7 @@ def build(spec: Spec) -> bytes:
             offset[0] += pad
         return rva
 
-    nstreams = 5 if spec.exception else 4
+    nstreams = (5 if spec.exception else 4) + len(spec.linux)
     put(bytes(32))                                           # header, written last
     dir_rva = put(bytes(12 * nstreams))
     streams: list[tuple[int, int, int]] = []
@@ -83,6 +84,9 @@ def build(spec: Spec) -> bytes:
             struct.pack("<II", AMD64_CONTEXT_SIZE, ctx_rva)
         streams.append((6, len(ex), put(ex)))
 
+    for t, data in spec.linux.items():
+        streams.append((t, len(data), put(data)))
+
     out = bytearray(b"".join(blobs))
     struct.pack_into("<IIIIIIQ", out, 0, 0x504D444D, 0xA793, len(streams), dir_rva, 0, 1700000000, 0)
     for i, (t, size, rva) in enumerate(streams):
@@ -98,3 +102,34 @@ def crash(pc: int, stack: bytes | None = None, exception_address: int = 0x45) ->
                 modules=[(0x400000, 0x20000, "/srv/app", bytes.fromhex("f1c3bcc0279865fe3058404b2831d9e64135386c")),
                          (0x7F0000000000, 0x200000, "/lib/x86_64-linux-gnu/libc.so.6", bytes(range(20)))],
                 exception=(4242, 11, exception_address))
+
+
+def from_core(core) -> bytes:
+    """A minidump of what an ELF core holds that a Breakpad handler would have written: every
+    thread's registers and its stack from 128 bytes below the stack pointer to the end of the
+    stack's mapping (at most 1 MiB), the modules with their build-ids, /proc/PID/maps rebuilt from
+    NT_FILE and the segments' permissions, the auxiliary vector, and the signal as the exception."""
+    from dumpx.elf.core import AUXV_NAMES
+    threads = []
+    for t in core.threads:
+        sp = t.sp
+        seg = core.segment_of(sp) if sp is not None else None
+        if seg is None:
+            continue
+        start = max(seg.vaddr, (sp - 128) & ~7)
+        end = min(seg.vaddr + seg.filesz, start + (1 << 20))
+        threads.append((t.pid, dict(t.registers), start, core.read(start, end - start)))
+    mods = [(m.start, m.size, m.path or "?", bytes.fromhex(m.build_id) if m.build_id else b"")
+            for m in core.modules() if m.size]
+    lines = []
+    for f in core.files:
+        seg = core.segment_of(f.start)
+        perms = "r" + ("w" if seg is not None and seg.flags & 2 else "-") + \
+            ("x" if seg is not None and seg.executable else "-") + "p"
+        lines.append(f"{f.start:08x}-{f.end:08x} {perms} {f.file_offset * 4096:08x} 00:00 0 {f.path}")
+    names = {v: k for k, v in AUXV_NAMES.items()}
+    auxv = b"".join(struct.pack("<QQ", names[k], v) for k, v in core.auxv.items() if k in names and names[k])
+    crashed = core.threads[0]
+    return build(Spec(threads=threads, modules=mods,
+                      exception=(crashed.pid, crashed.signal, (core.siginfo or {}).get("addr") or 0),
+                      linux={0x47670009: "\n".join(lines).encode() + b"\n", 0x47670008: auxv + bytes(16)}))

@@ -144,9 +144,10 @@ def _frame_line(f) -> str:
     return f"#{f.index:<3} {pc} in {fn}{where}{mod}  [{', '.join(tags)}]"
 
 
-def run_bt(args) -> int:
+def run_bt(args, process=None) -> int:
+    """``dumpx core bt``; also ``dumpx minidump bt``, which passes the minidump's process image."""
     from ..elf.reading import explain_unknown_frames, protector_findings
-    c = Core(args.core)
+    c = process if process is not None else Core(args.core)
     u = c.unwinder(args.binary, args.search)
     if args.thread is not None:
         bts = [u.backtrace(args.thread)]

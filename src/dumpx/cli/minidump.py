@@ -16,6 +16,21 @@ def add_parser(sub) -> None:
     i.add_argument("file", help="the minidump (compressed or not)")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.set_defaults(run=run_info)
+    b = ms.add_parser("bt", help="symbolized backtraces through the ELF unwinder, with the trust of each frame",
+                      description="Backtraces of the minidump's threads, the crashing thread first, unwound "
+                                  "and symbolized by the same code as dumpx core bt: modules are verified by "
+                                  "build-id before any symbol. Example: dumpx minidump bt crash.dmp --binary ./app")
+    b.add_argument("core", metavar="file", help="the minidump (compressed or not)")
+    b.add_argument("--binary", action="append", default=[], metavar="FILE",
+                   help="a binary or library of the crashed process (matched by build-id, name or entry point)")
+    b.add_argument("--debug-dir", "--search", dest="search", action="append", default=[], metavar="DIR",
+                   help="a directory with binaries or a .build-id/ tree (/usr/lib/debug is always searched)")
+    g = b.add_mutually_exclusive_group()
+    g.add_argument("--thread", type=int, default=None, metavar="N", help="only thread N (0 is the crashing one)")
+    g.add_argument("--all", action="store_true", help="every thread; threads with identical stacks are grouped")
+    b.add_argument("--full", action="store_true", help="with each frame's variables (DWARF) and registers")
+    b.add_argument("--json", action="store_true", help="machine-readable output")
+    b.set_defaults(run=run_bt)
 
 
 def run_info(args) -> int:
@@ -56,3 +71,9 @@ def run_info(args) -> int:
     print()
     print(fs.text())
     return 1 if md.problems else 0
+
+
+def run_bt(args) -> int:
+    from ..minidump import Minidump
+    from .core import run_bt as core_bt
+    return core_bt(args, process=Minidump(args.core).process())

@@ -312,10 +312,9 @@ class Unwinder:
         for i, n in enumerate(self.names):
             if n in t.registers:
                 regs[i] = t.registers[n]
-        if self.arch == "x86-64":
-            pc = t.registers["rip"]
-        else:
-            pc = t.registers["pc"]
+        pc = t.registers.get("rip" if self.arch == "x86-64" else "pc")
+        if pc is None:
+            return thread, t.pid, [], "the thread's registers are not in the dump"
         frames: list[Frame] = []
         trust = TRUST_CONTEXT
         exact = True

@@ -189,7 +189,7 @@ def _judge(m, cands, roots) -> ModuleVerdict:
     def consider(p: Path, src: str) -> None:
         nonlocal image, debug, source
         key = str(p)
-        if key in seen or not p.is_file():
+        if key in seen or not _is_file(p):
             return
         seen.add(key)
         try:
@@ -217,7 +217,7 @@ def _judge(m, cands, roots) -> ModuleVerdict:
             name, crc = link
             d = Path(image).parent
             for p in [d / name, d / ".debug" / name] + [r / str(d.resolve()).lstrip("/") / name for r in roots]:
-                if p.is_file() and str(p) not in seen:
+                if _is_file(p) and str(p) not in seen:
                     if _crc32(p) != crc:
                         tried.append(Candidate(str(p), "debuglink", None, "debuglink CRC differs"))
                         seen.add(str(p))
@@ -233,6 +233,15 @@ def _judge(m, cands, roots) -> ModuleVerdict:
     return ModuleVerdict(m.path or "?", m.start, m.build_id, first.path if first else None,
                          first.build_id if first else None, verdict, image, debug,
                          first.source if first else None, tried)
+
+
+def _is_file(p: Path) -> bool:
+    """A candidate path names a regular file; a path the system refuses (a crafted build-id longer
+    than a file name may be) names none."""
+    try:
+        return p.is_file()
+    except OSError:
+        return False
 
 
 def _main_module(core, mods):

@@ -202,8 +202,11 @@ class Minidump:
                 cv = self.view.read(cv_rva, min(cv_size, 4096))
                 magic = int.from_bytes(cv[:4], "little")
                 sig = {0x4270454C: "BpEL", 0x53445352: "RSDS"}.get(magic, f"0x{magic:08x}")
-                if sig == "BpEL":                              # Breakpad's ELF record: the build-id
+                if sig == "BpEL" and 5 <= cv_size <= 4 + 64:   # Breakpad's ELF record: the build-id
                     build_id = cv[4:].hex()
+                elif sig == "BpEL":
+                    self.problems.append(f"module {name}: an ELF build-id record of {cv_size} bytes (offset "
+                                         f"{cv_rva}); build-ids are 8 to 64 bytes")
                 elif sig == "RSDS" and len(cv) >= 24:
                     g = cv[4:20]
                     guid = f"{int.from_bytes(g[:4], 'little'):08X}{int.from_bytes(g[4:6], 'little'):04X}" \
@@ -309,6 +312,13 @@ class Minidump:
     def findings(self):
         from .analysis import findings
         return findings(self)
+
+    def process(self):
+        """This minidump as the process image the ELF unwinder reads (``dumpx.minidump.process``):
+        ``md.process().unwinder([binaries]).all()`` gives symbolized backtraces, the crashing
+        thread first."""
+        from .process import MinidumpProcess
+        return MinidumpProcess(self)
 
     def close(self) -> None:
         self.source.close()
