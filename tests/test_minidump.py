@@ -29,12 +29,7 @@ def _real() -> Path:
 
 
 # ---------------------------------------------------------------- the real minidump vs its project's reader
-def test_the_real_minidump_reads_as_minidump_stackwalk_reads_it():
-    """fixtures/minidump/linux-mini.stackwalk.json is `minidump-stackwalk --json` (rust-minidump
-    0.27.0) on this file, kept so that the comparison runs where the tool is not installed."""
-    md = dumpx.open(_real())
-    ref = json.loads(ORACLE.read_text())
-    assert isinstance(md, Minidump)
+def _as_stackwalk_reads_it(md: Minidump, ref: dict) -> None:
     assert md.system["arch"] == "x86-64" and ref["system_info"]["cpu_arch"] == "amd64"
     assert md.system["os"] == "Linux" == ref["system_info"]["os"]
     assert md.system["processors"] == ref["system_info"]["cpu_count"]
@@ -46,12 +41,29 @@ def test_the_real_minidump_reads_as_minidump_stackwalk_reads_it():
     assert md.crashing_thread.pc == int(frame0["offset"], 16)
     assert {k: v for k, v in md.crashing_thread.registers.items()} == \
         {k: int(v, 16) for k, v in frame0["registers"].items()}
-    mods = {m["filename"]: m for m in ref["modules"]}
+    mods = {m["code_id"]: m for m in ref["modules"]}
     assert len(md.modules) == len(mods)
     for m in md.modules:
-        r = mods[Path(m.name).name]
+        r = mods[m.build_id]
         assert m.base == int(r["base_addr"], 16) and m.base + m.size == int(r["end_addr"], 16)
-        assert m.build_id == r["code_id"].lower()
+        assert Path(m.name).name == r["filename"]
+
+
+def test_the_real_minidump_reads_as_minidump_stackwalk_reads_it():
+    """fixtures/minidump/out/linux-mini.stackwalk.json is `minidump-stackwalk --json` (rust-minidump
+    0.27.0) on this file, kept so that the comparison runs where the tool is not installed."""
+    md = dumpx.open(_real())
+    assert isinstance(md, Minidump)
+    _as_stackwalk_reads_it(md, json.loads(ORACLE.read_text()))
+
+
+def test_the_minidump_written_here_reads_as_minidump_stackwalk_reads_it():
+    """The writer (tests/minidumpbuilder.from_core) checked by rust-minidump's reader first:
+    unwind-O2cfi.dmp is the minidump of the ELF fixture core's crash, and its stackwalk output
+    is kept beside it."""
+    from conftest import fixture_file
+    md = Minidump(fixture_file("minidump/out/unwind-O2cfi.dmp"))
+    _as_stackwalk_reads_it(md, json.loads(fixture_file("minidump/out/unwind-O2cfi.stackwalk.json").read_text()))
 
 
 def test_minidump_stackwalk_itself_when_installed(tmp_path):
@@ -222,3 +234,20 @@ def test_an_absurd_build_id_record_is_a_problem_not_a_path():
     from dumpx.elf.verify import _is_file
     assert _is_file(Path("/usr/lib/debug/.build-id/ab/" + "c" * 5000 + ".debug")) is False
     md.process().verify()                      # no OSError from the lookups
+
+
+def test_minidump_verify_and_stack_commands(capsys):
+    from conftest import fixture_file
+    from dumpx.cli import main
+    dmp, exe = fixture_file("minidump/out/unwind-O2cfi.dmp"), fixture_file("elf/out/unwind-O2cfi")
+    main(["minidump", "verify", str(dmp), "--binary", str(exe), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    rows = doc["modules"] if isinstance(doc, dict) and "modules" in doc else doc
+    text = json.dumps(rows)
+    assert "8b416ca95185c40a92068d4845bfd5f1622341ce" in text and "match" in text
+    assert main(["minidump", "stack", str(dmp), "--words", "4", "--json"]) == 0
+    words = json.loads(capsys.readouterr().out)
+    md = Minidump(dmp)
+    sp = md.crashing_thread.sp
+    assert [w["address"] for w in words] == [sp + 8 * k for k in range(4)]
+    assert words[0]["value"] == struct.unpack("<Q", md.read(sp, 8))[0]

@@ -87,10 +87,10 @@ def run_info(args) -> int:
     return 1 if c.problems else 0
 
 
-def run_verify(args) -> int:
+def run_verify(args, process=None) -> int:
     import dataclasses
     from ..elf.verify import MISMATCH, verdict_table, verify_findings, verify_with_given
-    c = Core(args.core)
+    c = process if process is not None else Core(args.core)
     vs, given = verify_with_given(c, args.binary, args.search)
     fs = verify_findings(vs)
     unmatched = [g for g in given if g.module is None]
@@ -113,8 +113,8 @@ def run_verify(args) -> int:
     return 1 if unmatched or c.problems else 0
 
 
-def run_stack(args) -> int:
-    c = Core(args.core)
+def run_stack(args, process=None) -> int:
+    c = process if process is not None else Core(args.core)
     words = c.stack_words(args.thread, args.words)
     if args.json:
         print(json.dumps([{"address": a, "value": v} for a, v in words]))

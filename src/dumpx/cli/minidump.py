@@ -31,6 +31,19 @@ def add_parser(sub) -> None:
     b.add_argument("--full", action="store_true", help="with each frame's variables (DWARF) and registers")
     b.add_argument("--json", action="store_true", help="machine-readable output")
     b.set_defaults(run=run_bt)
+    v = ms.add_parser("verify", help="does each module's build-id match the binaries you have?")
+    v.add_argument("core", metavar="file", help="the minidump")
+    v.add_argument("--binary", action="append", default=[], metavar="FILE")
+    v.add_argument("--search", "--debug-dir", dest="search", action="append", default=[], metavar="DIR",
+                   help="a directory with binaries or a .build-id/ tree (e.g. /usr/lib/debug)")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(run=run_verify)
+    s = ms.add_parser("stack", help="raw stack words from the stack pointer, like x/32gx $rsp")
+    s.add_argument("core", metavar="file", help="the minidump")
+    s.add_argument("--thread", type=int, default=0, metavar="N", help="thread N (0 is the crashing one)")
+    s.add_argument("--words", type=int, default=32)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(run=run_stack)
 
 
 def run_info(args) -> int:
@@ -77,3 +90,15 @@ def run_bt(args) -> int:
     from ..minidump import Minidump
     from .core import run_bt as core_bt
     return core_bt(args, process=Minidump(args.core).process())
+
+
+def run_verify(args) -> int:
+    from ..minidump import Minidump
+    from .core import run_verify as core_verify
+    return core_verify(args, process=Minidump(args.core).process())
+
+
+def run_stack(args) -> int:
+    from ..minidump import Minidump
+    from .core import run_stack as core_stack
+    return core_stack(args, process=Minidump(args.core).process())
