@@ -59,13 +59,10 @@ class Segment:
         return bool(self.flags & PF_X)
 
 
-@dataclass
-class Thread:
-    index: int
-    pid: int
-    signal: int
+class ThreadRegisters:
+    """pc and sp from a thread's ``registers`` by name (x86-64 or aarch64)."""
+
     registers: dict[str, int]
-    note_offset: int
 
     @property
     def pc(self) -> int | None:
@@ -74,6 +71,15 @@ class Thread:
     @property
     def sp(self) -> int | None:
         return self.registers.get("rsp", self.registers.get("sp"))
+
+
+@dataclass
+class Thread(ThreadRegisters):
+    index: int
+    pid: int
+    signal: int
+    registers: dict[str, int]
+    note_offset: int
 
 
 @dataclass

@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..elf.core import ThreadRegisters
 from ..errors import CorruptDumpError, UnmappedAddressError, UnsupportedFormatError
 from ..sources import ByteView, open_source
 
@@ -45,7 +46,7 @@ class Stream:
 
 
 @dataclass
-class MiniThread:
+class MiniThread(ThreadRegisters):
     index: int
     tid: int
     stack_start: int
@@ -53,14 +54,6 @@ class MiniThread:
     stack_rva: int
     registers: dict[str, int]
     context_size: int
-
-    @property
-    def pc(self) -> int | None:
-        return self.registers.get("rip", self.registers.get("pc"))
-
-    @property
-    def sp(self) -> int | None:
-        return self.registers.get("rsp", self.registers.get("sp"))
 
 
 @dataclass
@@ -143,16 +136,21 @@ class Minidump:
                 "os": PLATFORM.get(platform, f"platform 0x{platform:x}"),
                 "os_version": f"{major}.{minor}.{build}"}
 
+    def _count(self, d: ByteView, base: int, count: int, header: int, entry: int, limit: int, what: str) -> int:
+        """A list's announced count, believed only as far as its stream holds entries."""
+        room = max(d.size - header, 0) // entry
+        if count > min(room, limit):
+            raise CorruptDumpError(f"the {what} list announces {count:,} {what}s", offset=base,
+                                   expected=f"at most {min(room, limit):,} in its {d.size} bytes",
+                                   path=self.source.name)
+        return count
+
     def _threads(self) -> list[MiniThread]:
         got = self._stream(3)
         if got is None:
             return []
         d, base = got
-        count = d.unpack("<I", 0)[0]
-        if count > min((d.size - 4) // 48, MAX_THREADS):
-            raise CorruptDumpError(f"the thread list announces {count:,} threads", offset=base,
-                                   expected=f"at most {(d.size - 4) // 48} in its {d.size} bytes",
-                                   path=self.source.name)
+        count = self._count(d, base, d.unpack("<I", 0)[0], 4, 48, MAX_THREADS, "thread")
         out = []
         for i in range(count):
             tid, _, _, _, _, st_start, st_size, st_rva, ctx_size, ctx_rva = d.unpack("<IIIIQQIIII", 4 + 48 * i)
@@ -186,11 +184,7 @@ class Minidump:
         if got is None:
             return []
         d, base = got
-        count = d.unpack("<I", 0)[0]
-        if count > min((d.size - 4) // 108, MAX_MODULES):
-            raise CorruptDumpError(f"the module list announces {count:,} modules", offset=base,
-                                   expected=f"at most {(d.size - 4) // 108} in its {d.size} bytes",
-                                   path=self.source.name)
+        count = self._count(d, base, d.unpack("<I", 0)[0], 4, 108, MAX_MODULES, "module")
         out = []
         for i in range(count):
             o = 4 + 108 * i
@@ -224,10 +218,7 @@ class Minidump:
         got = self._stream(5)
         if got is not None:
             d, base = got
-            count = d.unpack("<I", 0)[0]
-            if count > min((d.size - 4) // 16, MAX_RANGES):
-                raise CorruptDumpError(f"the memory list announces {count:,} ranges", offset=base,
-                                       expected=f"at most {(d.size - 4) // 16}", path=self.source.name)
+            count = self._count(d, base, d.unpack("<I", 0)[0], 4, 16, MAX_RANGES, "memory range")
             for i in range(count):
                 start, size, rva = d.unpack("<QII", 4 + 16 * i)
                 ranges.append((start, size, rva))
@@ -235,9 +226,7 @@ class Minidump:
         if got is not None:
             d, base = got
             count, rva = d.unpack("<QQ", 0)
-            if count > min((d.size - 16) // 16, MAX_RANGES):
-                raise CorruptDumpError(f"the memory64 list announces {count:,} ranges", offset=base,
-                                       expected=f"at most {(d.size - 16) // 16}", path=self.source.name)
+            count = self._count(d, base, count, 16, 16, MAX_RANGES, "memory64 range")
             for i in range(count):
                 start, size = d.unpack("<QQ", 16 + 16 * i)
                 ranges.append((start, size, rva))
