@@ -8,6 +8,7 @@ import struct
 from dataclasses import dataclass, field
 
 AMD64_CONTEXT_SIZE = 1232
+ARM64_CONTEXT_SIZE = 912              # CONTEXT_ARM64 (Windows layout, which Crashpad writes and rust-minidump reads)
 REGS = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
         "r14", "r15", "rip")
 
@@ -21,9 +22,16 @@ class Spec:
     thread_count: int | None = None                                                        # override (damage)
     stream_size_extra: int = 0                                                             # module list past the end
     linux: dict[int, bytes] = field(default_factory=dict)                                  # Breakpad Linux streams
+    arch: int = 9                                                                          # 9 AMD64, 12 ARM64
 
 
-def _context(regs: dict[str, int]) -> bytes:
+def _context(regs: dict[str, int], arch: int = 9) -> bytes:
+    if arch == 12:
+        b = bytearray(ARM64_CONTEXT_SIZE)
+        struct.pack_into("<II", b, 0, 0x00400003, regs.get("pstate", 0) & 0xFFFFFFFF)   # CONTROL | INTEGER
+        struct.pack_into("<31Q", b, 8, *(regs.get(f"x{i}", 0) for i in range(31)))
+        struct.pack_into("<QQ", b, 256, regs.get("sp", 0), regs.get("pc", 0))
+        return bytes(b)
     b = bytearray(AMD64_CONTEXT_SIZE)
     struct.pack_into("<I", b, 48, 0x0010000F)                # CONTEXT_AMD64 | CONTROL | INTEGER | SEGMENTS
     struct.pack_into("<17Q", b, 120, *(regs.get(r, 0) for r in REGS))
@@ -49,14 +57,14 @@ def build(spec: Spec) -> bytes:
     dir_rva = put(bytes(12 * nstreams))
     streams: list[tuple[int, int, int]] = []
 
-    sysinfo = struct.pack("<HHHBBIIII", 9, 6, 0, 4, 1, 0, 0, 0, 0x8201) + bytes(4 + 4 + 24)
+    sysinfo = struct.pack("<HHHBBIIII", spec.arch, 6, 0, 4, 1, 0, 0, 0, 0x8201) + bytes(4 + 4 + 24)
     streams.append((7, len(sysinfo), put(sysinfo)))
 
     th = bytearray(struct.pack("<I", spec.thread_count if spec.thread_count is not None else len(spec.threads)))
     mem = []
     for tid, regs, st_start, stack in spec.threads:
         st_rva = put(stack)
-        ctx = _context(regs)
+        ctx = _context(regs, spec.arch)
         ctx_rva = put(ctx)
         th += struct.pack("<IIIIQQIIII", tid, 0, 0, 0, 0, st_start, len(stack), st_rva, len(ctx), ctx_rva)
         mem.append((st_start, len(stack), st_rva))
@@ -79,9 +87,10 @@ def build(spec: Spec) -> bytes:
 
     if spec.exception:
         tid, code, addr = spec.exception
-        ctx_rva = put(_context(next((r for t, r, _, _ in spec.threads if t == tid), {})))
+        ctx = _context(next((r for t, r, _, _ in spec.threads if t == tid), {}), spec.arch)
+        ctx_rva = put(ctx)
         ex = struct.pack("<IIIIQQII", tid, 0, code, 0, 0, addr, 0, 0) + bytes(120) + \
-            struct.pack("<II", AMD64_CONTEXT_SIZE, ctx_rva)
+            struct.pack("<II", len(ctx), ctx_rva)
         streams.append((6, len(ex), put(ex)))
 
     for t, data in spec.linux.items():
@@ -108,7 +117,8 @@ def from_core(core) -> bytes:
     """A minidump of what an ELF core holds that a Breakpad handler would have written: every
     thread's registers and its stack from 128 bytes below the stack pointer to the end of the
     stack's mapping (at most 1 MiB), the modules with their build-ids, /proc/PID/maps rebuilt from
-    NT_FILE and the segments' permissions, the auxiliary vector, and the signal as the exception."""
+    the segments' permissions and NT_FILE, the auxiliary vector, and the signal as the exception;
+    x86-64 or aarch64 (CONTEXT_ARM64) as the core is."""
     from dumpx.elf.core import AUXV_NAMES
     threads = []
     for t in core.threads:
@@ -122,14 +132,15 @@ def from_core(core) -> bytes:
     mods = [(m.start, m.size, m.path or "?", bytes.fromhex(m.build_id) if m.build_id else b"")
             for m in core.modules() if m.size]
     lines = []
-    for f in core.files:
-        seg = core.segment_of(f.start)
-        perms = "r" + ("w" if seg is not None and seg.flags & 2 else "-") + \
-            ("x" if seg is not None and seg.executable else "-") + "p"
-        lines.append(f"{f.start:08x}-{f.end:08x} {perms} {f.file_offset * 4096:08x} 00:00 0 {f.path}")
+    files = {f.start: f for f in core.files}
+    for seg in core.segments:                         # every mapping the core records, as /proc/PID/maps
+        perms = "r" + ("w" if seg.flags & 2 else "-") + ("x" if seg.executable else "-") + "p"
+        f = files.get(seg.vaddr)
+        off, path = (f.file_offset * 4096, f.path) if f is not None else (0, "")
+        lines.append(f"{seg.vaddr:08x}-{seg.end:08x} {perms} {off:08x} 00:00 0 {path}".rstrip())
     names = {v: k for k, v in AUXV_NAMES.items()}
     auxv = b"".join(struct.pack("<QQ", names[k], v) for k, v in core.auxv.items() if k in names and names[k])
     crashed = core.threads[0]
-    return build(Spec(threads=threads, modules=mods,
+    return build(Spec(threads=threads, modules=mods, arch=12 if core.machine == "aarch64" else 9,
                       exception=(crashed.pid, crashed.signal, (core.siginfo or {}).get("addr") or 0),
                       linux={0x47670009: "\n".join(lines).encode() + b"\n", 0x47670008: auxv + bytes(16)}))

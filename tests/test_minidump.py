@@ -30,7 +30,8 @@ def _real() -> Path:
 
 # ---------------------------------------------------------------- the real minidump vs its project's reader
 def _as_stackwalk_reads_it(md: Minidump, ref: dict) -> None:
-    assert md.system["arch"] == "x86-64" and ref["system_info"]["cpu_arch"] == "amd64"
+    arch = {"amd64": "x86-64", "arm64": "aarch64"}[ref["system_info"]["cpu_arch"]]
+    assert md.system["arch"] == arch
     assert md.system["os"] == "Linux" == ref["system_info"]["os"]
     assert md.system["processors"] == ref["system_info"]["cpu_count"]
     assert len(md.threads) == ref["thread_count"]
@@ -39,8 +40,9 @@ def _as_stackwalk_reads_it(md: Minidump, ref: dict) -> None:
     assert md.crashing_thread.index == crashing["crashing_thread"]
     frame0 = ref["crashing_thread"]["frames"][0]
     assert md.crashing_thread.pc == int(frame0["offset"], 16)
-    assert {k: v for k, v in md.crashing_thread.registers.items()} == \
-        {k: int(v, 16) for k, v in frame0["registers"].items()}
+    names = {"fp": "x29", "lr": "x30"} if arch == "aarch64" else {}
+    theirs = {names.get(k, k): int(v, 16) for k, v in frame0["registers"].items()}
+    assert theirs and {k: md.crashing_thread.registers[k] for k in theirs} == theirs
     mods = {m["code_id"]: m for m in ref["modules"]}
     assert len(md.modules) == len(mods)
     for m in md.modules:
@@ -57,13 +59,28 @@ def test_the_real_minidump_reads_as_minidump_stackwalk_reads_it():
     _as_stackwalk_reads_it(md, json.loads(ORACLE.read_text()))
 
 
-def test_the_minidump_written_here_reads_as_minidump_stackwalk_reads_it():
-    """The writer (tests/minidumpbuilder.from_core) checked by rust-minidump's reader first:
-    unwind-O2cfi.dmp is the minidump of the ELF fixture core's crash, and its stackwalk output
-    is kept beside it."""
+@pytest.mark.parametrize("name", ["unwind-O2cfi", "nullderef-aarch64"])
+def test_the_minidump_written_here_reads_as_minidump_stackwalk_reads_it(name):
+    """The writer (tests/minidumpbuilder.from_core) checked by rust-minidump's reader first: each
+    is the minidump of an ELF fixture core's crash (x86-64, and aarch64 with CONTEXT_ARM64), its
+    stackwalk output kept beside it."""
     from conftest import fixture_file
-    md = Minidump(fixture_file("minidump/out/unwind-O2cfi.dmp"))
-    _as_stackwalk_reads_it(md, json.loads(fixture_file("minidump/out/unwind-O2cfi.stackwalk.json").read_text()))
+    md = Minidump(fixture_file(f"minidump/out/{name}.dmp"))
+    _as_stackwalk_reads_it(md, json.loads(fixture_file(f"minidump/out/{name}.stackwalk.json").read_text()))
+
+
+def test_an_aarch64_minidump_unwinds_as_its_core_does(tmp_path, monkeypatch):
+    """No binary (a static program run under qemu): the link register, then the x29 chain — the
+    frames the ELF test checks against eu-stack."""
+    from conftest import fixture_file
+    from dumpx.elf import Core
+    from minidumpbuilder import from_core
+    monkeypatch.setenv("DUMPX_CACHE_DIR", str(tmp_path / "cache"))
+    core = Core(fixture_file("elf/out/nullderef-aarch64.core.zst"))
+    md = Minidump(from_core(core))
+    want = [(f.pc, f.trust, f.slot) for f in core.unwinder().backtrace(0).frames]
+    got = [(f.pc, f.trust, f.slot) for f in md.process().unwinder().backtrace(0).frames]
+    assert got == want and len(want) >= 3 and "frame pointer" in {t for _, t, _ in got}
 
 
 def test_minidump_stackwalk_itself_when_installed(tmp_path):

@@ -29,7 +29,8 @@ STREAMS = {3: "ThreadList", 4: "ModuleList", 5: "MemoryList", 6: "Exception", 7:
 ARCH = {0: "x86", 5: "arm", 9: "x86-64", 12: "aarch64", 0x8003: "aarch64"}
 PLATFORM = {0x8101: "macOS", 0x8102: "iOS", 0x8201: "Linux", 0x8202: "Solaris", 0x8203: "Android",
             0x8204: "PS3", 0x8205: "NaCl", 0x8206: "Fuchsia", 2: "Windows"}
-# CONTEXT_AMD64: the general registers from Rax at offset 120, then Rip at 248
+# CONTEXT_AMD64: the general registers from Rax at offset 120, then Rip at 248; CONTEXT_ARM64 (the
+# Windows layout Crashpad writes; Breakpad's older arm64 layout is not decoded yet): x0..x30, sp, pc
 _AMD64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
           "r14", "r15", "rip")
 MAX_THREADS = 1 << 20
@@ -168,6 +169,13 @@ class Minidump:
         if self.arch == "x86-64" and size >= 256:
             vals = self.view.unpack("<17Q", rva + 120)
             return dict(zip(_AMD64, vals))
+        if self.arch == "aarch64" and size >= 272:
+            # CONTEXT_ARM64: flags, cpsr, x0..x28, fp (x29), lr (x30), sp, pc
+            flags, cpsr = self.view.unpack("<II", rva)
+            vals = self.view.unpack("<33Q", rva + 8)
+            regs = {f"x{i}": vals[i] for i in range(31)}
+            regs.update(sp=vals[31], pc=vals[32], pstate=cpsr)
+            return regs
         self.problems.append(f"{who}: a {self.arch} CPU context of {size} bytes is not decoded yet")
         return {}
 
