@@ -23,6 +23,7 @@ class Spec:
     stream_size_extra: int = 0                                                             # module list past the end
     linux: dict[int, bytes] = field(default_factory=dict)                                  # Breakpad Linux streams
     arch: int = 9                                                                          # 9 AMD64, 12 ARM64
+    memory_info: list[tuple[int, int, int]] = field(default_factory=list)                  # base, size, PAGE_*
 
 
 def _context(regs: dict[str, int], arch: int = 9) -> bytes:
@@ -52,7 +53,7 @@ def build(spec: Spec) -> bytes:
             offset[0] += pad
         return rva
 
-    nstreams = (5 if spec.exception else 4) + len(spec.linux)
+    nstreams = (5 if spec.exception else 4) + len(spec.linux) + (1 if spec.memory_info else 0)
     put(bytes(32))                                           # header, written last
     dir_rva = put(bytes(12 * nstreams))
     streams: list[tuple[int, int, int]] = []
@@ -95,6 +96,10 @@ def build(spec: Spec) -> bytes:
 
     for t, data in spec.linux.items():
         streams.append((t, len(data), put(data)))
+    if spec.memory_info:
+        mi = struct.pack("<IIQ", 16, 48, len(spec.memory_info)) + b"".join(
+            struct.pack("<QQIIQIIII", b, b, p, 0, n, 0x1000, p, 0x20000, 0) for b, n, p in spec.memory_info)
+        streams.append((16, len(mi), put(mi)))
 
     out = bytearray(b"".join(blobs))
     struct.pack_into("<IIIIIIQ", out, 0, 0x504D444D, 0xA793, len(streams), dir_rva, 0, 1700000000, 0)

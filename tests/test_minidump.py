@@ -268,3 +268,28 @@ def test_minidump_verify_and_stack_commands(capsys):
     sp = md.crashing_thread.sp
     assert [w["address"] for w in words] == [sp + 8 * k for k in range(4)]
     assert words[0]["value"] == struct.unpack("<Q", md.read(sp, 8))[0]
+
+
+def test_without_maps_the_memory_info_protections_say_what_is_code():
+    """Crashpad and Windows minidumps carry a MemoryInfoList instead of LinuxMaps: a pc in a region
+    with an execute protection is code, the same pc in a read-write region is not (the look-alike)."""
+    for protect, code in ((0x20, True), (0x04, False)):              # PAGE_EXECUTE_READ, PAGE_READWRITE
+        spec = crash(0x401D72)
+        spec.memory_info = [(0x400000, 0x20000, protect), (0x7FF000000000, 0x1000, 0x04)]
+        md = Minidump(build(spec))
+        assert md.memory_info()[0] == (0x400000, 0x20000, protect, 0x1000)
+        p = md.process()
+        assert p.is_executable(0x401D72) is code
+        f0 = p.unwinder().backtrace(0).frames[0]
+        assert (f0.note is None) is code
+
+
+def test_a_memory_info_list_with_an_impossible_entry_size_is_a_problem():
+    spec = crash(0x401D72)
+    spec.memory_info = [(0x400000, 0x20000, 0x20)]
+    data = bytearray(build(spec))
+    md = Minidump(bytes(data))
+    rva = md._by_type[16].rva
+    struct.pack_into("<I", data, rva + 4, 8)                            # entries of 8 bytes
+    md = Minidump(bytes(data))
+    assert md.memory_info() == [] and any("MemoryInfoList" in p for p in md.problems)

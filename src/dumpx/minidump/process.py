@@ -1,6 +1,6 @@
 """A minidump seen as the process image the ELF unwinder reads: threads with registers, captured
-memory as segments, the mapped files of ``/proc/PID/maps`` (Breakpad's LinuxMaps stream), the
-auxiliary vector, and the modules with the build-ids the minidump recorded. Backtraces, build
+memory as segments, the mapped files of ``/proc/PID/maps`` (Breakpad's LinuxMaps stream; the
+MemoryInfoList's protections where there is none), the auxiliary vector, and the modules with the build-ids the minidump recorded. Backtraces, build
 verification and symbols are then the ELF code's own (``dumpx.elf.backtrace``)."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import struct
 from ..elf.core import AUXV_NAMES, PF_X, Core, MappedFile, Module, Segment, Thread
 
 PF_R, PF_W = 4, 2
+MEM_COMMIT = 0x1000
+PAGE_EXECUTE_ANY = 0x10 | 0x20 | 0x40 | 0x80     # EXECUTE, _READ, _READWRITE, _WRITECOPY
 
 
 def _maps(text: bytes) -> list[tuple[int, int, str, int, str]]:
@@ -49,6 +51,9 @@ class MinidumpProcess(Core):
         self.threads = [Thread(i, t.tid, sig if t is crashing else 0, dict(t.registers), 0)
                         for i, t in enumerate(order)]
         exe = [(a, b) for a, b, perms, _, _ in maps if "x" in perms]
+        if not maps:                          # Crashpad, Windows: the regions' protections instead
+            exe = [(b, b + n) for b, n, protect, state in md.memory_info()
+                   if state == MEM_COMMIT and protect & PAGE_EXECUTE_ANY]
         segs = []
         for start, size, rva in md._ranges:
             x = any(a <= start < b for a, b in exe)

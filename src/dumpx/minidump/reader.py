@@ -274,6 +274,25 @@ class Minidump:
     def memory_ranges(self) -> list[tuple[int, int]]:
         return [(s, n) for s, n, _ in self._ranges]
 
+    def memory_info(self) -> list[tuple[int, int, int, int]]:
+        """The MemoryInfoList stream (Crashpad and Windows write it, Breakpad on Linux writes
+        LinuxMaps instead): (base, size, protection, state) per region; PAGE_* and MEM_* values."""
+        got = self._stream(16)
+        if got is None or got[0].size < 16:
+            return []
+        d, base = got
+        header, entry, count = d.unpack("<IIQ", 0)
+        if header < 16 or entry < 48:
+            self.problems.append(f"MemoryInfoList at offset {base}: header {header} and entry {entry} bytes "
+                                 f"(at least 16 and 48)")
+            return []
+        count = self._count(d, base, count, header, entry, MAX_RANGES, "memory region")
+        out = []
+        for i in range(count):
+            b, _, _, _, size, state, protect = d.unpack("<QQIIQII", header + entry * i)
+            out.append((b, size, protect, state))
+        return out
+
     def module_at(self, address: int) -> MiniModule | None:
         for m in self.modules:
             if m.base <= address < m.base + m.size:
