@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import random
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -268,3 +269,41 @@ def test_a_truncated_compressed_debug_info_is_a_corruptdumperror(tmp_path):
     cut = Image(str(p))
     with pytest.raises(CorruptDumpError):
         cut.dw.upto(".debug_info", cut.dw.size(".debug_info"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=0, max_size=40))
+def test_a_cut_or_crafted_unit_header_is_a_corruptdumperror(head):
+    """Found in review: a DWARF 5 header cut inside its abbreviation offset gave struct.error."""
+    from dumpx.elf.dwarf import Dwarf
+
+    class Img:                                        # only the section the header is read from
+        name = "crafted"
+        data = memoryview(head)
+        sections = {".debug_info": (1, 0, 0, 0, len(head))}
+
+        def section_bytes(self, name):
+            return None
+
+    try:
+        u = Dwarf(Img()).unit_at(0)
+    except CorruptDumpError as e:
+        assert e.offset is not None and 0 <= e.offset <= len(head)
+        return
+    assert 0 < u.die_start <= u.end <= len(head)
+
+
+def test_a_dwarf5_header_cut_in_its_abbreviation_offset():
+    from dumpx.elf.dwarf import Dwarf
+
+    class Img:
+        name = "cut"
+        data = memoryview(struct.pack("<IHBB", 7, 5, 1, 8) + b"\0\0\0")
+        sections = {".debug_info": (1, 0, 0, 0, 11)}
+
+        def section_bytes(self, name):
+            return None
+
+    with pytest.raises(CorruptDumpError) as e:
+        Dwarf(Img()).unit_at(0)
+    assert e.value.offset == 8

@@ -251,40 +251,31 @@ class Dwarf:
         if u is not None:
             return u
         size = self._info_size()
-        d = self._info_upto(min(offset + 32, size))
-        if not 0 <= offset or offset + 11 > len(d):
-            _fail(f"a unit header at offset {offset} inside the section", offset)
-        length, = struct.unpack_from("<I", d, offset)
-        pos, osz = offset + 4, 4
+        if not 0 <= offset < size:
+            _fail(f"a unit at offset {offset} inside the section's {size} bytes", offset)
+        r = _Reader(self._info_upto(min(offset + 40, size)), offset, ".debug_info")
+        length, osz = r.num(4), 4
         if length == 0xFFFFFFFF:
-            if offset + 23 > len(d):
-                _fail("a 64-bit unit header inside the section", offset)
-            length, = struct.unpack_from("<Q", d, pos)
-            pos, osz = pos + 8, 8
+            length, osz = r.num(8), 8
         elif length >= 0xFFFFFFF0:
             _fail(f"a unit length (got reserved value 0x{length:x})", offset)
-        end = pos + length
+        end = r.pos + length
         if end > size:
             _fail(f"a unit of {length} bytes inside the section's {size}", offset)
-        version, = struct.unpack_from("<H", d, pos)
-        pos += 2
+        r.n = min(r.n, end)                   # every header field inside the unit it opens
+        version = r.num(2)
         utype = 1
         if version >= 5:
-            utype, asz = d[pos], d[pos + 1]
-            abbrev, = struct.unpack_from("<I" if osz == 4 else "<Q", d, pos + 2)
-            pos += 2 + osz
+            utype, asz, abbrev = r.num(1), r.num(1), r.num(osz)
             if utype in (4, 5):
-                pos += 8
+                r.skip(8)                     # dwo_id
             elif utype in (2, 6):
-                pos += 8 + osz
+                r.skip(8 + osz)               # type signature and offset
         elif 2 <= version <= 4:
-            abbrev, = struct.unpack_from("<I" if osz == 4 else "<Q", d, pos)
-            asz = d[pos + osz]
-            pos += osz + 1
+            abbrev, asz = r.num(osz), r.num(1)
         else:
             _fail(f"DWARF version 2 to 5 (got {version})", offset)
-        if pos > end:
-            _fail("a unit header shorter than its unit", offset)
+        pos = r.pos
         u = Unit(offset, end, version, utype, osz, asz, abbrev, pos)
         self._units[offset] = u
         return u
@@ -377,10 +368,12 @@ class Dwarf:
         return int.from_bytes(d[pos:pos + width], "little")
 
     def string(self, u: Unit, form: int, value: int) -> bytes | None:
-        if form == 0x08:
-            d = self._info_upto(u.end)
-            end = bytes(d[value:u.end]).find(b"\x00")
-            return bytes(d[value:value + end]) if end >= 0 else None
+        if form == 0x08:                      # inline: at most 4096 bytes looked at, as for .debug_str
+            if not u.die_start <= value < u.end:
+                return None
+            got = bytes(self._info_upto(u.end)[value:min(u.end, value + 4096)])
+            end = got.find(b"\x00")
+            return got[:end] if end >= 0 else None
         if form in (0x0E, 0x1F):
             return self._str_at(".debug_str" if form == 0x0E else ".debug_line_str", value)
         if form in STRX_FORMS:
