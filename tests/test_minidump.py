@@ -293,3 +293,26 @@ def test_a_memory_info_list_with_an_impossible_entry_size_is_a_problem():
     struct.pack_into("<I", data, rva + 4, 8)                            # entries of 8 bytes
     md = Minidump(bytes(data))
     assert md.memory_info() == [] and any("MemoryInfoList" in p for p in md.problems)
+
+
+def test_the_null_page_reading_stays_quiet_for_its_look_alikes():
+    """A SIGSEGV far from page 0 (a wild or freed pointer) and a SIGABRT (whose address is 0 and
+    means nothing) are not NULL dereferences; a SIGSEGV at 0x45 is."""
+    def kinds(code, address):
+        spec = crash(0x401D72, exception_address=address)
+        spec.exception = (4242, code, address)
+        return {f.kind for f in Minidump(build(spec)).findings()}
+
+    assert "minidump-fault-null" in kinds(11, 0x45)
+    assert "minidump-fault-null" not in kinds(11, 0x7F0000001000)
+    assert "minidump-fault-null" not in kinds(6, 0)
+    assert "minidump-exception" in kinds(6, 0)
+
+
+def test_a_minidump_without_an_exception_says_nothing_about_a_crash():
+    """A dump written on request (a hang report) has no exception stream: no crash finding."""
+    spec = crash(0x401D72)
+    spec.exception = None
+    md = Minidump(build(spec))
+    assert md.exception is None and md.crashing_thread is None
+    assert not {f.kind for f in md.findings()} & {"minidump-exception", "minidump-fault-null"}

@@ -5,10 +5,10 @@ stack, and what the file lost."""
 from __future__ import annotations
 
 from .._native.stackscan import scan
+from ..elf.core import SIGNALS
 from ..elf.smash import KINDS, canonical
+from ..errors import DumpError
 from ..findings import Evidence, Finding, Findings, Severity
-
-LINUX_SIGNALS = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 11: "SIGSEGV"}
 
 
 def findings(md) -> Findings:
@@ -17,7 +17,7 @@ def findings(md) -> Findings:
     ex = md.exception
     if ex is not None:
         linux = md.system.get("os") in ("Linux", "Android")
-        what = LINUX_SIGNALS.get(ex.code, f"signal {ex.code}") if linux else f"exception 0x{ex.code:08x}"
+        what = SIGNALS.get(ex.code, f"signal {ex.code}") if linux else f"exception 0x{ex.code:08x}"
         m = md.module_at(t.pc) if t is not None and t.pc is not None else None
         ev = [Evidence("thread", ex.thread_id), Evidence("exception code", what),
               Evidence("address", ex.address, hex=True)]
@@ -63,7 +63,7 @@ def _stack_runs(md, t) -> Findings:
     start = sp & ~7
     try:
         data = md.read(start, end - start)
-    except Exception:
+    except DumpError:                         # the stack's bytes are not all in the file
         return out
     s, n, k, v = scan(data, start, 4, 3)
     for a, words, kind, value in zip(s, n, k, v):
