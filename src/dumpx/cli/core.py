@@ -15,37 +15,44 @@ def add_parser(sub) -> None:
     i.add_argument("core")
     i.add_argument("--json", action="store_true")
     i.set_defaults(run=run_info)
+    add_process_commands(cs, "the core file (compressed or not)", "core",
+                         "dumpx core bt core.1234 --binary ./server --all", "the one that took the signal",
+                         run_verify, run_bt, run_stack)
+
+
+def add_process_commands(cs, what: str, metavar: str, example: str, thread0: str, verify, bt, stack) -> None:
+    """``verify``, ``bt`` and ``stack``, with one set of options for every dump the ELF code reads
+    (cores; minidumps through their process image)."""
     v = cs.add_parser("verify", help="does each module's build-id match the binaries you have?")
-    v.add_argument("core")
+    v.add_argument("core", metavar=metavar, help=what)
     v.add_argument("--binary", action="append", default=[], metavar="FILE")
     v.add_argument("--search", "--debug-dir", dest="search", action="append", default=[], metavar="DIR",
                    help="a directory with binaries or a .build-id/ tree (e.g. /usr/lib/debug)")
     v.add_argument("--json", action="store_true")
-    v.set_defaults(run=run_verify)
+    v.set_defaults(run=verify)
     b = cs.add_parser("bt", help="symbolized backtraces with the trust of each frame, read adversarially",
-                      description="Backtraces of the core's threads. Each frame says how it was found "
+                      description="Backtraces of the dump's threads. Each frame says how it was found "
                                   "(context, cfi, frame pointer, scan) and whether its module's build was "
-                                  "verified; symbols come only from verified builds. Example: "
-                                  "dumpx core bt core.1234 --binary ./server --all")
-    b.add_argument("core", help="the core file (compressed or not)")
+                                  f"verified; symbols come only from verified builds. Example: {example}")
+    b.add_argument("core", metavar=metavar, help=what)
     b.add_argument("--binary", action="append", default=[], metavar="FILE",
                    help="a binary or library of the crashed process (matched by build-id, name or entry point)")
     b.add_argument("--debug-dir", "--search", dest="search", action="append", default=[], metavar="DIR",
                    help="a directory with binaries or a .build-id/ tree (/usr/lib/debug is always searched)")
     g = b.add_mutually_exclusive_group()
-    g.add_argument("--thread", type=int, default=None, metavar="N", help="only thread N (0 is the one that took the signal)")
+    g.add_argument("--thread", type=int, default=None, metavar="N", help=f"only thread N (0 is {thread0})")
     g.add_argument("--all", action="store_true", help="every thread; threads with identical stacks are grouped")
     b.add_argument("--full", action="store_true",
                    help="with each frame's parameters and locals (DWARF), what is left of the optimized-out "
                         "ones, and the registers recovered for the frame (also in --json)")
     b.add_argument("--json", action="store_true", help="machine-readable output")
-    b.set_defaults(run=run_bt)
+    b.set_defaults(run=bt)
     s = cs.add_parser("stack", help="raw stack words from the stack pointer, like x/32gx $rsp")
-    s.add_argument("core")
-    s.add_argument("--thread", type=int, default=0)
+    s.add_argument("core", metavar=metavar, help=what)
+    s.add_argument("--thread", type=int, default=0, metavar="N", help=f"thread N (0 is {thread0})")
     s.add_argument("--words", type=int, default=32)
     s.add_argument("--json", action="store_true")
-    s.set_defaults(run=run_stack)
+    s.set_defaults(run=stack)
 
 
 def run_info(args) -> int:

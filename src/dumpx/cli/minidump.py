@@ -16,34 +16,10 @@ def add_parser(sub) -> None:
     i.add_argument("file", help="the minidump (compressed or not)")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.set_defaults(run=run_info)
-    b = ms.add_parser("bt", help="symbolized backtraces through the ELF unwinder, with the trust of each frame",
-                      description="Backtraces of the minidump's threads, the crashing thread first, unwound "
-                                  "and symbolized by the same code as dumpx core bt: modules are verified by "
-                                  "build-id before any symbol. Example: dumpx minidump bt crash.dmp --binary ./app")
-    b.add_argument("core", metavar="file", help="the minidump (compressed or not)")
-    b.add_argument("--binary", action="append", default=[], metavar="FILE",
-                   help="a binary or library of the crashed process (matched by build-id, name or entry point)")
-    b.add_argument("--debug-dir", "--search", dest="search", action="append", default=[], metavar="DIR",
-                   help="a directory with binaries or a .build-id/ tree (/usr/lib/debug is always searched)")
-    g = b.add_mutually_exclusive_group()
-    g.add_argument("--thread", type=int, default=None, metavar="N", help="only thread N (0 is the crashing one)")
-    g.add_argument("--all", action="store_true", help="every thread; threads with identical stacks are grouped")
-    b.add_argument("--full", action="store_true", help="with each frame's variables (DWARF) and registers")
-    b.add_argument("--json", action="store_true", help="machine-readable output")
-    b.set_defaults(run=run_bt)
-    v = ms.add_parser("verify", help="does each module's build-id match the binaries you have?")
-    v.add_argument("core", metavar="file", help="the minidump")
-    v.add_argument("--binary", action="append", default=[], metavar="FILE")
-    v.add_argument("--search", "--debug-dir", dest="search", action="append", default=[], metavar="DIR",
-                   help="a directory with binaries or a .build-id/ tree (e.g. /usr/lib/debug)")
-    v.add_argument("--json", action="store_true")
-    v.set_defaults(run=run_verify)
-    s = ms.add_parser("stack", help="raw stack words from the stack pointer, like x/32gx $rsp")
-    s.add_argument("core", metavar="file", help="the minidump")
-    s.add_argument("--thread", type=int, default=0, metavar="N", help="thread N (0 is the crashing one)")
-    s.add_argument("--words", type=int, default=32)
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(run=run_stack)
+    from .core import add_process_commands
+    add_process_commands(ms, "the minidump (compressed or not)", "file",
+                         "dumpx minidump bt crash.dmp --binary ./app --all", "the crashing one",
+                         run_verify, run_bt, run_stack)
 
 
 def run_info(args) -> int:
