@@ -64,6 +64,9 @@ cdef class FastSteps:
         self.offs = self._offs
 
     cdef inline int64_t slot(self, uint64_t key) noexcept:
+        """Where ``key`` is or would go. Safe without exceptions: the index is masked below ``cap``
+        (a power of two, the length of ``keys``), and the table is kept at most half full, so the
+        probe ends."""
         cdef uint64_t h = (key * <uint64_t>0x9E3779B97F4A7C15ULL) >> 17
         cdef int64_t i = <int64_t>(h & <uint64_t>(self.cap - 1))
         while self.keys[i] != 0 and self.keys[i] != key:
@@ -128,7 +131,9 @@ cdef class FastSteps:
 cdef inline int read64(const uint8_t[::1] mem, const uint64_t[::1] lo, const uint64_t[::1] hi,
                        const int64_t[::1] off, uint64_t cfa, int64_t delta, uint64_t* out) noexcept:
     """The word at ``cfa + delta`` when that sum does not wrap and all 8 bytes lie in one
-    captured segment; 0 otherwise (the Python path then decides what the read means)."""
+    captured segment; 0 otherwise (the Python path then decides what the read means). Safe
+    without exceptions: the binary search stays inside ``lo``, ``walk`` checked that ``hi`` and
+    ``off`` have its length, and the file offset is checked against ``mem`` before the read."""
     cdef int64_t a = 0, b = lo.shape[0], m, k, p
     cdef int i
     cdef uint64_t v = 0
