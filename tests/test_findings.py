@@ -60,3 +60,29 @@ def test_table_sort_pandas_and_escape():
     assert t.sort_by("name", descending=False)["name"].tolist() == [EVIL, "a", "c"]   # "E" < "a"
     assert t.sort_by("name")["name"].tolist() == ["c", "a", EVIL]
     assert len(t.head(2)) == 2 and t.rows()[0] == {"name": "a", "bytes": 5}
+
+
+def test_lazy_column_gives_what_the_whole_column_gives_and_fetches_only_the_rows_shown():
+    from dumpx.table import LazyColumn
+    n = 1000
+    words = np.array([f"name{i}" for i in range(n)], dtype=object)
+    words[7] = EVIL
+    asked: list[int] = []
+
+    def fetch(keys):
+        asked.append(len(keys))
+        return words[keys]
+
+    size = (np.arange(n) * 7919) % 1009
+    lazy = Table({"name": LazyColumn(np.arange(n), fetch), "bytes": size}, title="t")
+    whole = Table({"name": words, "bytes": size}, title="t")
+    top = lazy.sort_by("bytes").head(5)
+    assert asked == []                                  # sorting and slicing decode nothing
+    assert top.text() == whole.sort_by("bytes").head(5).text() and asked == [5]
+    assert top.rows() == whole.sort_by("bytes").head(5).rows()
+    mask = size > 1000
+    assert lazy.where(mask)["name"].tolist() == words[mask].tolist()
+    assert "\x1b" not in lazy.sort_by("bytes").head(10).text()
+    assert "<script>" not in lazy.sort_by("bytes").head(10)._repr_html_()
+    assert lazy["name"].tolist() == words.tolist()      # asked for whole, made whole
+    assert lazy[3:5]["name"].tolist() == ["name3", "name4"]

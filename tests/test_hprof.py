@@ -344,7 +344,7 @@ def test_instance_whose_class_was_never_dumped(jdk8):
     names = d0.scan.class_names()
     c = d0.scan.raw["classes"]
     i = int(np.flatnonzero(names == "java.lang.String")[0])
-    off = int(c["dump_offset"][i])
+    off = int(d0.scan.dump_column("dump_offset", i))
     bad = bytearray(data)
     assert bad[off] == 0x20
     bad[off + 1:off + 9] = (0x0BADC1A55).to_bytes(8, "big")
@@ -423,3 +423,15 @@ def test_system_properties_of_a_damaged_dump_are_partial_not_an_exception(jdk8):
     for cut in (len(data) // 4, len(data) // 2, len(data) - 100):
         props = system_properties(HeapDump(data[:cut]))
         assert isinstance(props, dict)
+
+
+def test_class_names_of_some_classes_equal_those_of_all(jdk8):
+    data, _ = jdk8
+    s = HeapDump(data).scan
+    idx = np.array([5, 0, 17, 5], dtype=np.int64)
+    part = s.class_names(idx).tolist()
+    assert part == s.class_names()[idx].tolist() and all(part)
+    # the CLASS DUMP columns are kept per dumped class and read through dump_row
+    c, cd = s.raw["classes"], s.raw["class_dumps"]
+    assert len(cd["class"]) == int(c["dumped"].sum()) == s.raw["n_classdumps"]
+    assert (c["dump_row"][cd["class"]] == np.arange(len(cd["class"]))).all()

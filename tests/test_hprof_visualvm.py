@@ -91,7 +91,7 @@ def _is_subclass(g, u, cname) -> bool:
     while i >= 0 and seen < 100:
         if names[i] == cname:
             return True
-        sup = int(raw["super"][i])
+        sup = int(g.dump.scan.dump_column("super", i)) if raw["dumped"][i] else 0
         i = ids.index(sup) if sup in ids else -1
         seen += 1
     return False

@@ -194,10 +194,14 @@ class ScanError(Exception):
     """(message, offset, expected): raised where the structure cannot be read past."""
 
 
-# per-class columns, one I64Vec each, indexed by dense class index
+# per-class columns, one I64Vec each, indexed by dense class index: every class id an object
+# names, dumped or not (a crafted dump can name a million classes with 25 bytes each)
 cdef enum ClassCol:
-    C_ID, C_DUMPED, C_SUPER, C_LOADER, C_INSTSIZE, C_FSTART, C_FCOUNT, C_SSTART, C_SCOUNT,
-    C_DUMPOFF, C_ICOUNT, C_IBYTES, C_OACOUNT, C_OAELEMS, C_OASLOT, C_OAMAX, C_NCOLS
+    C_ID, C_DUMPROW, C_ICOUNT, C_IBYTES, C_OACOUNT, C_OAELEMS, C_OASLOT, C_OAMAX, C_NCOLS
+
+# per-CLASS-DUMP columns, one row per dumped class (its C_DUMPROW)
+cdef enum DumpCol:
+    D_CLASS, D_SUPER, D_LOADER, D_INSTSIZE, D_FSTART, D_FCOUNT, D_SSTART, D_SCOUNT, D_DUMPOFF, D_NCOLS
 
 
 @cython.final
@@ -226,6 +230,7 @@ cdef class Scanner:
 
     cdef IdMap classes
     cdef I64Vec cols[<int>C_NCOLS]
+    cdef I64Vec dcols[<int>D_NCOLS]
     cdef I64Vec oa_mod                 # MOD counters per object-array slot
     cdef int64_t n_oa_slots
     cdef int64_t[12] pa_count
@@ -286,6 +291,8 @@ cdef class Scanner:
         idmap_free(&self.classes)
         for i in range(<int>C_NCOLS):
             vec_free(&self.cols[i])
+        for i in range(<int>D_NCOLS):
+            vec_free(&self.dcols[i])
         vec_free(&self.oa_mod)
         vec_free(&self.unknown_tags)
         vec_free(&self.field_types)
@@ -472,7 +479,7 @@ cdef class Scanner:
             vec_push(&self.cols[i], 0)
         self.cols[<int>C_ID].data[idx] = <int64_t>cid
         self.cols[<int>C_OASLOT].data[idx] = -1
-        self.cols[<int>C_DUMPOFF].data[idx] = -1
+        self.cols[<int>C_DUMPROW].data[idx] = -1
         return idx
 
     cdef inline int note_object(self, uint64_t oid, int kind, int64_t cls, int64_t n, int64_t raw) except -1:
@@ -532,7 +539,7 @@ cdef class Scanner:
         cdef uint64_t cid, sup, loader
         cdef uint32_t isize
         cdef int n, i, t, sz
-        cdef int64_t fstart, sstart
+        cdef int64_t fstart, sstart, row
         if avail < 7 * ids + 8 + 2:
             return NEED_MORE
         cid = self.rid(p)
@@ -577,8 +584,6 @@ cdef class Scanner:
             return q + 2 + <int64_t>n * (ids + 1)
         # complete: now record it (second pass over statics so nothing is stored twice)
         idx = self.class_index(cid)
-        if self.cols[<int>C_DUMPED].data[idx]:
-            pass  # a second dump of the same class (several heap dumps): keep the latest layout
         k = 7 * ids + 4 + 4
         n = (p[k] << 8) | p[k + 1]
         k += 2
@@ -620,15 +625,21 @@ cdef class Scanner:
             for i in range(sstart, self.static_names.n):
                 if self.static_types.data[i] == 2:
                     self.edge(<uint64_t>self.static_values.data[i])
-        self.cols[<int>C_DUMPED].data[idx] = 1
-        self.cols[<int>C_SUPER].data[idx] = <int64_t>sup
-        self.cols[<int>C_LOADER].data[idx] = <int64_t>loader
-        self.cols[<int>C_INSTSIZE].data[idx] = isize
-        self.cols[<int>C_FSTART].data[idx] = fstart
-        self.cols[<int>C_FCOUNT].data[idx] = n
-        self.cols[<int>C_SSTART].data[idx] = sstart
-        self.cols[<int>C_SCOUNT].data[idx] = self.static_names.n - sstart
-        self.cols[<int>C_DUMPOFF].data[idx] = at - 1
+        row = self.cols[<int>C_DUMPROW].data[idx]
+        if row < 0:                  # a second dump of the same class keeps the latest layout
+            row = self.dcols[<int>D_CLASS].n
+            for i in range(<int>D_NCOLS):
+                vec_push(&self.dcols[i], 0)
+            self.cols[<int>C_DUMPROW].data[idx] = row
+        self.dcols[<int>D_CLASS].data[row] = idx
+        self.dcols[<int>D_SUPER].data[row] = <int64_t>sup
+        self.dcols[<int>D_LOADER].data[row] = <int64_t>loader
+        self.dcols[<int>D_INSTSIZE].data[row] = isize
+        self.dcols[<int>D_FSTART].data[row] = fstart
+        self.dcols[<int>D_FCOUNT].data[row] = n
+        self.dcols[<int>D_SSTART].data[row] = sstart
+        self.dcols[<int>D_SCOUNT].data[row] = self.static_names.n - sstart
+        self.dcols[<int>D_DUMPOFF].data[row] = at - 1
         self.n_classdumps += 1
         return k
 
@@ -955,14 +966,19 @@ cdef class Scanner:
         """Everything collected, as numpy arrays and plain ints."""
         cdef int i
         cols = {}
-        names = ["id", "dumped", "super", "loader", "instance_size", "field_start", "field_count",
-                 "static_start", "static_count", "dump_offset", "instances", "instance_bytes",
+        names = ["id", "dump_row", "instances", "instance_bytes",
                  "objarrays", "objarray_elems", "objarray_slot", "objarray_max"]
+        dnames = ["class", "super", "loader", "instance_size", "field_start", "field_count",
+                  "static_start", "static_count", "dump_offset"]
         if self.taken:
             raise RuntimeError("results() hands its columns over once")
         self.taken = 1
         for i in range(<int>C_NCOLS):
             cols[names[i]] = vec_take(&self.cols[i])
+        cols["dumped"] = cols["dump_row"] >= 0
+        dumps = {}
+        for i in range(<int>D_NCOLS):
+            dumps[dnames[i]] = vec_take(&self.dcols[i])
         oa_mod = vec_array(&self.oa_mod).reshape(-1, MOD) if self.n_oa_slots else np.zeros((0, MOD), np.int64)
         pa_mod = np.array([self.pa_mod[i] for i in range(12 * MOD)], dtype=np.int64).reshape(12, MOD)
         blob = bytes((<char*>self.blob.data)[:self.blob.n]) if self.blob.n else b""
@@ -970,6 +986,7 @@ cdef class Scanner:
         sample = np.array([self.sample[i] for i in range(self.n_sample * 4)], dtype=np.int64).reshape(-1, 4)
         return {
             "classes": cols,
+            "class_dumps": dumps,
             "objarray_mod": oa_mod,
             "primarray_count": np.array([self.pa_count[i] for i in range(12)], np.int64),
             "primarray_elems": np.array([self.pa_elems[i] for i in range(12)], np.int64),

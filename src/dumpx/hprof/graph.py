@@ -153,16 +153,17 @@ class HeapGraph:
             raw = self.dump.scan.raw
             cid = int(self.ids[a])
             ids = raw["classes"]["id"].astype(np.uint64)
-            for i in np.flatnonzero(ids == np.uint64(cid)).tolist():
-                st, sc = int(raw["classes"]["static_start"][i]), int(raw["classes"]["static_count"][i])
+            scan = self.dump.scan
+            for i in np.flatnonzero((ids == np.uint64(cid)) & raw["classes"]["dumped"]).tolist():
+                st, sc = int(scan.dump_column("static_start", i)), int(scan.dump_column("static_count", i))
                 for nm, t, val in zip(self.dump.scan.strings(raw["static_names"][st:st + sc]),
                                       raw["static_types"][st:st + sc].tolist(),
                                       raw["static_values"][st:st + sc].tolist()):
                     if t == 2 and (val & (2**64 - 1)) == target:
                         return f"static {nm}"
-                if int(raw["classes"]["super"][i]) & (2**64 - 1) == target:
+                if int(scan.dump_column("super", i)) & (2**64 - 1) == target:
                     return "<superclass>"
-                if int(raw["classes"]["loader"][i]) & (2**64 - 1) == target:
+                if int(scan.dump_column("loader", i)) & (2**64 - 1) == target:
                     return "<class loader>"
             return "?"
         rec = records.get(int(self.ids[a]))
@@ -211,12 +212,15 @@ def _layout_arrays(dump: HeapDump, layout):
     sup = model.super_idx.tolist()
     icount = c["instances"].tolist()
     data_len = (c["instance_bytes"] // np.maximum(c["instances"], 1)).tolist()
+    fstart, fcount, row = model.field_start.tolist(), model.field_count.tolist(), model.dump_row.tolist()
     for i in range(model.n):
         refs, off, j, seen = [], 0, i, 0
         # only classes with instances, and only offsets inside the data their instances really
         # carry: the table is bounded by the dump's bytes, not by what its class chains claim
         while icount[i] and j >= 0 and seen <= MAX_CLASS_DEPTH and off < data_len[i]:
-            a, k = int(c["field_start"][j]), int(c["field_count"][j])
+            if row[j] < 0:
+                break
+            a, k = fstart[row[j]], fcount[row[j]]
             for t in ft[a:a + k]:
                 if t == 2 and off + isz <= data_len[i]:
                     refs.append(off)

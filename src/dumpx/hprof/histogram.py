@@ -6,12 +6,39 @@ import numpy as np
 
 from ..findings import Evidence, Finding, Findings, Severity
 from ..render import human_bytes
-from ..table import Table
+from ..table import LazyColumn, Table
 from .layout import ClassModel, Layout, align, class_model, instance_sizes
 from .reader import ARRAY_CODES, ELEM_SIZE, ScanResult
 
 KIND_INSTANCE, KIND_OBJARRAY, KIND_PRIMARRAY, KIND_CLASS = "instance", "object-array", "primitive-array", "class"
 _PAD_MOD = 64
+_CLASS_KEY, _PRIM_KEY = -1, -100         # row keys that are not a class index: java.lang.Class, -100-t
+
+
+_KINDS = (KIND_INSTANCE, KIND_OBJARRAY, KIND_PRIMARRAY, KIND_CLASS)
+_KIND_ARRAY = np.array(_KINDS, dtype=object)
+
+
+def _kind_names(codes: np.ndarray) -> np.ndarray:
+    return _KIND_ARRAY[codes]
+
+
+class _RowNames:
+    """Class names for histogram rows by key, decoded only for the rows shown."""
+
+    def __init__(self, scan: ScanResult):
+        self.scan = scan
+
+    def __call__(self, keys: np.ndarray) -> np.ndarray:
+        keys = np.asarray(keys, dtype=np.int64)
+        out = np.empty(len(keys), dtype=object)
+        cls = np.flatnonzero(keys >= 0)
+        if len(cls):
+            out[cls] = self.scan.class_names(keys[cls])
+        for i in np.flatnonzero(keys < 0).tolist():
+            k = int(keys[i])
+            out[i] = "java.lang.Class" if k == _CLASS_KEY else "[" + ARRAY_CODES[_PRIM_KEY - k]
+        return out
 
 
 def _aligned_total(count: int, elems: int, mod: np.ndarray, base: int, es: int, al: int) -> int:
@@ -25,8 +52,7 @@ def _field_bytes(model: ClassModel, id_size: int) -> np.ndarray:
     """HPROF instance-data length each class's instances must have (fields of the whole chain)."""
     sizes = {2: id_size, 4: 1, 5: 2, 6: 4, 7: 8, 8: 1, 9: 2, 10: 4, 11: 8}
     ft = model.field_types
-    own = np.zeros(model.n, dtype=np.int64)
-    fs, fc = model.field_start, model.field_count
+    fs, fc = model.field_start, model.field_count           # per dump row
     lut = np.zeros(12, dtype=np.int64)
     for t, s in sizes.items():
         lut[t] = s
@@ -34,7 +60,7 @@ def _field_bytes(model: ClassModel, id_size: int) -> np.ndarray:
     own = csum[fs + fc] - csum[fs]
     total = np.zeros(model.n, dtype=np.int64)
     idx = np.array(model.dumped_order, dtype=np.int64)        # a class without a dump has no fields
-    own_l, sup = own[idx].tolist(), model.super_idx[idx].tolist()
+    own_l, sup = own[model.dump_row[idx]].tolist(), model.super_idx[idx].tolist()
     done: dict[int, int] = {}
     for i, o, s in zip(idx.tolist(), own_l, sup):
         done[i] = o + (done.get(s, 0) if s >= 0 else 0)
@@ -120,13 +146,12 @@ class Histogram:
 def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
     raw = scan.raw
     c = raw["classes"]
-    names = scan.class_names()
     model = class_model(scan)
     inst_size = instance_sizes(model, layout)
     id_size = scan.header.id_size
     problems: list[Finding] = []
 
-    rows_name, rows_kind, rows_count, rows_bytes, rows_largest, rows_exact = [], [], [], [], [], []
+    rows_key, rows_kind, rows_count, rows_bytes, rows_largest, rows_exact = [], [], [], [], [], []
     # the last object counted before the dump broke off, when its payload is not in the file: its
     # size is what its length field claims, so its row is not exact
     short = tuple(raw["short_object"][:2]) if raw.get("short_object") else None
@@ -143,7 +168,8 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
     chain_ok = np.zeros(model.n, bool)              # every class up the chain dumped: walked once, supers first
     idx = np.array(model.dumped_order, dtype=np.int64)
     ok: dict[int, bool] = {}
-    for i, s_, raw_s in zip(idx.tolist(), model.super_idx[idx].tolist(), c["super"][idx].tolist()):
+    for i, s_, raw_s in zip(idx.tolist(), model.super_idx[idx].tolist(),
+                               scan.dump_column("super", idx).tolist()):
         ok[i] = ok.get(s_, False) if s_ >= 0 else raw_s == 0
     chain_ok[[i for i, v in ok.items() if v]] = True
     bad = np.zeros(model.n, bool)
@@ -151,7 +177,7 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
     for i in has_inst.tolist():
         exact = bool(chain_ok[i]) and not bad[i] and short != (0, i)
         size = int(inst_size[i]) if exact else int(align(layout.header + per_inst_data[i], layout.align))
-        rows_name.append(names[i])
+        rows_key.append(i)
         rows_kind.append(KIND_INSTANCE)
         rows_count.append(int(icount[i]))
         rows_bytes.append(size * int(icount[i]))
@@ -169,37 +195,38 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
         problems.append(Finding(
             "hprof-layout-mismatch", Severity.WARNING,
             f"{len(mismatch)} classes have instances whose data length disagrees with their fields",
-            [Evidence("classes", [names[i] for i in mismatch[:10].tolist()]),
-             Evidence("class dump offsets", [int(c["dump_offset"][i]) for i in mismatch[:10].tolist()], hex=True)],
+            [Evidence("classes", scan.class_names(mismatch[:10]).tolist()),
+             Evidence("class dump offsets", scan.dump_column("dump_offset", mismatch[:10]).tolist(), hex=True)],
             ["the dump is corrupt or mixes class versions; do not trust field values of these classes"]))
 
     oa = np.flatnonzero(c["objarrays"] > 0)
     ref = layout.ref_size
     base = layout.array_base(ref)
     pad = (-(base + np.arange(_PAD_MOD, dtype=np.int64) * ref)) % layout.align
-    slot = c["objarray_slot"][oa]
     # a class with one array keeps that array's length residue in its slot (-2 - n % 64); classes
-    # with more have a row of per-residue counts
-    padsum = np.where(slot >= 0, 0, pad[np.clip(-2 - slot, 0, _PAD_MOD - 1)])
-    rows = slot >= 0
-    if rows.any():
-        padsum[rows] = raw["objarray_mod"][slot[rows]] @ pad
-    totals = c["objarrays"][oa] * base + c["objarray_elems"][oa] * ref + padsum
+    # with more have a row of per-residue counts. Computed in place: oa can be a million classes
+    slot = c["objarray_slot"][oa]
+    rows = np.flatnonzero(slot >= 0)
+    np.clip(np.negative(slot, out=slot) - 2, 0, _PAD_MOD - 1, out=slot)
+    totals = pad[slot]
+    del slot
+    if len(rows):
+        totals[rows] = raw["objarray_mod"][c["objarray_slot"][oa[rows]]] @ pad
+    totals += np.multiply(c["objarrays"][oa], base)
+    totals += np.multiply(c["objarray_elems"][oa], ref)
     oa_exact = np.ones(len(oa), bool)
     if short and short[0] == 1:
         oa_exact[oa == short[1]] = False
-    oa_kind = np.empty(len(oa), dtype=object)
-    oa_kind[:] = KIND_OBJARRAY                     # one shared str (np.full copies it per row)
-    oa_rows = {"class_name": names[oa], "kind": oa_kind,
+    oa_rows = {"class_name": oa, "kind": np.full(len(oa), _KINDS.index(KIND_OBJARRAY), np.int8),
                "count": c["objarrays"][oa], "shallow_bytes": totals.astype(np.int64, copy=False),
-               "largest_bytes": np.atleast_1d(layout.array_size(ref, c["objarray_max"][oa])).astype(np.int64),
+               "largest_bytes": np.atleast_1d(layout.array_size(ref, c["objarray_max"][oa])).astype(np.int64, copy=False),
                "size_exact": oa_exact}
 
     for t, es in ELEM_SIZE.items():
         cnt = int(raw["primarray_count"][t])
         if not cnt:
             continue
-        rows_name.append("[" + ARRAY_CODES[t])
+        rows_key.append(_PRIM_KEY - t)
         rows_kind.append(KIND_PRIMARRAY)
         rows_count.append(cnt)
         rows_bytes.append(_aligned_total(cnt, int(raw["primarray_elems"][t]), raw["primarray_mod"][t],
@@ -209,9 +236,9 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
 
     dumped = np.flatnonzero(model.dumped)
     if len(dumped):
-        cls_idx = np.flatnonzero(names == "java.lang.Class")
+        cls_idx = raw["class_dumps"]["class"][model.names == "java.lang.Class"]
         mirror = int(inst_size[cls_idx[0]]) if len(cls_idx) else layout.header + 8 * ref
-        ss, sc = c["static_start"][dumped], c["static_count"][dumped]
+        ss, sc = scan.dump_column("static_start", dumped), scan.dump_column("static_count", dumped)
         st = raw["static_types"]
         lut = np.zeros(12, np.int64)
         for t, s in ELEM_SIZE.items():
@@ -220,7 +247,7 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
         csum = np.concatenate([[0], np.cumsum(lut[st])]) if len(st) else np.zeros(1, np.int64)
         statics = csum[ss + sc] - csum[ss]
         sizes = align(mirror + statics, layout.align)
-        rows_name.append("java.lang.Class")
+        rows_key.append(_CLASS_KEY)
         rows_kind.append(KIND_CLASS)
         rows_count.append(len(dumped))
         rows_bytes.append(int(sizes.sum()))
@@ -228,8 +255,8 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
         rows_exact.append(False)
 
     listed = {
-        "class_name": np.array(rows_name, dtype=object),
-        "kind": np.array(rows_kind, dtype=object),
+        "class_name": np.array(rows_key, dtype=np.int64),
+        "kind": np.array([_KINDS.index(k) for k in rows_kind], dtype=np.int8),
         "count": np.array(rows_count, dtype=np.int64),
         "shallow_bytes": np.array(rows_bytes, dtype=np.int64),
         "largest_bytes": np.array(rows_largest, dtype=np.int64),
@@ -243,22 +270,25 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
     cols = {}
     for k in list(listed):
         cols[k] = np.concatenate([listed.pop(k), oa_rows.pop(k)])[rank]
+    cols["class_name"] = LazyColumn(cols["class_name"], _RowNames(scan))
+    cols["kind"] = LazyColumn(cols["kind"], _kind_names)
     table = Table(cols, title="class histogram")
 
     top = raw["top"]
     sizes = np.zeros(len(top), dtype=np.int64)
-    lnames = np.empty(len(top), dtype=object)
+    keys = np.zeros(len(top), dtype=np.int64)
     kinds = np.empty(len(top), dtype=object)
     for k, (oid, kind, cls, n, _) in enumerate(top.tolist()):
         if kind == 0:
             sizes[k] = int(inst_size[cls]) or int(align(layout.header + n, layout.align))
-            lnames[k], kinds[k] = names[cls], KIND_INSTANCE
+            keys[k], kinds[k] = cls, KIND_INSTANCE
         elif kind == 1:
             sizes[k] = int(layout.array_size(ref, n))
-            lnames[k], kinds[k] = names[cls], KIND_OBJARRAY
+            keys[k], kinds[k] = cls, KIND_OBJARRAY
         else:
             sizes[k] = int(layout.array_size(ELEM_SIZE[cls], n))
-            lnames[k], kinds[k] = "[" + ARRAY_CODES[cls], KIND_PRIMARRAY
+            keys[k], kinds[k] = _PRIM_KEY - cls, KIND_PRIMARRAY
+    lnames = _RowNames(scan)(keys)
     largest = Table({"object_id": top[:, 0].astype(np.uint64) if len(top) else np.zeros(0, np.uint64),
                      "class_name": lnames, "kind": kinds,
                      "length": top[:, 3] if len(top) else np.zeros(0, np.int64),

@@ -111,21 +111,22 @@ class ClassModel:
     n: int
     super_idx: np.ndarray          # -1: none / unknown
     dumped: np.ndarray
-    field_start: np.ndarray
+    field_start: np.ndarray        # per CLASS DUMP row (dump_row), not per class
     field_count: np.ndarray
     field_types: np.ndarray
-    order: np.ndarray              # supers before subclasses; classes in a cycle are left out
+    order: np.ndarray              # the dumped classes, supers before subclasses
     broken: set[int] = field(default_factory=set)
-    names: np.ndarray | None = None
+    names: np.ndarray | None = None            # per CLASS DUMP row, like field_start
     field_names: list[str | None] | None = None   # resolved only for classes with @Contended fields
     contended: dict[int, set[int]] = field(default_factory=dict)  # class -> positions of contended fields
     jdk: int = 9       # 7 (<= 7), 8, or 9 (9 and later), from java.lang.Class's own fields
+    dump_row: np.ndarray | None = None   # class index -> its CLASS DUMP row, -1 when not dumped
 
     @cached_property
     def dumped_order(self) -> np.ndarray:
-        """``order`` without the classes that have no CLASS DUMP (array classes among them): their
-        layout is unknown, and a dump may name a million of them."""
-        return self.order[self.dumped[self.order]]
+        """``order``: only classes with a CLASS DUMP have a layout to order (array classes and
+        classes the dump names but never dumps have none, and a dump may name a million)."""
+        return self.order
 
 
 MAX_CLASS_DEPTH = 1_000
@@ -141,27 +142,31 @@ def class_model(scan: ScanResult) -> ClassModel:
 
 
 def _class_model(scan: ScanResult) -> ClassModel:
-    c = scan.raw["classes"]
+    c, cd = scan.raw["classes"], scan.raw["class_dumps"]
     ids = c["id"]
     n = len(ids)
     order_ids = np.argsort(ids, kind="stable")
     sids = ids[order_ids]
-    sup = c["super"]
+    sup = cd["super"]
     pos = np.minimum(np.searchsorted(sids, sup), max(n - 1, 0))
     has = (sup != 0) & (sids[pos] == sup) if n else np.zeros(0, bool)
-    super_idx = np.where(has, order_ids[pos], -1) if n else np.zeros(0, np.int64)
-    depth = [-1] * n                        # -2: on the chain being walked
+    super_idx = np.full(n, -1, dtype=np.int64)
+    super_idx[cd["class"]] = np.where(has, order_ids[pos], -1) if n else np.zeros(0, np.int64)
+    del order_ids, sids, pos, has
+    dumped = cd["class"]
+    # depths of the dumped classes (and the supers they name), each chain walked once; a class
+    # that is named but never dumped has no superclass here and no layout to order
+    depth: dict[int, int] = {}               # -2: on the chain being walked
     broken: set[int] = set()
-    sup_list = super_idx.tolist()
-    for i in range(n):
-        if depth[i] >= 0:
+    for i in dumped.tolist():
+        if i in depth:
             continue
         chain = []
         j = i
-        while j >= 0 and depth[j] == -1:
+        while j >= 0 and j not in depth:
             depth[j] = -2
             chain.append(j)
-            j = sup_list[j]
+            j = int(super_idx[j])
         if j >= 0 and depth[j] == -2:       # a superclass cycle: crafted or corrupt dump
             broken.update(chain)
             for k in chain:
@@ -171,45 +176,46 @@ def _class_model(scan: ScanResult) -> ClassModel:
         for k in reversed(chain):
             depth[k] = d
             d += 1
-    depth = np.array(depth, dtype=np.int64)
-    names = scan.class_names()
     if broken:
         k = sorted(broken)
-        cyc = ", ".join(f"{names[i]} (0x{int(ids[i]):x})" for i in k[:6])
+        cyc = ", ".join(f"{nm} (0x{int(ids[i]):x})" for i, nm in zip(k[:6], scan.class_names(k[:6])))
         raise CorruptDumpError(f"superclass cycle among {len(k)} classes: {cyc}{', ...' if len(k) > 6 else ''}",
                                offset=None, expected="a class hierarchy without cycles (a JVM cannot make one)")
-    if n and int(depth.max()) > MAX_CLASS_DEPTH:
-        i = int(depth.argmax())
-        raise CorruptDumpError(f"class {names[i]} (0x{int(ids[i]):x}) is {int(depth[i]):,} superclasses deep",
+    ddepth = np.array([depth[i] for i in dumped.tolist()], dtype=np.int64)
+    if len(ddepth) and int(ddepth.max()) > MAX_CLASS_DEPTH:
+        i = int(dumped[ddepth.argmax()])
+        raise CorruptDumpError(f"class {scan.class_names([i])[0]} (0x{int(ids[i]):x}) is {depth[i]:,} superclasses deep",
                                offset=None, expected=f"at most {MAX_CLASS_DEPTH:,} (HotSpot's deepest real "
                                                      f"hierarchies are a few dozen)")
-    order = np.argsort(depth, kind="stable")
+    del depth
+    order = dumped[np.argsort(ddepth, kind="stable")]
+    names = scan.class_names(dumped)        # per dump row: only dumped classes get a layout
     contended: dict[int, set[int]] = {}
-    for i, nm in enumerate(names):
+    for i, nm, a, k in zip(dumped.tolist(), names.tolist(), cd["field_start"].tolist(),
+                           cd["field_count"].tolist()):
         want = CONTENDED_FIELDS.get(nm)
-        if want and c["field_count"][i]:
-            a, k = int(c["field_start"][i]), int(c["field_count"][i])
+        if want and k:
             fn = scan.strings(scan.raw["field_names"][a:a + k])
             contended[i] = {j for j, f in enumerate(fn) if f in want}
         elif nm in CONTENDED_CLASSES:
-            contended[i] = set(range(int(c["field_count"][i])))
-    return ClassModel(n, super_idx, c["dumped"].astype(bool), c["field_start"], c["field_count"],
+            contended[i] = set(range(k))
+    return ClassModel(n, super_idx, c["dumped"], cd["field_start"], cd["field_count"],
                       scan.raw["field_types"], order, broken, names, None, contended,
-                      jdk_generation(scan, names))
+                      jdk_generation(scan, names), c["dump_row"])
 
 
 def jdk_generation(scan: ScanResult, names: np.ndarray) -> int:
-    """7, 8 or 9 (meaning 9+), read from the fields java.lang.Class has in this dump.
+    """7, 8 or 9 (meaning 9+), read from the fields java.lang.Class has in this dump (``names``
+    per CLASS DUMP row).
 
     ``module`` arrived in JDK 9 and ``annotationData`` in JDK 8; without a class dump of
     java.lang.Class the newest is assumed.
     """
-    c = scan.raw["classes"]
     hit = np.flatnonzero(names == "java.lang.Class")
     if not len(hit):
         return 9
-    i = int(hit[0])
-    a, k = int(c["field_start"][i]), int(c["field_count"][i])
+    cd = scan.raw["class_dumps"]
+    a, k = int(cd["field_start"][hit[0]]), int(cd["field_count"][hit[0]])
     fields = set(f for f in scan.strings(scan.raw["field_names"][a:a + k]) if f)
     if "module" in fields:
         return 9
@@ -333,10 +339,10 @@ def instance_sizes(model: ClassModel, layout: Layout, only: np.ndarray | None = 
         idx = idx[need[idx]]
     # per-class values only for the classes sized here (a dump may name a million others)
     order = idx.tolist()
-    fstart = model.field_start[idx].tolist()
-    fcount = model.field_count[idx].tolist()
+    fstart = model.field_start[model.dump_row[idx]].tolist()
+    fcount = model.field_count[model.dump_row[idx]].tolist()
     sup = model.super_idx[idx].tolist()
-    names = model.names[idx].tolist() if model.names is not None else [None] * len(order)
+    names = model.names[model.dump_row[idx]].tolist() if model.names is not None else [None] * len(order)
     ft = model.field_types
     ref, hdr, word, al = layout.ref_size, layout.header, layout.word, layout.align
     classic_end: dict[int, int] = {}

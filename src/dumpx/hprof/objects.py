@@ -82,13 +82,13 @@ class Fields:
             i = self._index(cur)
             if i is None or not c["dumped"][i]:
                 break
-            a, k = int(c["field_start"][i]), int(c["field_count"][i])
+            a, k = int(self.scan.dump_column("field_start", i)), int(self.scan.dump_column("field_count", i))
             names = self.scan.strings(self.scan.raw["field_names"][a:a + k])
             for nm, t in zip(names, self.scan.raw["field_types"][a:a + k].tolist()):
                 if nm is not None and nm not in out:
                     out[nm] = (t, off)
                 off += self.isz if t == 2 else ELEM_SIZE.get(t, 0)
-            cur = int(c["super"][i]) & (2**64 - 1)
+            cur = int(self.scan.dump_column("super", i)) & (2**64 - 1)
         self.cache[cid] = out
         return out
 
@@ -108,8 +108,8 @@ class Fields:
         """Value of a static reference (or primitive) field of a class, from its class dump."""
         raw = self.scan.raw
         names = self.scan.class_names()
-        for i in np.flatnonzero(names == class_name).tolist():
-            a, k = int(raw["classes"]["static_start"][i]), int(raw["classes"]["static_count"][i])
+        for i in np.flatnonzero((names == class_name) & raw["classes"]["dumped"]).tolist():
+            a, k = int(self.scan.dump_column("static_start", i)), int(self.scan.dump_column("static_count", i))
             sn = self.scan.strings(raw["static_names"][a:a + k])
             for j, nm in enumerate(sn):
                 if nm == field:

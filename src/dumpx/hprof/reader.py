@@ -100,18 +100,28 @@ class ScanResult:
                 out.append(None)
         return out
 
-    def class_names(self) -> np.ndarray:
-        """Java names per dense class index (``java.lang.String``, ``[Ljava.lang.Object;``). Each
-        name is decoded straight into its slot: a dump can name a million classes."""
+    def dump_column(self, name: str, idx):
+        """A CLASS DUMP column (``super``, ``loader``, ``instance_size``, ``field_start``,
+        ``field_count``, ``static_start``, ``static_count``, ``dump_offset``) for the classes
+        ``idx``, which must have been dumped (``raw["classes"]["dumped"]``). The scan keeps these
+        per dumped class, not per class named: a dump can name a million classes it never dumps."""
+        return self.raw["class_dumps"][name][self.raw["classes"]["dump_row"][idx]]
+
+    def class_names(self, idx=None) -> np.ndarray:
+        """Java names per dense class index (``java.lang.String``, ``[Ljava.lang.Object;``), for
+        every class or only for the indices ``idx`` (a dump can name a million classes: callers
+        that show a few ask for a few). A class without a LOAD CLASS name is ``<class 0x..>``."""
         if getattr(self, "_names", None) is not None:
-            return self._names
+            return self._names if idx is None else self._names[np.asarray(idx, dtype=np.int64)]
+        every = idx is None
         ids = self.raw["classes"]["id"]
-        lc = self.raw["load_class"]
+        if not every:
+            ids = ids[np.asarray(idx, dtype=np.int64)]
         names = np.empty(len(ids), dtype=object)
         found = np.zeros(len(ids), dtype=bool)
-        if len(lc):
-            order = np.argsort(lc[:, 1], kind="stable")
-            keys, vals = lc[order, 1], lc[order, 2]
+        lc = self._load_class_index()
+        if len(lc[0]) and len(ids):
+            keys, vals = lc
             pos = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
             hit = np.flatnonzero(keys[pos] == ids)
             sids = vals[pos[hit]]
@@ -126,8 +136,17 @@ class ScanResult:
                     found[i] = True
         for i in np.flatnonzero(~found).tolist():
             names[i] = f"<class 0x{int(ids[i]) & (2**64 - 1):x}>"
-        self._names = names
+        if every:
+            self._names = names
         return names
+
+    def _load_class_index(self):
+        """LOAD CLASS records as (class ids sorted, their name string ids), built once."""
+        if getattr(self, "_lc", None) is None:
+            lc = self.raw["load_class"]
+            order = np.argsort(lc[:, 1], kind="stable")
+            self._lc = (lc[order, 1], lc[order, 2])
+        return self._lc
 
 
 class _Progress:
