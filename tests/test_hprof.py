@@ -435,3 +435,30 @@ def test_class_names_of_some_classes_equal_those_of_all(jdk8):
     c, cd = s.raw["classes"], s.raw["class_dumps"]
     assert len(cd["class"]) == int(c["dumped"].sum()) == s.raw["n_classdumps"]
     assert (c["dump_row"][cd["class"]] == np.arange(len(cd["class"]))).all()
+
+
+@pytest.mark.parametrize("name,snapshot", [("oracle_jdk8_05_x64.hprof", 0), ("sun_jdk6_32bit.hprof", 0),
+                                           ("openjdk_jdk11_04_x64.hprof.gz", 0),
+                                           ("sun_jdk6_31_hprofagent_compressedOops.hprof", 0),
+                                           ("sun_jdk6_31_hprofagent_compressedOops.hprof", 1)])
+def test_block_index_fetch_equals_a_full_pass(name, snapshot):
+    """Objects read through the scan's block index are the records a whole pass copies out:
+    ids from every block's ends, the largest objects, the first objects, and ids that are no
+    object; the second heap dump of a file does not leak into the first's blocks."""
+    from dumpx.hprof.objects import _fetch_blocks
+    from dumpx.hprof.reader import scan
+    d = HeapDump(real_dump(f"hprof/{name}"), snapshot=snapshot)
+    raw = d.scan.raw
+    blocks = raw["blocks"]
+    assert len(blocks) and (np.diff(blocks[:, 0]) > 0).all()
+    ids = set(blocks[:, 3].view(np.uint64).tolist()) | set(blocks[:, 4].view(np.uint64).tolist())
+    ids |= set(raw["top"][:, 0].view(np.uint64).tolist()) | set(raw["sample"][::97, 0].view(np.uint64).tolist())
+    ids -= {0, 2**64 - 1}                     # a block that holds no object keeps its initial range
+    ids |= {1, 2**63 + 5, int(max(ids)) + 8}
+    want = sorted(ids)
+    if d.source.compression:
+        assert _fetch_blocks(d, want) is None        # no random access without decompressing it all
+        d.source.view()                              # spilled to a mapped work file: now there is
+    got = _fetch_blocks(d, want)
+    full = scan(d.source, snapshot=snapshot, fetch=want).fetched
+    assert got == full and len(full) > 50

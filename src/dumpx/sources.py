@@ -625,6 +625,14 @@ class Source:
         for block in self._iter(chunk_size):
             yield memoryview(block)
 
+    def mapped(self):
+        """The whole (decompressed) bytes as a buffer if they are already at hand — a plain file
+        or an in-memory dump, or a compressed one already spilled — else None: random access that
+        costs no decompression."""
+        if self._view is None and self.compression:
+            return None
+        return self.view().buffer
+
     def view(self) -> ByteView:
         """Random access to the decompressed bytes.
 

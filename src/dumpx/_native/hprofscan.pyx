@@ -27,6 +27,7 @@ DEF MAX_NAME = 1 << 20
 DEF MAX_HEAPS = 16
 DEF MAX_CLASSES = 4194304         # distinct class ids; real heaps have well under a million
 DEF MAX_OA_SLOTS = 1048576        # distinct object-array classes
+DEF BLOCK_MIN = 65536            # heap bytes per block of the object index (at least)
 DEF FETCH_MAX = 1 << 24           # a fetched object's record is copied only up to this size
 
 cdef enum:
@@ -265,6 +266,12 @@ cdef class Scanner:
     cdef int64_t g_oa_base, g_ref_size, g_align
     cdef int64_t[12] g_prim_base
     cdef I64Vec e_id, e_cls, e_size, e_src, e_dst, e_root
+    # the block index: every ~block_size bytes of heap data, where a sub-record starts (offset,
+    # bytes left in its heap record and that record's tag) and the lowest and highest object id
+    # of the block, so that an object can later be read by parsing one block, not the file
+    cdef I64Vec blk_off, blk_left, blk_tag, blk_min, blk_max
+    cdef int64_t blk_next
+    cdef public int64_t block_size
     cdef IdMap fetch                   # ids whose whole records are to be copied out
     cdef int64_t fetch_n
     cdef ByteBlob fblob
@@ -285,6 +292,10 @@ cdef class Scanner:
         self.counting = 0
         idmap_init(&self.fetch, 16)
         idmap_init(&self.gclass, 16)
+        self.block_size = BLOCK_MIN
+        if file_size > (<int64_t>BLOCK_MIN) * 1048576:       # at most ~1 M blocks
+            self.block_size = file_size // 1048576
+        self.blk_next = 0
 
     def __dealloc__(self):
         cdef int i
@@ -321,6 +332,32 @@ cdef class Scanner:
         vec_free(&self.f_id)
         vec_free(&self.f_off)
         vec_free(&self.f_len)
+        vec_free(&self.blk_off)
+        vec_free(&self.blk_left)
+        vec_free(&self.blk_tag)
+        vec_free(&self.blk_min)
+        vec_free(&self.blk_max)
+
+    def resume(self, int64_t offset, int64_t heap_left, int heap_tag):
+        """Start inside a heap record at a sub-record boundary that the block index recorded (the
+        object reader parses one block instead of the whole file). Counts nothing: fetch only."""
+        self.offset = offset
+        self.in_heap = 1
+        self.heap_left = heap_left
+        self.heap_tag = heap_tag
+        self.counting = 1
+        self.snapshots = self.snapshot_wanted + 1    # a later heap dump is not counted
+        self.heap_closed = 0
+        self.blk_next = -1
+
+    cdef int checkpoint(self, int64_t at) except -1:
+        vec_push(&self.blk_off, at)
+        vec_push(&self.blk_left, self.heap_left)
+        vec_push(&self.blk_tag, self.heap_tag)
+        vec_push(&self.blk_min, -1)
+        vec_push(&self.blk_max, 0)
+        self.blk_next = at + self.block_size
+        return 0
 
     def set_fetch(self, ids):
         """Copy out the whole records of these object ids during the pass (see ``fetched``)."""
@@ -489,6 +526,12 @@ cdef class Scanner:
         self.last_cls = cls
         self.last_n = n
         self.last_raw = raw
+        i = self.blk_min.n - 1
+        if i >= 0:
+            if oid < <uint64_t>self.blk_min.data[i]:
+                self.blk_min.data[i] = <int64_t>oid
+            if oid > <uint64_t>self.blk_max.data[i]:
+                self.blk_max.data[i] = <int64_t>oid
         if self.n_sample < SAMPLE:
             s = &self.sample[self.n_sample * 4]
             s[0] = <int64_t>oid
@@ -819,6 +862,8 @@ cdef class Scanner:
                 avail = n - pos
                 if self.heap_left > 0 and avail > self.heap_left:
                     avail = self.heap_left
+                if self.counting and self.blk_next >= 0 and self.offset + pos >= self.blk_next:
+                    self.checkpoint(self.offset + pos)
                 r = self.sub_record(base + pos, avail, self.offset + pos)
                 if r == NEED_MORE:
                     if self.heap_left > 0 and n - pos >= self.heap_left and self.skip == 0:
@@ -987,6 +1032,9 @@ cdef class Scanner:
         return {
             "classes": cols,
             "class_dumps": dumps,
+            "blocks": np.stack([vec_array(&self.blk_off), vec_array(&self.blk_left), vec_array(&self.blk_tag),
+                                vec_array(&self.blk_min), vec_array(&self.blk_max)], axis=1)
+                      if self.blk_off.n else np.zeros((0, 5), np.int64),
             "objarray_mod": oa_mod,
             "primarray_count": np.array([self.pa_count[i] for i in range(12)], np.int64),
             "primarray_elems": np.array([self.pa_elems[i] for i in range(12)], np.int64),

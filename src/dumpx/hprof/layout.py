@@ -131,6 +131,7 @@ class ClassModel:
 
 MAX_CLASS_DEPTH = 1_000
 INFER_CLASSES = 2_000
+INFER_SUBSAMPLE = 16_384         # sampled pairs every candidate layout is first scored on
 
 
 def class_model(scan: ScanResult) -> ClassModel:
@@ -381,20 +382,23 @@ def instance_sizes(model: ClassModel, layout: Layout, only: np.ndarray | None = 
 
 # ------------------------------------------------------------------------------ inference
 
-def _predict(layout: Layout, sample: np.ndarray, inst_rows: np.ndarray) -> np.ndarray:
+def _predict(layout: Layout, sample: np.ndarray, inst_rows: np.ndarray, masks=None) -> np.ndarray:
     """Predicted size of each sampled object; ``inst_rows``: the instance size of each row that is
-    an instance, in row order."""
-    kind, cls, n = sample[:, 1], sample[:, 2], sample[:, 3]
+    an instance, in row order; ``masks``: ``_kind_masks(sample)`` when already made."""
+    masks = masks or _kind_masks(sample)
+    n = sample[:, 3]
     pred = np.zeros(len(sample), dtype=np.int64)
-    m0 = kind == 0
-    pred[m0] = inst_rows
-    m1 = kind == 1
-    pred[m1] = layout.array_size(layout.ref_size, n[m1])
-    for t, es in ELEM_SIZE.items():
-        m = (kind == 2) & (cls == t)
-        if m.any():
-            pred[m] = layout.array_size(es, n[m])
+    pred[masks[0]] = inst_rows
+    pred[masks[1]] = layout.array_size(layout.ref_size, n[masks[1]])
+    for es, m in masks[2]:
+        pred[m] = layout.array_size(es, n[m])
     return pred
+
+
+def _kind_masks(sample: np.ndarray):
+    kind, cls = sample[:, 1], sample[:, 2]
+    prim = [(es, (kind == 2) & (cls == t)) for t, es in ELEM_SIZE.items()]
+    return kind == 0, kind == 1, [(es, m) for es, m in prim if m.any()]
 
 
 def infer_layout(scan: ScanResult) -> Layout:
@@ -428,20 +432,31 @@ def infer_layout(scan: ScanResult) -> Layout:
     used[s[s[:, 1] == 0, 2]] = True
     used_idx = np.flatnonzero(used)
     row_at = np.searchsorted(used_idx, s[s[:, 1] == 0, 2])     # each instance row's place in used_idx
-    best, best_votes, scores = None, -1, []
     cache: dict[tuple, np.ndarray] = {}
-    for lay in cands:
+
+    def votes(lay: Layout, rows: np.ndarray | None) -> int:
         key = (lay.ref_size, lay.header, lay.word, lay.fields, lay.align)
         if key not in cache:            # only the sampled classes' sizes are kept, not one array per layout
             cache[key] = instance_sizes(model, lay, only=used)[used_idx]
-        pred = _predict(lay, s, cache[key][row_at])
-        votes = int((pred == gaps).sum())
-        scores.append((votes, lay.name, lay.fields, lay.align))
-        if votes > best_votes:
-            best, best_votes = lay, votes
+        if rows is None:
+            return int((_predict(lay, s, cache[key][row_at], full) == gaps).sum())
+        return int((_predict(lay, s[rows], cache[key][row_at[inst_rank[rows][inst[rows]]]], part)
+                    == gaps[rows]).sum())
+
+    # every candidate scored on an even subsample, the three best on every sampled pair
+    inst = s[:, 1] == 0
+    inst_rank = np.cumsum(inst) - 1                 # a row's place among the instance rows
+    full = _kind_masks(s)
+    rows = np.arange(0, len(s), max(1, len(s) // INFER_SUBSAMPLE)) if len(s) > 2 * INFER_SUBSAMPLE else None
+    part = _kind_masks(s[rows]) if rows is not None else full
+    scored = [(votes(lay, rows), -k) for k, lay in enumerate(cands)]    # (votes, -index)
+    if rows is not None:
+        scored = [(votes(cands[-neg], None), neg) for _, neg in sorted(scored, reverse=True)[:3]]
+    scored.sort(reverse=True)                       # ties go to the earlier candidate
+    best_votes, best = scored[0][0], cands[-scored[0][1]]
+    scores = [v for v, _ in scored]
     total = len(gaps)
-    scores.sort(reverse=True)
-    runner = scores[1][0] if len(scores) > 1 else 0
+    runner = scores[1] if len(scores) > 1 else 0
     ev = (f"{best_votes} of {total} neighbour distances match exactly "
           f"(next best layout: {runner})")
     if best_votes < max(SAMPLE_MIN_PAIRS // 2, total // 10):

@@ -1,8 +1,11 @@
-"""Reading individual objects out of a heap dump by id, without an object index.
+"""Reading individual objects out of a heap dump by id, without an object graph.
 
-Each ``fetch`` is one more streaming pass that copies out the records of the wanted ids.
-Following a chain of references therefore costs one pass per level; that is what the
-System-properties reader does (about six passes), and why it runs on demand.
+The scan keeps a block index (every 64 KiB or more of heap data: where a sub-record starts and
+the lowest and highest object id after it). A ``fetch`` parses only the blocks whose id range
+holds a wanted id; HotSpot writes objects in address order, so that is about one block per
+object. Following a chain of references (the System properties: about six levels) therefore
+reads a few blocks per level, not the file. Without an index (a compressed stream that was not
+spilled) each ``fetch`` is one more pass.
 """
 
 from __future__ import annotations
@@ -13,22 +16,26 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptDumpError
+from .._native.hprofscan import ScanError, Scanner
 from .reader import ELEM_SIZE, HeapDump, scan
 
 _FMT = {4: ">?", 5: ">H", 6: ">f", 7: ">d", 8: ">b", 9: ">h", 10: ">i", 11: ">q"}
 
 
 def fetch(dump: HeapDump, ids) -> dict[int, tuple]:
-    """One pass: {id: ("instance", class_id, data) | ("objarray", class_id, ids) |
-    ("primarray", type, data)} for the ids found."""
+    """{id: ("instance", class_id, data) | ("objarray", class_id, ids) | ("primarray", type,
+    data)} for the ids found: by parsing only the blocks of the scan's block index that can hold
+    them, or by one more pass where there is no index (a compressed stream)."""
     ids = [int(i) for i in ids if i]
     if not ids:
         return {}
-    res = scan(dump.source, snapshot=dump.snapshot, fetch=ids)
+    records = _fetch_blocks(dump, ids)
+    if records is None:
+        records = scan(dump.source, snapshot=dump.snapshot, fetch=ids).fetched
     isz = dump.header.id_size
     idf = ">I" if isz == 4 else ">Q"
     out: dict[int, tuple] = {}
-    for oid, rec in res.fetched.items():
+    for oid, rec in records.items():
         tag = rec[0]
         try:
             if tag == 0x21:
@@ -48,6 +55,35 @@ def fetch(dump: HeapDump, ids) -> dict[int, tuple]:
         except struct.error:
             raise CorruptDumpError("fetched record is shorter than its header", offset=None,
                                    expected="a whole record") from None
+    return out
+
+
+def _fetch_blocks(dump: HeapDump, ids: list[int]) -> dict[int, bytes] | None:
+    """The records of ``ids`` from the blocks whose id range holds them (None: no index to use)."""
+    blocks = dump.scan.raw.get("blocks")
+    buf = dump.source.mapped()
+    if blocks is None or not len(blocks) or buf is None:
+        return None
+    want = np.unique(np.asarray(ids, dtype=np.uint64))
+    lo, hi = blocks[:, 3].view(np.uint64), blocks[:, 4].view(np.uint64)
+    need = np.flatnonzero(np.searchsorted(want, hi, "right") > np.searchsorted(want, lo, "left"))
+    if not len(need):
+        return {}
+    runs = np.split(need, np.flatnonzero(np.diff(need) > 1) + 1)
+    out: dict[int, bytes] = {}
+    n = len(buf)
+    for run in runs:
+        i, j = int(run[0]), int(run[-1]) + 1
+        start = int(blocks[i, 0])
+        end = int(blocks[j, 0]) if j < len(blocks) else n
+        sc = Scanner(dump.header.id_size, n, dump.snapshot)
+        sc.resume(start, int(blocks[i, 1]), int(blocks[i, 2]))
+        sc.set_fetch(want)
+        try:
+            sc.feed(buf[start:end], end >= n)
+        except ScanError:
+            return None                      # damaged here: the full pass says where and why
+        out.update(sc.fetched())
     return out
 
 

@@ -23,10 +23,9 @@ PROPS = {"java_version": "java.version", "jvm": ("java.vm.name", "java.vm.versio
 
 def jvm_properties(dump) -> dict[str, Any]:
     """The JVM version and command line from ``java.lang.System``'s properties in the dump."""
-    from .objects import system_properties
     if dump.source.compression:
         dump.source.view()              # spill once; the passes then read the mapped work file
-    props = system_properties(dump)
+    props = dump.system_properties()
     out: dict[str, Any] = {}
     for key, names in PROPS.items():
         names = (names,) if isinstance(names, str) else names
@@ -40,8 +39,10 @@ def jvm_properties(dump) -> dict[str, Any]:
 def provenance(dump, deep: bool | None = None) -> dict[str, Any]:
     """Version, id size, time, layout, heaps, snapshots and integrity of a heap dump.
 
-    With ``deep`` (default: for dumps up to 1 GiB) the JVM's version and command line are read
-    from the System properties held in the heap, at the cost of a few more passes.
+    With ``deep`` the JVM's version and command line are read from the System properties held
+    in the heap: through the scan's block index (a few blocks per level of references) in a plain
+    or already spilled file, the default; a compressed stream would have to be spilled first, so
+    there the default is deep only up to 1 GiB.
     """
     h = dump.header
     s = dump.scan
@@ -62,7 +63,7 @@ def provenance(dump, deep: bool | None = None) -> dict[str, Any]:
         names = s.strings(s.raw["heaps"][:, 1])
         out["heaps"] = {int(hid): n for hid, n in zip(s.raw["heaps"][:, 0].tolist(), names)}
     if deep is None:
-        deep = (s.total_bytes or s.bytes_scanned) <= DEEP_LIMIT
+        deep = dump.source.mapped() is not None or (s.total_bytes or s.bytes_scanned) <= DEEP_LIMIT
     if deep and s.raw["snapshots"]:
         try:
             out.update(jvm_properties(dump))

@@ -354,8 +354,11 @@ class HeapDump:
         return provenance(self, deep)
 
     def system_properties(self) -> dict[str, str]:
-        from .objects import system_properties
-        return system_properties(self)
+        """The JVM's ``System.getProperties()`` as the heap holds them (read once per dump)."""
+        if getattr(self, "_props", None) is None:
+            from .objects import system_properties
+            self._props = system_properties(self)
+        return dict(self._props)
 
     def findings(self):
         from .histogram import histogram_findings
