@@ -60,3 +60,41 @@ def kernel_core(exe: Path, args: list[str], out: Path, work: Path) -> Path:
         raise SystemExit(f"no core written (core_pattern: {Path('/proc/sys/kernel/core_pattern').read_text().strip()})")
     cores[0].rename(out)
     return out
+
+
+def _anon_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def run_measured(cmd: list[str], *, stdout=subprocess.DEVNULL) -> dict:
+    """A whole command as the user meets it: wall seconds (interpreter start included) and the
+    peak anonymous RSS of the process, sampled every 10 ms (a mapped dump's page cache, which the
+    kernel can drop, is not counted; GNU time's maximum RSS would count it)."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
+    peak = 0
+    while p.poll() is None:
+        peak = max(peak, _anon_of(p.pid))
+        time.sleep(0.01)
+    wall = time.perf_counter() - t
+    err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+    return {"wall_s": round(wall, 3), "peak_anon_MiB": round(peak / 2**20, 1), "exit": p.returncode,
+            "stderr": err.strip()[-200:]}
+
+
+def median_runs(cmds: dict[str, list[str]], repeat: int = 3) -> dict[str, dict]:
+    """Each command ``repeat`` times, in turns (a, b, a, b, ...), so that a busy moment of the
+    machine hits both; the run with the median wall time of each is reported."""
+    runs: dict[str, list[dict]] = {k: [] for k in cmds}
+    for _ in range(repeat):
+        for k, c in cmds.items():
+            runs[k].append(run_measured(c))
+    return {k: sorted(v, key=lambda r: r["wall_s"])[len(v) // 2] | {"walls": [r["wall_s"] for r in v]}
+            for k, v in runs.items()}

@@ -3,6 +3,11 @@
     python benchmarks/hprof_histogram.py --generate-mib 2500      # makes a real dump with the JDK
     python benchmarks/hprof_histogram.py --input FILE             # any existing dump (CI: a fixture)
 
+Besides the in-process scan, the whole commands as a user runs them: ``dumpx hprof histo FILE``
+(and ``--json``, which adds the provenance with the JVM's System properties) and hprof-slurp
+(``cargo install hprof-slurp``) on the same file, in turns, the median of three each: wall time
+with interpreter start, peak anonymous memory.
+
 Prints one JSON line per measurement and a summary. Peak memory is the process's anonymous
 RSS (sampled every 20 ms), which excludes the page cache the memory map reads through.
 """
@@ -19,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import PeakAnon, raw_read
+from _common import PeakAnon, median_runs, raw_read
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
@@ -88,7 +93,24 @@ def main() -> None:
         "peak_anon_MiB": round(mem.peak / 2**20, 1), "anon_growth_MiB": round((mem.peak - mem.base) / 2**20, 1),
         "complete": sc.complete,
     }
+    res["whole_command"] = whole(path)
     print(json.dumps(res))
+
+
+def whole(path: Path) -> dict:
+    """``dumpx hprof histo FILE`` and ``hprof-slurp FILE`` as processes, in turns, medians of 3."""
+    exe = Path(sys.executable).parent / "dumpx"
+    cmds = {"dumpx hprof histo": [str(exe if exe.exists() else shutil.which("dumpx")), "hprof", "histo", str(path)],
+            "dumpx hprof histo --json": [str(exe if exe.exists() else shutil.which("dumpx")), "hprof", "histo",
+                                         "--json", str(path)]}
+    slurp = shutil.which("hprof-slurp") or str(Path.home() / ".cargo/bin/hprof-slurp")
+    if Path(slurp).exists():
+        cmds["hprof-slurp"] = [slurp, str(path)]
+    out = median_runs(cmds)
+    size = path.stat().st_size
+    for r in out.values():
+        r["GBps"] = round(size / r["wall_s"] / 1e9, 2)
+    return out
 
 
 if __name__ == "__main__":

@@ -78,12 +78,42 @@ def test_counts_match_the_jvms_own_histogram(oracle):
             continue
         got = ours[cls]["count"]
         if cls == "java.lang.Class":
-            assert min(c0, c1) - got == PRIMITIVE_MIRRORS
+            # every mirror: the class dumps and the primitive types' mirrors the dumper writes
+            # as java.lang.Class instances, in one row
+            assert got == c0 == c1
             continue
         # the dump was taken between the two histograms
         assert min(c0, c1) <= got <= max(c0, c1), cls
         checked += 1
     assert checked > 250
+
+
+def test_class_mirror_bytes_match_the_jvms_own_histogram(variant, oracle):
+    """java.lang.Class: instance size with the VM-injected fields, plus each class's statics
+    without the dumper's own entries. Exact to the byte without compressed oops; with them the
+    JVM counts 13 words more over 711 mirrors (0.12 %), a difference not yet explained."""
+    name, _, _ = variant
+    before, after, ours = oracle
+    want, got = before["java.lang.Class"][1], ours["java.lang.Class"]["shallow_bytes"]
+    assert after["java.lang.Class"][1] == want
+    if name == "heapshape-coops":
+        assert 0 <= want - got <= want * 0.002
+    else:
+        assert got == want
+
+
+def test_hidden_classes_counted_and_named_as_the_jvm_does():
+    """Lambdas, string concatenation and a defined hidden class (fixtures/hprof/Hidden.java):
+    every java.lang.Class mirror counted, hidden classes spelled as in the dump (+0x)."""
+    d = HeapDump(fixture_file(f"{OUT}/hidden-coops.hprof.gz"))
+    jvm = jvm_histogram(fixture_file(f"{OUT}/hidden-coops.histo-before.txt"))
+    ours = d.histogram().as_dict()
+    assert ours["java.lang.Class"]["count"] == jvm["java.lang.Class"][0] == 1120
+    assert 0 <= jvm["java.lang.Class"][1] - ours["java.lang.Class"]["shallow_bytes"] <= 200
+    hidden = [c for c in jvm if "+0x" in c]
+    assert sum(c.startswith("Lambdas$$Lambda$") for c in hidden) == 200      # one per call site
+    assert "Hidden$Probe" in {c.split("+0x")[0] for c in hidden}              # defineHiddenClass
+    assert all(ours[c]["count"] == jvm[c][0] for c in hidden)
 
 
 def test_bytes_match_the_jvms_own_histogram(oracle):

@@ -48,6 +48,22 @@ def _aligned_total(count: int, elems: int, mod: np.ndarray, base: int, es: int, 
     return int(count * base + elems * es + int((mod * pad).sum()))
 
 
+def _dumper_entries(scan: ScanResult, name_ids: np.ndarray) -> np.ndarray:
+    """Which static-field entries of CLASS DUMPs are the dumper's own (names in angle brackets:
+    ``<resolved_references>``, ``<init_lock>``), not static fields of the class."""
+    if not len(name_ids):
+        return np.zeros(0, bool)
+    uniq, inv = np.unique(name_ids, return_inverse=True)
+    sorted_ids, order = scan._utf8_index()
+    pos = np.minimum(np.searchsorted(sorted_ids, uniq), max(len(sorted_ids) - 1, 0))
+    hit = (sorted_ids[pos] == uniq) if len(sorted_ids) else np.zeros(len(uniq), bool)
+    k = order[pos]
+    blob = np.frombuffer(scan.raw["blob"], dtype=np.uint8)
+    off, ln = scan.raw["utf8_off"][k], scan.raw["utf8_len"][k]
+    first = np.where(hit & (ln > 0), blob[np.minimum(off, max(len(blob) - 1, 0))] if len(blob) else 0, 0)
+    return (first == ord("<"))[inv]
+
+
 def _field_bytes(model: ClassModel, id_size: int) -> np.ndarray:
     """HPROF instance-data length each class's instances must have (fields of the whole chain)."""
     sizes = {2: id_size, 4: 1, 5: 2, 6: 4, 7: 8, 8: 1, 9: 2, 10: 4, 11: 8}
@@ -174,7 +190,14 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
     chain_ok[[i for i, v in ok.items() if v]] = True
     bad = np.zeros(model.n, bool)
     bad[mismatch] = True
+    # java.lang.Class instances in a dump are mirrors the dumper wrote as objects (the primitive
+    # types' int.class, ...): they join the class-dump mirrors in one java.lang.Class row, as in
+    # the JVM's own histogram
+    mirror_cls = raw["class_dumps"]["class"][model.names == "java.lang.Class"]
+    mirror_cls = int(mirror_cls[0]) if len(mirror_cls) else -1
     for i in has_inst.tolist():
+        if i == mirror_cls:
+            continue
         exact = bool(chain_ok[i]) and not bad[i] and short != (0, i)
         size = int(inst_size[i]) if exact else int(align(layout.header + per_inst_data[i], layout.align))
         rows_key.append(i)
@@ -236,21 +259,25 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
 
     dumped = np.flatnonzero(model.dumped)
     if len(dumped):
-        cls_idx = raw["class_dumps"]["class"][model.names == "java.lang.Class"]
-        mirror = int(inst_size[cls_idx[0]]) if len(cls_idx) else layout.header + 8 * ref
+        # a mirror is java.lang.Class's instance (its VM-injected fields included) with the
+        # class's static fields after it; HotSpot's dumper adds entries that are no static field
+        # (<resolved_references>, <init_lock>), which are left out
+        mirror = int(align(inst_size[mirror_cls], layout.align)) if mirror_cls >= 0 else layout.header + 8 * ref
         ss, sc = scan.dump_column("static_start", dumped), scan.dump_column("static_count", dumped)
         st = raw["static_types"]
         lut = np.zeros(12, np.int64)
         for t, s in ELEM_SIZE.items():
             lut[t] = s
         lut[2] = ref
-        csum = np.concatenate([[0], np.cumsum(lut[st])]) if len(st) else np.zeros(1, np.int64)
+        field_bytes = lut[st] * ~_dumper_entries(scan, raw["static_names"])
+        csum = np.concatenate([[0], np.cumsum(field_bytes)]) if len(st) else np.zeros(1, np.int64)
         statics = csum[ss + sc] - csum[ss]
         sizes = align(mirror + statics, layout.align)
+        prim_mirrors = int(icount[mirror_cls]) if mirror_cls >= 0 else 0
         rows_key.append(_CLASS_KEY)
         rows_kind.append(KIND_CLASS)
-        rows_count.append(len(dumped))
-        rows_bytes.append(int(sizes.sum()))
+        rows_count.append(len(dumped) + prim_mirrors)
+        rows_bytes.append(int(sizes.sum()) + prim_mirrors * mirror)
         rows_largest.append(int(sizes.max()))
         rows_exact.append(False)
 

@@ -237,9 +237,15 @@ INJECTED = {
     "java.lang.Module": ["P"],                                        # module_entry
     "java.lang.StackFrameInfo": [2],                                  # version
     "java.lang.InternalError": [1],                                   # during_unsafe_access
+    # klass, array_klass, oop_size, static_oop_field_count and three references: a JDK 17 mirror
+    # is then 112/176/184 bytes (compressed oops / none / no compressed class pointers) before
+    # its statics, which the JVM's histograms of the heapshape fixtures confirm to the byte
+    # without compressed oops
+    "java.lang.Class": ["P", "P", 4, 4, "L", "L", "L"],
 }
 # JDK 8's MemberName also carries vmloader and vmtarget (JDK 9 moved them to ResolvedMethodName).
-INJECTED_JDK8 = {**INJECTED, "java.lang.invoke.MemberName": ["L", "P", "P"]}
+INJECTED_JDK8 = {**INJECTED, "java.lang.invoke.MemberName": ["L", "P", "P"],
+                 "java.lang.Class": ["P", "P", 4, 4, "L", "L", "L"]}
 # Before metaspace (JDK <= 7) the class loader had no loader_data.
 INJECTED_JDK7 = {k: v for k, v in INJECTED_JDK8.items() if k != "java.lang.ClassLoader"}
 
