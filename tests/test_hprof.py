@@ -492,3 +492,34 @@ def test_block_index_fetch_equals_a_full_pass(name, snapshot):
     got = _fetch_blocks(d, want)
     full = scan(d.source, snapshot=snapshot, fetch=want).fetched
     assert got == full and len(full) > 50
+
+
+@pytest.mark.parametrize("props,ref,header,word", [
+    ({"sun.arch.data.model": "32", "os.arch": "x86", "java.version": "1.6.0_18"}, 4, 8, 4),
+    ({"os.arch": "i386", "java.version": "1.7.0_80"}, 4, 8, 4),
+    ({"sun.arch.data.model": "64", "os.arch": "amd64", "java.version": "1.6.0_18"}, 8, 16, 8),
+    ({"sun.arch.data.model": "64", "os.arch": "amd64", "java.version": "1.6.0_23"}, 4, 12, 8),
+    ({"sun.arch.data.model": "64", "os.arch": "amd64", "java.version": "1.8.0_05"}, 4, 12, 8),
+    ({"os.arch": "aarch64", "java.version": "17.0.15"}, 4, 12, 8),
+])
+def test_layout_stated_by_the_system_properties(props, ref, header, word):
+    """Where ids are not addresses, the JVM's own properties choose the layout: the data model,
+    and compressed oops by default from 6u23 (HotSpot's release notes)."""
+    from dumpx.hprof.layout import stated_layout
+    lay, why = stated_layout(props, 8)
+    assert (lay.ref_size, lay.header, lay.word) == (ref, header, word)
+    assert props.get("java.version", "") in why
+
+
+def test_stated_layout_needs_a_data_model_or_a_known_arch():
+    from dumpx.hprof.layout import stated_layout
+    assert stated_layout({"java.version": "17"}, 9) is None
+    assert stated_layout({"os.arch": "mips"}, 9) is None
+
+
+def test_agent_dump_layout_comes_from_its_system_properties():
+    """The hprof agent's 4-byte ids are not addresses; its dump's properties say 64-bit 6u31."""
+    d = HeapDump(real_dump("hprof/sun_jdk6_31_hprofagent_compressedOops.hprof"))
+    lay = d.layout()
+    assert not lay.inferred and (lay.ref_size, lay.header) == (4, 12)
+    assert "sun.arch.data.model=64" in lay.evidence and "1.6.0_31" in lay.evidence

@@ -25,6 +25,7 @@ dump; see docs/hprof.md.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -407,25 +408,57 @@ def _kind_masks(sample: np.ndarray):
     return kind == 0, kind == 1, [(es, m) for es, m in prim if m.any()]
 
 
-def infer_layout(scan: ScanResult) -> Layout:
-    """Pick the layout whose sizes explain the most address gaps between neighbours."""
+def stated_layout(props: dict[str, str], jdk: int) -> tuple[Layout, str] | None:
+    """The layout the JVM's own System properties imply when the ids say nothing (the hprof
+    agent writes its own 4-byte ids on any JVM): the data model, and whether compressed oops were
+    on by default for that JVM (HotSpot turned them on by default in 6u23; a heap over 32 GB or
+    -XX:-UseCompressedOops would turn them off and is not in the properties)."""
+    model = props.get("sun.arch.data.model")
+    arch = props.get("os.arch", "")
+    fields = "modern" if jdk >= 9 else "classic"
+    said = ", ".join(f"{k}={props[k]}" for k in ("sun.arch.data.model", "os.arch", "java.version")
+                     if k in props)
+    if model == "32" or (model is None and arch in ("x86", "i386", "i486", "i586", "i686", "arm")):
+        return replace(CANDIDATES_32[0], fields=fields), f"a 32-bit JVM ({said})"
+    if model != "64" and arch not in ("amd64", "x86_64", "aarch64", "sparcv9", "ppc64", "ppc64le", "s390x"):
+        return None
+    ver = props.get("java.version", "")
+    m = re.match(r"1\.6\.0_(\d+)", ver)
+    if ver.startswith("1.6.0") and (not m or int(m.group(1)) < 23):
+        return (replace(CANDIDATES_64[2], fields=fields),
+                f"a 64-bit JVM before 6u23, whose default had no compressed oops ({said})")
+    return (replace(CANDIDATES_64[0], fields=fields),
+            f"a 64-bit JVM with compressed oops, its default below 32 GB of heap ({said})")
+
+
+def infer_layout(scan: ScanResult, stated=None) -> Layout:
+    """Pick the layout whose sizes explain the most address gaps between neighbours.
+
+    ``stated``: a callable giving the JVM's System properties, asked only when the addresses
+    cannot decide (the layout those properties imply is then used, and said so)."""
     id_size = scan.header.id_size
     cands = candidates(id_size)
     sample = scan.raw["sample"]
     model = class_model(scan)
     # ids that are not addresses say nothing about the JVM (the hprof agent writes 4-byte ids
     # on 64-bit JVMs): assume the commonest JVM of the dump's generation.
-    default = replace(CANDIDATES_64[0], fields="modern" if model.jdk >= 9 else "classic")
+
+    def assumed(why: str) -> Layout:
+        props = stated() if stated is not None else {}
+        told = stated_layout(props, model.jdk) if props else None
+        if told is not None:
+            return replace(told[0], evidence=f"{why}; assumed from the System properties: {told[1]}")
+        return replace(CANDIDATES_64[0], fields="modern" if model.jdk >= 9 else "classic",
+                       evidence=f"{why}; assumed: a 64-bit JVM with compressed oops, the commonest")
     if len(sample) < 2:
-        return replace(default, evidence="no objects to infer from; assumed")
+        return assumed("no objects to infer from")
     order = np.argsort(sample[:, 0].view(np.uint64), kind="stable")
     s = sample[order]
     gaps = np.diff(s[:, 0].view(np.uint64)).astype(np.int64)
     s = s[:-1]
     plausible = (gaps > 0) & (gaps < (1 << 24))
     if plausible.sum() < SAMPLE_MIN_PAIRS:
-        return replace(default, evidence=f"ids do not look like addresses ({int(plausible.sum())} "
-                                         f"plausible neighbour gaps); assumed")
+        return assumed(f"ids do not look like addresses ({int(plausible.sum())} plausible neighbour gaps)")
     s, gaps = s[plausible], gaps[plausible]
     inst = s[:, 1] == 0
     cls_of, freq = np.unique(s[inst, 2], return_counts=True)
@@ -466,5 +499,5 @@ def infer_layout(scan: ScanResult) -> Layout:
     ev = (f"{best_votes} of {total} neighbour distances match exactly "
           f"(next best layout: {runner})")
     if best_votes < max(SAMPLE_MIN_PAIRS // 2, total // 10):
-        return replace(default, evidence=f"no layout explains the address gaps ({ev}); assumed")
+        return assumed(f"no layout explains the address gaps ({ev})")
     return replace(best, inferred=True, score=best_votes / total, evidence=ev)

@@ -142,10 +142,11 @@ class Fields:
 
     def static(self, class_name: str, field: str) -> int | None:
         """Value of a static reference (or primitive) field of a class, from its class dump."""
+        from .layout import class_model
         raw = self.scan.raw
-        names = self.scan.class_names()
-        for i in np.flatnonzero((names == class_name) & raw["classes"]["dumped"]).tolist():
-            a, k = int(self.scan.dump_column("static_start", i)), int(self.scan.dump_column("static_count", i))
+        cd = raw["class_dumps"]
+        for r in np.flatnonzero(class_model(self.scan).names == class_name).tolist():   # dumped classes only
+            a, k = int(cd["static_start"][r]), int(cd["static_count"][r])
             sn = self.scan.strings(raw["static_names"][a:a + k])
             for j, nm in enumerate(sn):
                 if nm == field:

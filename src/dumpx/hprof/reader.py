@@ -336,7 +336,13 @@ class HeapDump:
         """The object layout inferred from the dump (once per dump)."""
         if getattr(self, "_layout", None) is None:
             from .layout import infer_layout
-            self._layout = infer_layout(self.scan)
+
+            def stated() -> dict[str, str]:
+                try:
+                    return self.system_properties() if self.source.mapped() is not None else {}
+                except DumpError:
+                    return {}
+            self._layout = infer_layout(self.scan, stated)
         return self._layout
 
     def histogram(self, layout=None):
