@@ -67,6 +67,28 @@ def test_immediate_dominators_equal_networkx(case):
         assert r[v] == want
 
 
+@settings(max_examples=200, deadline=None)
+@given(graphs(), st.booleans(), st.booleans())
+def test_retained_inside_the_kernel_equals_the_reference_walk(case, narrow, offsets64):
+    """dominators(..., shallow) adds retained sizes up itself (int64 or uint32 sizes), with
+    32-bit or (forced) 64-bit predecessor offsets: the same as retained_sizes over the preorder."""
+    import dumpx._native.dominators as kernel
+    n, edges, root = case
+    ip, ix = csr(n, edges)
+    idom, pre = dominators(ip, ix, root)
+    shallow = (np.arange(n, dtype=np.int64) * 7919) % 1000 + 16
+    saved = kernel.OFFSETS32_LIMIT
+    kernel.OFFSETS32_LIMIT = 0 if offsets64 else saved
+    try:
+        idom2, ret = dominators(ip, ix, root, shallow.astype(np.uint32) if narrow else shallow)
+    finally:
+        kernel.OFFSETS32_LIMIT = saved
+    assert idom2.tolist() == idom.tolist()
+    assert ret.tolist() == retained_sizes(idom, pre, shallow).tolist()
+    idom3, ret3 = dominators(ip.astype(np.int32), ix, root, shallow)     # 32-bit offsets
+    assert idom3.tolist() == idom.tolist() and ret3.tolist() == ret.tolist()
+
+
 def test_a_long_chain_needs_no_recursion():
     n = 2_000_000
     ip = np.arange(n + 1, dtype=np.int64)
@@ -86,3 +108,30 @@ def test_a_long_chain_needs_no_recursion():
 def test_malformed_csr_is_refused(ip, ix):
     with pytest.raises(ValueError):
         dominators(ip, ix, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-5, 40), max_size=200), st.integers(0, 30), st.booleans())
+def test_largest_equals_a_sort(values, k, with_cls):
+    """The bounded-heap top-k equals sorting by (value desc, index asc), skipped entries left out."""
+    from dumpx._native.dominators import largest
+    v = np.array(values, dtype=np.int64)
+    cls = (np.arange(len(v), dtype=np.int32) % 3) - 1 if with_cls else None
+    got = largest(v, k, cls, -1).tolist()
+    keep = [i for i in range(len(v)) if cls is None or cls[i] != -1]
+    want = sorted(keep, key=lambda i: (-values[i], i))[:k]
+    assert got == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(graphs())
+def test_tree_children_equal_the_idom_array(case):
+    """Children CSR of the dominator tree: each vertex's children, in vertex order."""
+    from dumpx._native.dominators import tree_children
+    n, edges, root = case
+    ip, ix = csr(n, edges)
+    idom, _ = dominators(ip, ix, root)
+    ptr, kids = tree_children(idom, root)
+    assert ptr.dtype == kids.dtype == np.int32 and len(ptr) == n + 1
+    for v in range(n):
+        assert kids[ptr[v]:ptr[v + 1]].tolist() == [u for u in range(n) if u != root and idom[u] == v]

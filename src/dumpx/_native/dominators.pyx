@@ -8,14 +8,19 @@ vertices) and int64 edge offsets; every edge target is checked against the verte
 """
 
 cimport cython
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t
+from libc.stdlib cimport free, realloc
 
 import numpy as np
+
+ctypedef fused ptr_t:            # CSR offsets: int32 below 2**31 edges, else int64
+    int32_t
+    int64_t
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-cdef int check_csr(const int64_t[::1] indptr, const int32_t[::1] indices, int64_t n) except -1:
+cdef int check_csr(const ptr_t[::1] indptr, const int32_t[::1] indices, int64_t n) except -1:
     """Offsets must be non-decreasing within the edge array and targets within 0..n-1; after
     this check the kernels below index without bounds checks."""
     cdef int64_t i, m = indices.shape[0]
@@ -30,62 +35,106 @@ cdef int check_csr(const int64_t[::1] indptr, const int32_t[::1] indices, int64_
     return 0
 
 
+OFFSETS32_LIMIT = 2**31 - 1     # predecessor offsets are int32 below this many edges (tests lower it)
+
+
+ctypedef fused offs_t:
+    int32_t
+    int64_t
+
+ctypedef fused size_t_:
+    uint32_t
+    int64_t
+
+
+cdef struct Stack:
+    int32_t* v
+    int64_t* e
+    int64_t cap
+
+
+cdef int stack_grow(Stack* s, int64_t need) except -1:
+    """Room for ``need`` entries: the DFS and path-compression stacks grow with the depth they
+    reach (a linked list of ten million objects needs ten million; most heaps a few thousand)."""
+    cdef int64_t cap = s.cap if s.cap else 1024
+    cdef int32_t* v
+    cdef int64_t* e
+    if need <= s.cap:
+        return 0
+    while cap < need:
+        cap *= 2
+    v = <int32_t*>realloc(s.v, cap * sizeof(int32_t))
+    if v == NULL:
+        raise MemoryError()
+    s.v = v
+    e = <int64_t*>realloc(s.e, cap * sizeof(int64_t))
+    if e == NULL:
+        raise MemoryError()
+    s.e = e
+    s.cap = cap
+    return 0
+
+
+cdef void stack_free(Stack* s) noexcept:
+    free(s.v)
+    free(s.e)
+    s.v = NULL
+    s.e = NULL
+    s.cap = 0
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def dominators(const int64_t[::1] indptr, const int32_t[::1] indices, int32_t root):
-    """(idom, preorder): idom[v] is v's immediate dominator (root: itself; -1: unreachable);
-    preorder lists the reachable vertices in depth-first preorder from ``root``."""
-    cdef int64_t n = indptr.shape[0] - 1
-    if n <= 0 or root < 0 or root >= n:
-        raise ValueError("root must be a vertex")
-    check_csr(indptr, indices, n)
-    # arrays are created straight into typed memoryviews and dropped (set to None) as soon as a
-    # phase no longer needs them, so the peak stays near 45 bytes per vertex
-    cdef int32_t[::1] dfn = np.full(n, -1, dtype=np.int32)
-    cdef int32_t[::1] vert = np.empty(n, dtype=np.int32)
-    cdef int32_t[::1] par = np.empty(n, dtype=np.int32)
-    cdef int64_t[::1] cursor = np.empty(n, dtype=np.int64)
-    cdef int32_t[::1] stack = np.empty(n, dtype=np.int32)
-    cdef int64_t sp = 0, count = 0, e
+cdef int64_t dfs(const ptr_t[::1] indptr, const int32_t[::1] indices, int32_t root,
+                 int32_t[::1] dfn, int32_t[::1] vert, int32_t[::1] par) except -1:
+    """Depth-first preorder from ``root``: dfn per vertex, vert and parent (in dfn numbers) per
+    dfn. Returns how many vertices it reached."""
+    cdef Stack st
+    cdef int64_t sp, count, e
     cdef int32_t v, w
-    # iterative DFS preorder
-    dfn[root] = 0
-    vert[0] = root
-    par[0] = 0
-    count = 1
-    stack[0] = root
-    cursor[root] = indptr[root]
-    sp = 1
-    while sp > 0:
-        v = stack[sp - 1]
-        e = cursor[v]
-        if e < indptr[v + 1]:
-            cursor[v] = e + 1
-            w = indices[e]
-            if dfn[w] < 0:
-                dfn[w] = <int32_t>count
-                vert[count] = w
-                par[count] = dfn[v]
-                count += 1
-                cursor[w] = indptr[w]
-                stack[sp] = w
-                sp += 1
-        else:
-            sp -= 1
-    cursor = None
-    # predecessors of reachable vertices, in dfnum space: count, prefix-sum, place each one by
-    # advancing its block's start, then shift the starts back (no second offsets array)
-    cdef int64_t[::1] pstart = np.zeros(count + 1, dtype=np.int64)
-    cdef int64_t i, k
-    for i in range(count):
-        v = vert[i]
-        for e in range(indptr[v], indptr[v + 1]):
-            w = indices[e]
-            if dfn[w] > 0:
-                pstart[dfn[w] + 1] += 1
-    for i in range(count):
-        pstart[i + 1] += pstart[i]
-    cdef int32_t[::1] preds = np.empty(pstart[count], dtype=np.int32)
+    st.v = NULL
+    st.e = NULL
+    st.cap = 0
+    try:
+        stack_grow(&st, 1)
+        dfn[root] = 0
+        vert[0] = root
+        par[0] = 0
+        count = 1
+        st.v[0] = root
+        st.e[0] = indptr[root]
+        sp = 1
+        while sp > 0:
+            v = st.v[sp - 1]
+            e = st.e[sp - 1]
+            if e < indptr[v + 1]:
+                st.e[sp - 1] = e + 1
+                w = indices[e]
+                if dfn[w] < 0:
+                    dfn[w] = <int32_t>count
+                    vert[count] = w
+                    par[count] = dfn[v]
+                    count += 1
+                    stack_grow(&st, sp + 1)
+                    st.v[sp] = w
+                    st.e[sp] = indptr[w]
+                    sp += 1
+            else:
+                sp -= 1
+    finally:
+        stack_free(&st)
+    return count
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef int predecessors(const ptr_t[::1] indptr, const int32_t[::1] indices, const int32_t[::1] dfn,
+                      const int32_t[::1] vert, int64_t count, offs_t[::1] pstart,
+                      int32_t[::1] preds) except -1:
+    """Predecessors of the reachable vertices in dfn space, as CSR (pstart, preds): each is placed
+    by advancing its block's start, then the starts are shifted back (no second offsets array)."""
+    cdef int64_t i, e, k
+    cdef int32_t v, w
     for i in range(count):
         v = vert[i]
         for e in range(indptr[v], indptr[v + 1]):
@@ -97,53 +146,151 @@ def dominators(const int64_t[::1] indptr, const int32_t[::1] indices, int32_t ro
     for i in range(count, 0, -1):
         pstart[i] = pstart[i - 1]
     pstart[0] = 0
-    dfn = None
-    # semi-dominators (Lengauer–Tarjan, simple link-eval with iterative path compression)
-    cdef int32_t[::1] semi = np.arange(count, dtype=np.int32)
+    return 0
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef int semidominators(const offs_t[::1] pstart, const int32_t[::1] preds, const int32_t[::1] par,
+                        int32_t[::1] semi, int64_t count) except -1:
+    """Lengauer–Tarjan semi-dominators (simple link-eval, iterative path compression)."""
     cdef int32_t[::1] label = np.arange(count, dtype=np.int32)
     cdef int32_t[::1] anc = np.full(count, -1, dtype=np.int32)
-    cdef int32_t[::1] idom = np.empty(count, dtype=np.int32)
-    cdef int32_t[::1] path = stack          # reused: at most count entries
-    cdef int32_t x, u, top, a
+    cdef Stack path
+    cdef int64_t i, e, top
+    cdef int32_t x, u, a
+    path.v = NULL
+    path.e = NULL
+    path.cap = 0
+    try:
+        for i in range(count - 1, 0, -1):
+            for e in range(pstart[i], pstart[i + 1]):
+                x = preds[e]
+                # eval(x): the vertex of minimum semi on x's forest path, compressing the path
+                if anc[x] < 0:
+                    u = x
+                else:
+                    top = 0
+                    a = x
+                    while anc[anc[a]] >= 0:
+                        stack_grow(&path, top + 1)
+                        path.v[top] = a
+                        top += 1
+                        a = anc[a]
+                    while top > 0:
+                        top -= 1
+                        a = path.v[top]
+                        if semi[label[anc[a]]] < semi[label[a]]:
+                            label[a] = label[anc[a]]
+                        anc[a] = anc[anc[a]]
+                    u = label[x]
+                if semi[u] < semi[i]:
+                    semi[i] = semi[u]
+            anc[i] = par[i]                      # link(parent, i)
+    finally:
+        stack_free(&path)
+    return 0
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef int accumulate(const int32_t[::1] vert, const int32_t[::1] idom_d, int64_t count,
+                    const size_t_[::1] shallow, int64_t[::1] r) except -1:
+    """Retained sizes: each reachable vertex's shallow size, added up the dominator tree in
+    reverse preorder (a vertex's dominator comes before it)."""
+    cdef int64_t i
+    cdef int32_t v
+    for i in range(count):
+        v = vert[i]
+        r[v] = <int64_t>shallow[v]
     for i in range(count - 1, 0, -1):
-        for e in range(pstart[i], pstart[i + 1]):
-            x = preds[e]
-            # eval(x): the vertex of minimum semi on x's forest path, compressing the path
-            if anc[x] < 0:
-                u = x
-            else:
-                top = 0
-                a = x
-                while anc[anc[a]] >= 0:
-                    path[top] = a
-                    top += 1
-                    a = anc[a]
-                while top > 0:
-                    top -= 1
-                    a = path[top]
-                    if semi[label[anc[a]]] < semi[label[a]]:
-                        label[a] = label[anc[a]]
-                    anc[a] = anc[anc[a]]
-                u = label[x]
-            if semi[u] < semi[i]:
-                semi[i] = semi[u]
-        anc[i] = par[i]                      # link(parent, i)
-    label = None
-    anc = None
+        r[vert[idom_d[i]]] += r[vert[i]]
+    return 0
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def dominators(const ptr_t[::1] indptr, const int32_t[::1] indices, int32_t root, shallow=None):
+    """(idom, preorder): idom[v] is v's immediate dominator (root: itself; -1: unreachable);
+    preorder lists the reachable vertices in depth-first preorder from ``root``. With
+    ``shallow`` (int64 or uint32 per vertex), (idom, retained) instead: the retained sizes are
+    added up inside, so no preorder array outlives the call.
+
+    Each phase's arrays are dropped as soon as it is done, and the offsets of the predecessor
+    lists are 32-bit when the edges allow: at the peak (the semi-dominator phase) the kernel holds
+    about 20 bytes per reachable vertex plus 4 per edge and 4 per vertex of offsets."""
+    cdef int64_t n = indptr.shape[0] - 1
+    cdef int64_t count, i, e, total = 0
+    cdef int32_t v, w, x
+    if n <= 0 or root < 0 or root >= n:
+        raise ValueError("root must be a vertex")
+    check_csr(indptr, indices, n)
+    if shallow is not None and len(shallow) != n:
+        raise ValueError("shallow sizes must have one entry per vertex")
+    cdef int32_t[::1] dfn = np.full(n, -1, dtype=np.int32)
+    cdef int32_t[::1] vert = np.empty(n, dtype=np.int32)
+    cdef int32_t[::1] par = np.empty(n, dtype=np.int32)
+    count = dfs(indptr, indices, root, dfn, vert, par)
+    for i in range(count):
+        v = vert[i]
+        for e in range(indptr[v], indptr[v + 1]):
+            if dfn[indices[e]] > 0:
+                total += 1
+    cdef int32_t[::1] preds = np.empty(total, dtype=np.int32)
+    cdef int32_t[::1] p32
+    cdef int64_t[::1] p64
+    cdef int32_t[::1] semi = np.arange(count, dtype=np.int32)
+    if total < OFFSETS32_LIMIT:
+        p32 = np.zeros(count + 1, dtype=np.int32)
+        for i in range(count):
+            v = vert[i]
+            for e in range(indptr[v], indptr[v + 1]):
+                w = indices[e]
+                if dfn[w] > 0:
+                    p32[dfn[w] + 1] += 1
+        for i in range(count):
+            p32[i + 1] += p32[i]
+        predecessors(indptr, indices, dfn, vert, count, p32, preds)
+        dfn = None
+        semidominators(p32, preds, par, semi, count)
+        p32 = None
+    else:
+        p64 = np.zeros(count + 1, dtype=np.int64)
+        for i in range(count):
+            v = vert[i]
+            for e in range(indptr[v], indptr[v + 1]):
+                w = indices[e]
+                if dfn[w] > 0:
+                    p64[dfn[w] + 1] += 1
+        for i in range(count):
+            p64[i + 1] += p64[i]
+        predecessors(indptr, indices, dfn, vert, count, p64, preds)
+        dfn = None
+        semidominators(p64, preds, par, semi, count)
+        p64 = None
     preds = None
-    pstart = None
-    # immediate dominators: nearest common ancestor of parent and semi-dominator (Semi-NCA)
-    idom[0] = 0
+    # immediate dominators: nearest common ancestor of parent and semi-dominator (Semi-NCA);
+    # idom in dfn numbers is written over par, which is read only at the same index first
+    cdef int32_t[::1] idom_d = par
+    idom_d[0] = 0
     for i in range(1, count):
         x = par[i]
         while x > semi[i]:
-            x = idom[x]
-        idom[i] = x
+            x = idom_d[x]
+        idom_d[i] = x
+    semi = None
     out = np.full(n, -1, dtype=np.int32)
     cdef int32_t[::1] o = out
     for i in range(count):
-        o[vert[i]] = vert[idom[i]]
-    return out, np.asarray(vert[:count]).copy()
+        o[vert[i]] = vert[idom_d[i]]
+    if shallow is None:
+        return out, np.asarray(vert[:count]).copy()
+    ret = np.zeros(n, dtype=np.int64)
+    if isinstance(shallow, np.ndarray) and shallow.dtype == np.uint32:
+        accumulate[uint32_t](vert, idom_d, count, shallow, ret)
+    else:
+        accumulate[int64_t](vert, idom_d, count, np.ascontiguousarray(shallow, dtype=np.int64), ret)
+    return out, ret
 
 
 @cython.boundscheck(False)
@@ -171,13 +318,13 @@ def retained_sizes(const int32_t[::1] idom, const int32_t[::1] preorder, const i
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def retained_by_group(const int64_t[::1] kid_ptr, const int32_t[::1] kids, int32_t root,
+def retained_by_group(const int32_t[::1] kid_ptr, const int32_t[::1] kids, int32_t root,
                       const int64_t[::1] group, const int64_t[::1] retained, int64_t ngroups):
     """Retained size of the set of all vertices of each group (class): the sum over the members
     that no other member dominates. One iterative walk of the dominator tree keeps, per group,
     how many members are on the current path."""
-    cdef int64_t n = kid_ptr.shape[0] - 1, top = 0, e
-    cdef int32_t v, w
+    cdef int64_t n = kid_ptr.shape[0] - 1, top = 0
+    cdef int32_t v, w, e
     cdef int64_t gv
     if group.shape[0] != n or retained.shape[0] != n or root < 0 or root >= n:
         raise ValueError("one group and one retained size per vertex, and a root vertex")
@@ -195,7 +342,7 @@ def retained_by_group(const int64_t[::1] kid_ptr, const int32_t[::1] kids, int32
     cdef int64_t[::1] o = out
     cdef int64_t[::1] onpath = np.zeros(ngroups, dtype=np.int64)
     cdef int32_t[::1] stack = np.empty(n + 1, dtype=np.int32)
-    cdef int64_t[::1] cursor = np.empty(n, dtype=np.int64)
+    cdef int32_t[::1] cursor = np.empty(n, dtype=np.int32)
     cdef unsigned char[::1] seen = np.zeros(n, dtype=np.uint8)
     stack[0] = root
     cursor[root] = kid_ptr[root]
@@ -228,7 +375,7 @@ def retained_by_group(const int64_t[::1] kid_ptr, const int32_t[::1] kids, int32
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def bfs_parents(const int64_t[::1] indptr, const int32_t[::1] indices, int32_t root):
+def bfs_parents(const ptr_t[::1] indptr, const int32_t[::1] indices, int32_t root):
     """Breadth-first parents from ``root`` (-1: unreached; the root: itself): the shortest paths."""
     cdef int64_t n = indptr.shape[0] - 1, head = 0, tail = 0, e
     cdef int32_t v, w
@@ -251,3 +398,85 @@ def bfs_parents(const int64_t[::1] indptr, const int32_t[::1] indices, int32_t r
                 queue[tail] = w
                 tail += 1
     return par_a
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def tree_children(const int32_t[::1] idom, int32_t root):
+    """The dominator tree as CSR (ptr, kids), both int32, by one counting sort: the children of v
+    are kids[ptr[v]:ptr[v + 1]], in vertex order. 8 bytes per vertex, nothing else allocated."""
+    cdef int64_t n = idom.shape[0], i
+    cdef int32_t d
+    if root < 0 or root >= n:
+        raise ValueError("root must be a vertex")
+    for i in range(n):
+        if idom[i] < -1 or idom[i] >= n:
+            raise ValueError(f"idom[{i}] = {idom[i]} is no vertex")
+    ptr_a = np.zeros(n + 1, dtype=np.int32)
+    cdef int32_t[::1] ptr = ptr_a
+    for i in range(n):
+        d = idom[i]
+        if d >= 0 and i != root:
+            ptr[d + 1] += 1
+    for i in range(n):
+        ptr[i + 1] += ptr[i]
+    kids_a = np.empty(ptr[n], dtype=np.int32)
+    cdef int32_t[::1] kids = kids_a
+    for i in range(n):                      # ptr[d] advances over d's block as it fills...
+        d = idom[i]
+        if d >= 0 and i != root:
+            kids[ptr[d]] = <int32_t>i
+            ptr[d] += 1
+    for i in range(n, 0, -1):               # ...and is shifted back to the block starts
+        ptr[i] = ptr[i - 1]
+    ptr[0] = 0
+    return ptr_a, kids_a
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def largest(const int64_t[::1] values, int64_t k, const int32_t[::1] cls=None, int32_t skip=0):
+    """Indices of the ``k`` largest values (ties: the lower index first), largest first, skipping
+    the entries whose ``cls`` is ``skip`` when ``cls`` is given: a bounded heap of k, so a
+    top-20 over fifty million objects allocates nothing per object."""
+    cdef int64_t n = values.shape[0], i, j, c, m = 0, p
+    cdef int64_t hv, hi
+    if k <= 0 or n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if cls is not None and cls.shape[0] < n:
+        raise ValueError("one class per value")
+    if k > n:
+        k = n
+    heap_a = np.empty(k, dtype=np.int64)
+    cdef int64_t[::1] heap = heap_a             # a min-heap of indices by (value, -index)
+    for i in range(n):
+        if cls is not None and cls[i] == skip:
+            continue
+        if m < k:
+            j = m
+            m += 1
+            while j > 0:
+                p = (j - 1) >> 1
+                if values[heap[p]] < values[i] or (values[heap[p]] == values[i] and heap[p] > i):
+                    break
+                heap[j] = heap[p]
+                j = p
+            heap[j] = i
+        elif values[i] > values[heap[0]]:
+            j = 0
+            while True:
+                c = 2 * j + 1
+                if c >= m:
+                    break
+                if c + 1 < m and (values[heap[c + 1]] < values[heap[c]] or
+                                  (values[heap[c + 1]] == values[heap[c]] and heap[c + 1] > heap[c])):
+                    c += 1
+                if values[heap[c]] < values[i] or (values[heap[c]] == values[i] and heap[c] > i):
+                    heap[j] = heap[c]
+                    j = c
+                else:
+                    break
+            heap[j] = i
+    out = heap_a[:m]
+    keys = np.asarray(values)[out]
+    return out[np.lexsort((out, -keys))]

@@ -108,10 +108,12 @@ cdef int vec_reserve(I64Vec* v, int64_t n) except -1:
     cap = v.cap * 2 if v.cap else 64
     while cap < n:
         cap *= 2
+    # the new room is not zeroed: only [0, n) is ever read, and untouched pages of a doubled
+    # graph vector stay out of memory (a 128 M-edge vector grown to 256 M would otherwise
+    # make the whole second half resident)
     d = <int64_t*>realloc(v.data, cap * sizeof(int64_t))
     if d == NULL:
         raise MemoryError()
-    memset(d + v.cap, 0, (cap - v.cap) * sizeof(int64_t))
     v.data = d
     v.cap = cap
     return 0
@@ -265,7 +267,7 @@ cdef class Scanner:
     cdef int64_t g_nrefoff
     cdef int64_t g_oa_base, g_ref_size, g_align
     cdef int64_t[12] g_prim_base
-    cdef I64Vec e_id, e_cls, e_size, e_src, e_dst, e_root
+    cdef I64Vec e_id, e_cls, e_size, e_cnt, e_dst, e_root
     # the block index: every ~block_size bytes of heap data, where a sub-record starts (offset,
     # bytes left in its heap record and that record's tag) and the lowest and highest object id
     # of the block, so that an object can later be read by parsing one block, not the file
@@ -325,7 +327,7 @@ cdef class Scanner:
         vec_free(&self.e_id)
         vec_free(&self.e_cls)
         vec_free(&self.e_size)
-        vec_free(&self.e_src)
+        vec_free(&self.e_cnt)
         vec_free(&self.e_dst)
         vec_free(&self.e_root)
         free(self.fblob.data)
@@ -399,16 +401,79 @@ cdef class Scanner:
         self.graph = True
 
     def graph_results(self):
-        """The emitted graph as numpy arrays; each native vector is freed as soon as it is copied,
-        so the peak is the vectors plus one copy, not twice the graph."""
+        """The emitted objects as numpy arrays: ``id`` (uint64), ``cls`` (int32), ``size``
+        (uint32 where every size fits, else int64), ``count`` (int32: each object's references,
+        in emission order) and ``roots`` (uint64 ids). The references stay here for
+        ``graph_edges``, which turns them into vertices in place. Each vector is freed as soon as
+        it is copied, so the peak is the vectors plus one column."""
         out = {}
-        out["dst"] = vec_take(&self.e_dst).view(np.uint64)
-        out["src"] = vec_take(&self.e_src)
         out["id"] = vec_take(&self.e_id).view(np.uint64)
         out["cls"] = vec_take(&self.e_cls).astype(np.int32)
-        out["size"] = vec_take(&self.e_size)
+        size = vec_take(&self.e_size)
+        out["size"] = size.astype(np.uint32) if not len(size) or int(size.max()) < 2**32 else size
+        del size
+        out["count"] = vec_take(&self.e_cnt).astype(np.int32)
         out["roots"] = vec_take(&self.e_root).view(np.uint64)
         return out
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    def graph_edges(self, const uint64_t[::1] sorted_ids, const int32_t[::1] order,
+                    int32_t[::1] count, const int32_t[::1] roots):
+        """The references as vertices (int32), the root edges after them: each id is looked up in
+        ``sorted_ids`` (``order`` gives its vertex) and written over the front of its own 8-byte
+        slot, so no second edge array is ever allocated; references to ids not in the dump are
+        dropped and ``count`` lowered for their source. Returns (indices, dangling)."""
+        cdef int64_t m = self.e_dst.n, n = count.shape[0], k = 0, w = 0, j, c, lo, hi, mid
+        cdef int64_t ns = sorted_ids.shape[0], r = roots.shape[0], total, dangling = 0
+        cdef int64_t* d = self.e_dst.data
+        cdef int32_t* out
+        cdef uint64_t x
+        if order.shape[0] != ns:
+            raise ValueError("sorted ids and their order differ in length")
+        total = 0
+        for j in range(n):
+            if count[j] < 0:
+                raise ValueError("negative reference count")
+            total += count[j]
+        if total != m:
+            raise ValueError(f"reference counts add up to {total}, not the {m} references emitted")
+        for j in range(ns):
+            if order[j] < 0 or order[j] >= n:
+                raise ValueError("order names a vertex outside the objects")
+        out = <int32_t*>d
+        for j in range(n):
+            c = k + count[j]
+            while k < c:
+                x = <uint64_t>d[k]                # read before the slot's front is written
+                k += 1
+                lo = 0
+                hi = ns
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if sorted_ids[mid] < x:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo < ns and sorted_ids[lo] == x:
+                    out[w] = order[lo]
+                    w += 1
+                else:
+                    count[j] -= 1
+                    dangling += 1
+        out = <int32_t*>realloc(d, max(w + r, 1) * sizeof(int32_t))
+        if out == NULL:
+            raise MemoryError()
+        for j in range(r):
+            out[w + j] = roots[j]
+        self.e_dst.data = NULL
+        self.e_dst.n = 0
+        self.e_dst.cap = 0
+        cdef cvarray a = cvarray(shape=(max(w + r, 1),), itemsize=sizeof(int32_t), format="i",
+                                 mode="c", allocate_buffer=False)
+        a.data = <char*>out
+        a.callback_free_data = free
+        return np.asarray(a)[:w + r], dangling
 
     cdef inline int64_t aligned(self, int64_t x) noexcept:
         return (x + self.g_align - 1) // self.g_align * self.g_align
@@ -417,11 +482,12 @@ cdef class Scanner:
         vec_push(&self.e_id, <int64_t>oid)
         vec_push(&self.e_cls, cls)
         vec_push(&self.e_size, size)
+        vec_push(&self.e_cnt, 0)
         return 0
 
     cdef int edge(self, uint64_t dst) except -1:
-        if dst != 0:
-            vec_push(&self.e_src, self.e_id.n - 1)
+        if dst != 0 and self.e_cnt.n:
+            self.e_cnt.data[self.e_cnt.n - 1] += 1
             vec_push(&self.e_dst, <int64_t>dst)
         return 0
 

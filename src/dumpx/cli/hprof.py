@@ -83,17 +83,20 @@ def run_histo(args) -> int:
 
 def run_dominators(args) -> int:
     from ..hprof.graph import build_graph, graph_findings
+    from ..table import Table
     d = _load(args.file, args)
     g = build_graph(d)
     top = g.top_retained(args.top)
     rows = top.rows()
     for r in rows:
-        v = g.vertex(int(r["object_id"]))
+        v = int(r.pop("vertex"))
         ap = g.accumulation_point(v)
         r["accumulation_point"] = {"object_id": int(g.ids[ap]), "class_name": g.class_name(ap),
                                    "retained_bytes": int(g.retained[ap]),
-                                   "children": int(g.dominated_counts()[ap])}
+                                   "children": g.dominated(ap)}
         r["dominator_chain"] = [g.class_name(u) for u in g.dominator_chain(v)]
+    top = Table({k: top[k] for k in top.columns if k != "vertex"}, title=top.title,
+                hex_columns=top.hex_columns)
     if args.json:
         print(json.dumps({"objects": len(g.ids), "unreachable": int(len(g.unreachable())),
                           "dangling_references": g.dangling, "top": rows,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._native.dominators import bfs_parents, dominators, retained_by_group, retained_sizes
+from .._native.dominators import bfs_parents, dominators, largest, retained_by_group, tree_children
 from .._native.hprofscan import ScanError, Scanner
 from ..errors import CorruptDumpError
 from ..table import Table
@@ -29,11 +29,10 @@ class HeapGraph:
     dump: HeapDump
     ids: np.ndarray            # uint64 object id per vertex (vertex n is the virtual root)
     cls: np.ndarray            # class index into dump.scan.class_names(), -1 class object, -100-t primitive array
-    shallow: np.ndarray        # int64
+    shallow: np.ndarray        # uint32 (int64 if an object is 4 GiB or more)
     indptr: np.ndarray
     indices: np.ndarray
     idom: np.ndarray           # int32, -1 unreachable; the root dominates itself
-    preorder: np.ndarray
     retained: np.ndarray       # int64
     dangling: int              # references to ids not in the dump
 
@@ -56,13 +55,34 @@ class HeapGraph:
         return str(self._names[c]) if c >= 0 else "<unknown class>"
 
     def vertex(self, object_id: int) -> int:
-        if getattr(self, "_sorted", None) is None:       # rebuilt on demand: not kept while building
+        """The vertex of an object id. One lookup scans the ids (no index kept: 12 bytes per
+        object); ``vertices`` builds a sorted index for many."""
+        if getattr(self, "_sorted", None) is not None:
+            return int(self.vertices([object_id])[0])
+        hit = np.flatnonzero(self.ids == np.uint64(object_id & (2**64 - 1)))
+        if not len(hit):
+            raise KeyError(f"no object 0x{object_id:x} in the dump")
+        return int(hit[0])
+
+    def vertices(self, object_ids) -> np.ndarray:
+        """Vertices of many object ids (KeyError naming the first that is not in the dump); the
+        sorted index this builds is kept."""
+        if getattr(self, "_sorted", None) is None:
             self._order = np.argsort(self.ids, kind="stable").astype(np.int32)
             self._sorted = self.ids[self._order]
-        pos = int(np.searchsorted(self._sorted, np.uint64(object_id)))
-        if pos < len(self._sorted) and int(self._sorted[pos]) == object_id:
-            return int(self._order[pos])
-        raise KeyError(f"no object 0x{object_id:x} in the dump")
+        want = np.asarray([int(x) & (2**64 - 1) for x in object_ids], dtype=np.uint64)
+        pos = np.minimum(np.searchsorted(self._sorted, want), len(self._sorted) - 1)
+        bad = np.flatnonzero(self._sorted[pos] != want)
+        if len(bad):
+            raise KeyError(f"no object 0x{int(want[bad[0]]):x} in the dump")
+        return self._order[pos].astype(np.int64)
+
+    def largest_retained(self, n: int = 20, *, objects_only: bool = False) -> np.ndarray:
+        """Vertices of the ``n`` largest retained sizes, largest first (``objects_only``: class
+        objects, whose statics are not one collection, left out). No per-object allocation."""
+        r = self.retained[:-1]
+        return largest(np.ascontiguousarray(r), n, np.ascontiguousarray(self.cls) if objects_only else None,
+                       CLASS_OBJECT)
 
     def dominator_chain(self, v: int) -> list[int]:
         chain = []
@@ -90,22 +110,21 @@ class HeapGraph:
                      title="unreachable objects").sort_by("shallow_bytes")
 
     def top_retained(self, n: int = 20) -> Table:
-        r = self.retained[:-1]
-        top = np.argsort(-r, kind="stable")[:n]
+        top = self.largest_retained(n)
         return Table({"object_id": self.ids[top], "class_name": np.array([self.class_name(int(v)) for v in top], dtype=object),
-                      "shallow_bytes": self.shallow[top], "retained_bytes": r[top]},
-                     title="top objects by retained size", hex_columns={"object_id"})
+                      "shallow_bytes": self.shallow[top].astype(np.int64), "retained_bytes": self.retained[top],
+                      "vertex": top}, title="top objects by retained size", hex_columns={"object_id"})
 
     def children(self):
-        """Dominator-tree children in CSR (by vertex)."""
+        """Dominator-tree children in CSR (ptr, kids; int32, 8 bytes per object, kept)."""
         if not hasattr(self, "_kids"):
-            reach = np.flatnonzero((self.idom >= 0) & (np.arange(len(self.idom)) != self.root))
-            parent = self.idom[reach]
-            order = np.argsort(parent, kind="stable")
-            ptr = np.zeros(len(self.idom) + 1, dtype=np.int64)
-            np.add.at(ptr, parent + 1, 1)
-            self._kids = (np.cumsum(ptr), reach[order])
+            self._kids = tree_children(np.ascontiguousarray(self.idom), self.root)
         return self._kids
+
+    def dominated(self, v: int) -> int:
+        """How many objects ``v`` immediately dominates."""
+        ptr = self.children()[0]
+        return int(ptr[v + 1]) - int(ptr[v])
 
     def retained_by_class(self, n: int | None = None) -> Table:
         """Retained size of all instances of each class together (members dominated by another
@@ -116,7 +135,7 @@ class HeapGraph:
         group = np.where(c >= 0, c, np.where(c == CLASS_OBJECT, ncls, ncls + 1 + (-100 - c)))
         group = np.concatenate([group, [-1]])
         ptr, kids = self.children()
-        total = retained_by_group(ptr, kids.astype(np.int32), self.root, group, self.retained, ncls + 13)
+        total = retained_by_group(ptr, kids, self.root, group, self.retained, ncls + 13)
         count = np.bincount(group[:-1][self.idom[:-1] >= 0], minlength=ncls + 13)
         from .reader import ARRAY_CODES
         labels = list(names) + ["java.lang.Class"] + ["[" + ARRAY_CODES.get(t, "?") for t in range(12)]
@@ -181,10 +200,9 @@ class HeapGraph:
         return "?"
 
     def dominated_counts(self) -> np.ndarray:
-        """How many objects each vertex immediately dominates (cached)."""
-        if getattr(self, "_nkids", None) is None:
-            self._nkids = np.diff(self.children()[0])
-        return self._nkids
+        """How many objects each vertex immediately dominates (a new array of 4 bytes per object;
+        ``dominated(v)`` for one)."""
+        return np.diff(self.children()[0])
 
     def accumulation_point(self, v: int, share: float = 0.8) -> int:
         """Walk down from ``v`` while one dominated child holds most of the retained size; stop
@@ -278,39 +296,33 @@ def build_graph(dump: HeapDump, workdir=None) -> HeapGraph:
         msg, off, expected = e.args
         dump.scan.problems.append(CorruptDumpError(msg, offset=off, expected=expected))
     g = sc.graph_results()
-    del sc
     n = len(g["id"])
     if n == 0:
         raise CorruptDumpError("the heap dump holds no objects to build a graph from",
                                offset=dump.header.length, expected="heap dump records")
     order = np.argsort(g["id"], kind="stable").astype(np.int32)
     sorted_ids = g["id"][order]
-
-    dst = _dense(g.pop("dst"), sorted_ids, order)
-    ok = dst >= 0
-    dangling = int(len(ok) - np.count_nonzero(ok))
-    src = g.pop("src")[ok].astype(np.int32)
-    dst = dst[ok]
     roots = _dense(g.pop("roots"), sorted_ids, order)
-    roots = np.unique(roots[roots >= 0])
+    roots = np.unique(roots[roots >= 0]).astype(np.int32)
+    count = g.pop("count")
+    indices, dangling = sc.graph_edges(sorted_ids, order, count, roots)
+    del sc, order, sorted_ids
     # objects were emitted in order, so edges are already grouped by source; the virtual root
-    # (vertex n) comes last
-    counts = np.bincount(src, minlength=n + 1)
-    counts[n] = len(roots)
-    indptr = np.zeros(n + 2, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    del src, counts
-    indices = np.concatenate([dst, roots.astype(np.int32)])
-    del dst, order, sorted_ids
-    idom, pre = dominators(indptr, indices, n)
-    shallow = np.concatenate([g["size"], [0]]).astype(np.int64)
-    retained = retained_sizes(idom, pre, shallow)
+    # (vertex n) comes last, its edges (the GC roots) after every object's
+    indptr = np.zeros(n + 2, dtype=np.int32 if len(indices) < 2**31 else np.int64)
+    np.cumsum(count, out=indptr[1:n + 1])
+    indptr[n + 1] = indptr[n] + len(roots)
+    del count
+    size = g.pop("size")
+    shallow = np.concatenate([size, np.zeros(1, size.dtype)])
+    del size
+    idom, retained = dominators(indptr, indices, n, shallow)
     arrays = {"ids": g["id"], "cls": g["cls"], "shallow": shallow, "indptr": indptr,
-              "indices": indices, "idom": idom, "preorder": pre, "retained": retained}
+              "indices": indices, "idom": idom, "retained": retained}
     if workdir is not None:
         arrays = {k: _spill(v, workdir, k) for k, v in arrays.items()}
     hg = HeapGraph(dump, arrays["ids"], arrays["cls"], arrays["shallow"], arrays["indptr"],
-                   arrays["indices"], arrays["idom"], arrays["preorder"], arrays["retained"], dangling)
+                   arrays["indices"], arrays["idom"], arrays["retained"], int(dangling))
     hg._sorted = hg._order = None
     hg._names = dump.scan.class_names()
     return hg
@@ -323,20 +335,23 @@ def graph_findings(g: HeapGraph, top: int = 5):
     from ..render import human_bytes
     out = Findings()
     heap = int(g.retained[g.root]) or 1
-    nkids = g.dominated_counts()
-    r = g.retained[:-1].copy()
     seen: set[int] = set()
-    cls = g.cls
-    for v in np.argsort(-r, kind="stable").tolist():
-        if len(seen) >= top:
-            break
-        if int(cls[v]) == CLASS_OBJECT:
-            continue                      # a class's statics: look at what they hold instead
+    # candidates: the largest retainers that are objects (a class's statics: look at what they
+    # hold instead), enough of them that the ones inside a chain already seen can be passed over
+    k = max(50, 10 * top)
+    cands = g.largest_retained(k, objects_only=True).tolist()
+    tried = 0
+    while len(seen) < top and tried < len(cands):
+        v = cands[tried]
+        tried += 1
+        if tried == len(cands) and len(cands) == k and k < 1 << 20:
+            k *= 4                         # every candidate so far sat in chains already seen
+            cands = g.largest_retained(k, objects_only=True).tolist()
         ap = g.accumulation_point(v)
         if ap in seen or any(a in seen for a in g.dominator_chain(v)):
             continue
         seen.add(ap)
-        kids = int(nkids[ap])
+        kids = g.dominated(ap)
         path = g.path_to(ap)
         share = int(g.retained[ap]) / heap
         out.append(Finding(
@@ -354,15 +369,15 @@ def graph_findings(g: HeapGraph, top: int = 5):
              f"{kids} objects under one owner: follow the path above to the code that fills it"]))
     sizes = g.shallow[:-1]
     big = int(np.argmax(sizes))
-    top_ret = [v for v in np.argsort(-r, kind="stable")[:50].tolist() if int(cls[v]) != CLASS_OBJECT]
+    top_ret = cands[:50]
     if top_ret:
-        acc = max((g.accumulation_point(v) for v in top_ret), key=lambda a: int(nkids[a]))
+        acc = max((g.accumulation_point(v) for v in top_ret), key=g.dominated)
         if acc != big:
             out.append(Finding(
                 "hprof-biggest-vs-retainer", Severity.NOTICE,
                 f"the biggest single object ({g.class_name(big)}, {human_bytes(int(sizes[big]))}) is not "
                 f"where memory accumulates ({g.class_name(acc)} over "
-                f"{int(nkids[acc]):,} objects)",
+                f"{g.dominated(acc):,} objects)",
                 [Evidence("biggest object id", int(g.ids[big]), hex=True),
                  Evidence("biggest object bytes", int(sizes[big])),
                  Evidence("held by", " -> ".join(s["class_name"] for s in g.path_to(big)[-3:])),
