@@ -399,6 +399,7 @@ def _child(conn, limit: int) -> None:
     faulthandler.disable()              # a native crash is reported by the parent, not traced here
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.environ["DUMPX_CACHE_DIR"] = "off"    # no symbol cache or heap-dump index per mutated input
     from dumpx.errors import DumpError
     while True:
         msg = conn.recv()

@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
     dm.add_argument("--json", action="store_true")
     dm.add_argument("--quiet", action="store_true")
     dm.add_argument("--snapshot", type=int, default=0)
+    _index_options(dm)
     dm.set_defaults(run=run_dominators)
     pa = hs.add_parser("path", help="the shortest path of references from the GC roots to an object")
     pa.add_argument("file")
@@ -32,14 +33,25 @@ def add_parser(sub) -> None:
     pa.add_argument("--json", action="store_true")
     pa.add_argument("--quiet", action="store_true")
     pa.add_argument("--snapshot", type=int, default=0)
+    _index_options(pa)
     pa.set_defaults(run=run_path)
+
+
+def _index_options(p) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--index", metavar="DIR",
+                   help="keep the graph's index (dominators, retained sizes) in DIR instead of the "
+                        "cache directory ($DUMPX_CACHE, default ~/.cache/dumpx); a second query reads it "
+                        "instead of the dump")
+    g.add_argument("--no-index", action="store_true", help="neither read nor write an index")
 
 
 def _load(path: str, args):
     from ..hprof.reader import HeapDump
     from .progress import Progress
     prog = Progress(f"scanning {safe_text(path)}", enabled=False if args.quiet else None)
-    d = HeapDump(path, progress=prog, snapshot=args.snapshot)
+    index = False if getattr(args, "no_index", False) else getattr(args, "index", None)
+    d = HeapDump(path, progress=prog, snapshot=args.snapshot, index=index)
     try:
         d.scan
     finally:
@@ -82,10 +94,10 @@ def run_histo(args) -> int:
 
 
 def run_dominators(args) -> int:
-    from ..hprof.graph import build_graph, graph_findings
+    from ..hprof.graph import graph_findings
     from ..table import Table
     d = _load(args.file, args)
-    g = build_graph(d)
+    g = d.graph()
     top = g.top_retained(args.top)
     rows = top.rows()
     for r in rows:
@@ -119,9 +131,8 @@ def run_dominators(args) -> int:
 
 def run_path(args) -> int:
     from ..errors import DumpError
-    from ..hprof.graph import build_graph
     d = _load(args.file, args)
-    g = build_graph(d)
+    g = d.graph()
     try:
         v = g.vertex(int(args.object_id, 0))
     except (KeyError, ValueError) as e:

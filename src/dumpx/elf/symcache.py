@@ -16,21 +16,12 @@ import re
 import tempfile
 from pathlib import Path
 
+from ..cachedir import cache_dir
 from .image import Scope
 
 VERSION = 1
 MAX_ENTRIES = 200_000
 _BUILD_ID = re.compile(r"^[0-9a-f]{8,128}(-[a-z]+)?$")     # build-id, and which tables answered
-
-
-def cache_dir() -> Path | None:
-    env = os.environ.get("DUMPX_CACHE_DIR")
-    if env == "off":
-        return None
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "dumpx"
 
 
 class SymbolCache:

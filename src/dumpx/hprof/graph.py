@@ -40,6 +40,20 @@ class HeapGraph:
     def root(self) -> int:
         return len(self.ids)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays the graph is made of, with the dominator tree's children and the shortest-path
+        parents from the GC roots (what its index keeps, so a query reads and walks nothing)."""
+        ptr, kids = self.children()
+        return {"ids": self.ids, "cls": self.cls, "shallow": self.shallow, "indptr": self.indptr,
+                "indices": self.indices, "idom": self.idom, "retained": self.retained,
+                "kid_ptr": ptr, "kids": kids, "bfs": self.bfs_parents()}
+
+    def bfs_parents(self) -> np.ndarray:
+        """Each vertex's parent on a shortest reference path from the GC roots (-1: unreached)."""
+        if getattr(self, "_bfs", None) is None:
+            self._bfs = bfs_parents(self.indptr, self.indices, self.root)
+        return self._bfs
+
     def class_name(self, v: int) -> str:
         if v == self.root:
             return "<GC roots>"
@@ -147,9 +161,7 @@ class HeapGraph:
 
     def path_to(self, v: int) -> list[dict]:
         """The shortest reference path from the GC roots to ``v``, with the field at each step."""
-        if not hasattr(self, "_bfs"):
-            self._bfs = bfs_parents(self.indptr, self.indices, self.root)
-        par = self._bfs
+        par = self.bfs_parents()
         if par[v] < 0:
             return []
         chain = [v]
@@ -321,10 +333,36 @@ def build_graph(dump: HeapDump, workdir=None) -> HeapGraph:
               "indices": indices, "idom": idom, "retained": retained}
     if workdir is not None:
         arrays = {k: _spill(v, workdir, k) for k, v in arrays.items()}
+    return graph_from_arrays(dump, arrays, int(dangling))
+
+
+def graph_from_arrays(dump: HeapDump, arrays: dict[str, np.ndarray], dangling: int,
+                      check: bool = False) -> HeapGraph:
+    """A HeapGraph over arrays built here or read back from the dump's index (``check``: every
+    vertex number in them is checked to be one, so that a damaged index is refused, not used)."""
+    n = len(arrays["ids"])
+    if not (len(arrays["cls"]) == n and len(arrays["shallow"]) == len(arrays["idom"]) ==
+            len(arrays["retained"]) == len(arrays["indptr"]) - 1 == n + 1):
+        raise CorruptDumpError("the graph's arrays disagree in length", offset=None,
+                               expected="one entry per object (and one for the virtual root)")
+    if check:
+        ip = arrays["indptr"]
+        bad = [k for k, a, lo in (("idom", arrays["idom"], -1), ("indices", arrays["indices"], 0),
+                                  ("kids", arrays.get("kids"), 0), ("bfs", arrays.get("bfs"), -1))
+               if a is not None and len(a) and (int(a.min()) < lo or int(a.max()) > n)]
+        if int(ip[0]) != 0 or int(ip[-1]) != len(arrays["indices"]) or not bool((ip[1:] >= ip[:-1]).all()):
+            bad.append("indptr")
+        if bad:
+            raise CorruptDumpError(f"the graph's {', '.join(bad)} name vertices that do not exist",
+                                   offset=None, expected=f"vertices 0..{n}")
     hg = HeapGraph(dump, arrays["ids"], arrays["cls"], arrays["shallow"], arrays["indptr"],
-                   arrays["indices"], arrays["idom"], arrays["retained"], int(dangling))
+                   arrays["indices"], arrays["idom"], arrays["retained"], dangling)
     hg._sorted = hg._order = None
     hg._names = dump.scan.class_names()
+    if "kids" in arrays and len(arrays["kid_ptr"]) == n + 2 and int(arrays["kid_ptr"][-1]) == len(arrays["kids"]):
+        hg._kids = (arrays["kid_ptr"], arrays["kids"])
+    if "bfs" in arrays and len(arrays["bfs"]) == n + 1:
+        hg._bfs = arrays["bfs"]
     return hg
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import struct
 import warnings
 from dataclasses import dataclass, field
@@ -305,8 +306,9 @@ class HeapDump:
     The records are streamed once, on first use, by the native scanner.
     """
 
-    def __init__(self, source, detection=None, *, progress=None, snapshot: int = 0):
+    def __init__(self, source, detection=None, *, progress=None, snapshot: int = 0, index=None):
         self.snapshot = snapshot
+        self.index = index              # None: the cache directory; a path: there; False: none
         self.source = open_source(source)
         self.detection = detection
         self.header = read_header(self.source.head(64), self.source.name)
@@ -329,11 +331,69 @@ class HeapDump:
     @property
     def scan(self) -> ScanResult:
         if self._scan is None:
-            self._scan = scan(self.source, progress=self._progress, snapshot=self.snapshot)
+            got = self._indexed()
+            if got is not None:
+                ms = got.meta["scan"]
+                self._scan = ScanResult(Header(*ms["header"]), got.raw(), ms["bytes_scanned"], ms["total_bytes"],
+                                        ms["complete"], got.problems(), list(ms["notes"]))
+                for p in self._scan.problems:
+                    warnings.warn(TruncationWarning(f"{self.source.name}: partial result: {p}"), stacklevel=2)
+            else:
+                self._scan = scan(self.source, progress=self._progress, snapshot=self.snapshot)
         return self._scan
 
+    # -- the persistent index (dumpx.hprof.index) ----------------------------------------
+    def _index_place(self):
+        from . import index as ix
+        where = ix.place(self.index)
+        if where is None:
+            return None, None
+        if getattr(self, "_ikey", None) is None:
+            self._ikey = ix.content_key(self.source, self.snapshot) or ""
+        return (where, self._ikey) if self._ikey else (None, None)
+
+    def _indexed(self):
+        """The index of this dump, if one was built before and is whole (read once)."""
+        if not hasattr(self, "_index_loaded"):
+            from . import index as ix
+            where, key = self._index_place()
+            self._index_loaded = ix.load(where, key) if where is not None else None
+        return self._index_loaded
+
+    def graph(self):
+        """The object graph with dominators and retained sizes (``dumpx.hprof.graph.HeapGraph``):
+        from the index when this dump's was built before, else built once and indexed."""
+        if getattr(self, "_graph", None) is None:
+            from dataclasses import asdict
+
+            from . import index as ix
+            from .graph import build_graph, graph_from_arrays
+            got = self._indexed()
+            if got is not None and got.graph():
+                try:
+                    self._graph = graph_from_arrays(self, got.graph(), int(got.meta["extra"]["dangling"]),
+                                                    check=True)
+                except (DumpError, KeyError, ValueError, TypeError) as e:
+                    warnings.warn(f"dumpx: the index {got.path} is not used and will be rebuilt: {e}",
+                                  stacklevel=2)
+                    shutil.rmtree(got.path, ignore_errors=True)
+                    self._index_loaded = None           # nothing from it is kept: read the dump
+                    self._scan = self._layout = self._histogram = None
+            if getattr(self, "_graph", None) is None:
+                g = build_graph(self)
+                where, key = self._index_place()
+                if where is not None and self.scan.complete:
+                    ix.save(where, key, self.scan, g.arrays(), {"dangling": g.dangling,
+                                                                 "layout": asdict(self.layout())})
+                self._graph = g
+        return self._graph
+
     def layout(self):
-        """The object layout inferred from the dump (once per dump)."""
+        """The object layout inferred from the dump (once per dump; kept in its index)."""
+        got = self._indexed() if getattr(self, "_layout", None) is None else None
+        if got is not None and "layout" in got.meta["extra"]:
+            from .layout import Layout
+            self._layout = Layout(**got.meta["extra"]["layout"])
         if getattr(self, "_layout", None) is None:
             from .layout import infer_layout
 
