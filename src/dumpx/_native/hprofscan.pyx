@@ -267,7 +267,7 @@ cdef class Scanner:
     cdef int64_t g_nrefoff
     cdef int64_t g_oa_base, g_ref_size, g_align
     cdef int64_t[12] g_prim_base
-    cdef I64Vec e_id, e_cls, e_size, e_cnt, e_dst, e_root
+    cdef I64Vec e_id, e_cls, e_size, e_cnt, e_dst, e_root, e_rkind, e_rthread
     # the block index: every ~block_size bytes of heap data, where a sub-record starts (offset,
     # bytes left in its heap record and that record's tag) and the lowest and highest object id
     # of the block, so that an object can later be read by parsing one block, not the file
@@ -330,6 +330,8 @@ cdef class Scanner:
         vec_free(&self.e_cnt)
         vec_free(&self.e_dst)
         vec_free(&self.e_root)
+        vec_free(&self.e_rkind)
+        vec_free(&self.e_rthread)
         free(self.fblob.data)
         vec_free(&self.f_id)
         vec_free(&self.f_off)
@@ -403,7 +405,8 @@ cdef class Scanner:
     def graph_results(self):
         """The emitted objects as numpy arrays: ``id`` (uint64), ``cls`` (int32), ``size``
         (uint32 where every size fits, else int64), ``count`` (int32: each object's references,
-        in emission order) and ``roots`` (uint64 ids). The references stay here for
+        in emission order), ``roots`` (uint64 ids, one per root record) with ``root_kind`` (the
+        record's tag) and ``root_thread`` (its thread serial, -1 if it has none). The references stay here for
         ``graph_edges``, which turns them into vertices in place. Each vector is freed as soon as
         it is copied, so the peak is the vectors plus one column."""
         out = {}
@@ -414,6 +417,8 @@ cdef class Scanner:
         del size
         out["count"] = vec_take(&self.e_cnt).astype(np.int32)
         out["roots"] = vec_take(&self.e_root).view(np.uint64)
+        out["root_kind"] = vec_take(&self.e_rkind).astype(np.int16)
+        out["root_thread"] = vec_take(&self.e_rthread)
         return out
 
     @cython.boundscheck(False)
@@ -887,6 +892,10 @@ cdef class Scanner:
             return NEED_MORE
         if self.graph and self.counting and tag != 0x90:
             vec_push(&self.e_root, <int64_t>self.rid(p + 1))
+            vec_push(&self.e_rkind, tag)
+            # the thread serial of a thread's roots (JNI local, Java frame, native stack, thread
+            # block) and of the thread object itself
+            vec_push(&self.e_rthread, be4(p + 1 + ids) if tag in (0x02, 0x03, 0x04, 0x06, 0x08) else -1)
         self.sub_counts[tag] += 1
         return need
 

@@ -22,6 +22,12 @@ from .layout import MAX_CLASS_DEPTH, class_model, instance_sizes
 from .reader import ELEM_SIZE, HeapDump
 
 CLASS_OBJECT = -1
+# GC root record tags (HPROF; 0x89-0x8E are Android's)
+ROOT_KINDS = {0xFF: "unknown root", 0x01: "JNI global", 0x02: "JNI local", 0x03: "Java frame",
+              0x04: "native stack", 0x05: "sticky class", 0x06: "thread block",
+              0x07: "busy monitor", 0x08: "thread object", 0x89: "interned string",
+              0x8A: "finalizing", 0x8B: "debugger", 0x8C: "reference cleanup",
+              0x8D: "VM internal", 0x8E: "JNI monitor"}
 
 
 @dataclass
@@ -46,7 +52,7 @@ class HeapGraph:
         ptr, kids = self.children()
         return {"ids": self.ids, "cls": self.cls, "shallow": self.shallow, "indptr": self.indptr,
                 "indices": self.indices, "idom": self.idom, "retained": self.retained,
-                "kid_ptr": ptr, "kids": kids, "bfs": self.bfs_parents()}
+                "kid_ptr": ptr, "kids": kids, "bfs": self.bfs_parents(), **self.root_records}
 
     def bfs_parents(self) -> np.ndarray:
         """Each vertex's parent on a shortest reference path from the GC roots (-1: unreached)."""
@@ -172,11 +178,56 @@ class HeapGraph:
         fields = Fields(self.dump)
         records = fetch(self.dump, [int(self.ids[a]) for a in chain[:-1] if int(self.cls[a]) != CLASS_OBJECT])
         steps = [{"object_id": int(self.ids[chain[0]]), "class_name": self.class_name(chain[0]),
-                  "via": "GC root"}]
+                  "via": "GC root: " + "; ".join(self.root_kinds(chain[0])) if self.root_kinds(chain[0])
+                  else "GC root"}]
         for a, b in zip(chain, chain[1:]):
             steps.append({"object_id": int(self.ids[b]), "class_name": self.class_name(b),
                           "via": self._field(fields, records, a, b)})
         return steps
+
+    def root_kinds(self, v: int) -> list[str]:
+        """Why ``v`` is a GC root, one entry per kind: ``Java frame (thread "main")``,
+        ``JNI global``, ``sticky class`` ... (empty when it is no root)."""
+        rr = self.root_records
+        if not rr or not len(rr["root_vertex"]):
+            return []
+        hit = np.flatnonzero(rr["root_vertex"] == v)
+        out: list[str] = []
+        for k in hit.tolist():
+            kind, serial = int(rr["root_kind"][k]), int(rr["root_thread"][k])
+            label = ROOT_KINDS.get(kind, f"root tag 0x{kind:02x}")
+            if serial >= 0 and kind != 0x08:
+                label += f" (thread {self.thread_name(serial)})"
+            if label not in out:
+                out.append(label)
+        return out
+
+    def thread_name(self, serial: int) -> str:
+        """A thread's name from its serial number: the THREAD OBJECT root names the
+        java.lang.Thread object, whose ``name`` field holds it (``#serial`` when unknown)."""
+        names = getattr(self, "_thread_names", None)
+        if names is None:
+            names = self._thread_names = {}
+            rr = self.root_records
+            is_thread = rr["root_kind"] == 0x08 if rr else np.zeros(0, bool)
+            threads = {int(s): int(self.ids[int(v)]) for v, s in
+                       zip(rr["root_vertex"][is_thread].tolist(), rr["root_thread"][is_thread].tolist())} if rr else {}
+            if threads:
+                from .objects import Fields, _decode_string, fetch
+                fields = Fields(self.dump)
+                recs = fetch(self.dump, threads.values())
+                name_ids = {tid: fields.read(recs[tid][1], recs[tid][2], "name")
+                            for tid in threads.values() if tid in recs and recs[tid][0] == "instance"}
+                strs = fetch(self.dump, [x for x in name_ids.values() if x])
+                arrays = fetch(self.dump, [fields.read(r[1], r[2], "value") for r in strs.values()
+                                           if r[0] == "instance"])
+                for s, tid in threads.items():
+                    sid = name_ids.get(tid)
+                    if sid and sid in strs and strs[sid][0] == "instance":
+                        txt = _decode_string(fields, strs[sid], arrays)
+                        if txt is not None:
+                            names[s] = txt
+        return f'"{names[serial]}"' if serial in names else f"#{serial}"
 
     def _field(self, fields, records, a: int, b: int) -> str:
         target = int(self.ids[b])
@@ -314,8 +365,11 @@ def build_graph(dump: HeapDump, workdir=None) -> HeapGraph:
                                offset=dump.header.length, expected="heap dump records")
     order = np.argsort(g["id"], kind="stable").astype(np.int32)
     sorted_ids = g["id"][order]
-    roots = _dense(g.pop("roots"), sorted_ids, order)
-    roots = np.unique(roots[roots >= 0]).astype(np.int32)
+    root_records = _dense(g.pop("roots"), sorted_ids, order)
+    kept = root_records >= 0
+    root_info = {"root_vertex": root_records[kept], "root_kind": g.pop("root_kind")[kept],
+                 "root_thread": g.pop("root_thread")[kept].astype(np.int64)}
+    roots = np.unique(root_info["root_vertex"]).astype(np.int32)
     count = g.pop("count")
     indices, dangling = sc.graph_edges(sorted_ids, order, count, roots)
     del sc, order, sorted_ids
@@ -330,7 +384,7 @@ def build_graph(dump: HeapDump, workdir=None) -> HeapGraph:
     del size
     idom, retained = dominators(indptr, indices, n, shallow)
     arrays = {"ids": g["id"], "cls": g["cls"], "shallow": shallow, "indptr": indptr,
-              "indices": indices, "idom": idom, "retained": retained}
+              "indices": indices, "idom": idom, "retained": retained, **root_info}
     if workdir is not None:
         arrays = {k: _spill(v, workdir, k) for k, v in arrays.items()}
     return graph_from_arrays(dump, arrays, int(dangling))
@@ -348,6 +402,7 @@ def graph_from_arrays(dump: HeapDump, arrays: dict[str, np.ndarray], dangling: i
     if check:
         ip = arrays["indptr"]
         bad = [k for k, a, lo in (("idom", arrays["idom"], -1), ("indices", arrays["indices"], 0),
+                                  ("root_vertex", arrays.get("root_vertex"), 0),
                                   ("kids", arrays.get("kids"), 0), ("bfs", arrays.get("bfs"), -1))
                if a is not None and len(a) and (int(a.min()) < lo or int(a.max()) > n)]
         if int(ip[0]) != 0 or int(ip[-1]) != len(arrays["indices"]) or not bool((ip[1:] >= ip[:-1]).all()):
@@ -359,6 +414,7 @@ def graph_from_arrays(dump: HeapDump, arrays: dict[str, np.ndarray], dangling: i
                    arrays["indices"], arrays["idom"], arrays["retained"], dangling)
     hg._sorted = hg._order = None
     hg._names = dump.scan.class_names()
+    hg.root_records = {k: arrays[k] for k in ("root_vertex", "root_kind", "root_thread") if k in arrays}
     if "kids" in arrays and len(arrays["kid_ptr"]) == n + 2 and int(arrays["kid_ptr"][-1]) == len(arrays["kids"]):
         hg._kids = (arrays["kid_ptr"], arrays["kids"])
     if "bfs" in arrays and len(arrays["bfs"]) == n + 1:
