@@ -55,6 +55,11 @@ class Heap:
         self.subs.append(struct.pack(">BQIIB", 0x23, oid, 0, count, type_code) + data)
         return oid
 
+    def root(self, oid: int, kind: int = 0x01) -> None:
+        """A GC root record for ``oid``: JNI global (0x01, the default), unknown (0xFF) or sticky
+        class (0x05)."""
+        self.subs.append(struct.pack(">BQQ", 0x01, oid, 0) if kind == 0x01 else struct.pack(">BQ", kind, oid))
+
     def bytes(self) -> bytes:
         seg = b"".join(self.subs)
         return HEADER + b"".join(self.strings) + b"".join(self.loads) + record(0x1C, seg) + record(0x2C, b"")

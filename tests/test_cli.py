@@ -204,3 +204,26 @@ def test_hprof_path(capsys):
     d = json.loads(capsys.readouterr().out)
     assert [s["via"] for s in d["path"]][-2:] == ["static REGISTRY", "table"]
     assert main(["hprof", "path", "--quiet", p, "0x1234"]) == 2
+
+
+def test_hprof_instances_and_object_commands(tmp_path, capsys):
+    """By construction of HeapShape: 20,000 CacheEntry objects of 32 bytes; REGISTRY is a HashMap
+    of size 20,000 that only the class HeapShape refers to, through its static field."""
+    from dumpx.cli import main
+    from dumpx.hprof import HeapDump
+    from dumpx.hprof.objects import Fields
+    from conftest import fixture_file
+    f = str(fixture_file("hprof/out/heapshape-coops.hprof.gz"))
+    idx = str(tmp_path / "idx")
+    assert main(["hprof", "instances", "--json", "--index", idx, f, "HeapShape$CacheEntry", "--top", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["objects"] == 20000 and out["shallow_bytes"] == 20000 * 32 and len(out["top"]) == 3
+    reg = Fields(HeapDump(f)).static("HeapShape", "REGISTRY")
+    assert main(["hprof", "object", "--json", "--index", idx, f, hex(reg)]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["class_name"] == "java.util.HashMap"
+    assert {r["field"]: r["value"] for r in obj["fields"]}["size"] == 20000
+    assert [(r["class_name"], r["via"]) for r in obj["referrers"]] == [("class HeapShape", "static REGISTRY")]
+    assert obj["path"][-1]["via"] == "static REGISTRY" and obj["path"][0]["via"].startswith("GC root: ")
+    assert main(["hprof", "object", "--index", idx, f, "0x1234"]) == 2
+    assert "no object 0x1234" in capsys.readouterr().err

@@ -127,3 +127,68 @@ def test_unreachable_histogram_adds_up(graph):
     h = graph.unreachable_histogram()
     un = graph.unreachable()
     assert int(h["objects"].sum()) == len(un) and int(h["shallow_bytes"].sum()) == int(graph.shallow[un].sum())
+
+
+def _weak_heap(with_chain: bool) -> bytes:
+    """A target T held by a WeakReference W (itself held by a rooted holder) and, with
+    ``with_chain``, also by a rooted strong chain one step longer."""
+    import struct
+    from hprofbuilder import Heap
+    h = Heap()
+    obj = h.klass("java.lang.Object")
+    ref = h.klass("java.lang.ref.Reference", obj, (("referent", 2), ("queue", 2)), 16)
+    weak = h.klass("java.lang.ref.WeakReference", ref, (), 16)
+    holder = h.klass("Holder", obj, (("a", 2),), 8)
+    target = h.klass("Target", obj, (), 0)
+    t = h.instance(target)
+    w = h.instance(weak, struct.pack(">QQ", t, 0))
+    h.root(h.instance(holder, struct.pack(">Q", w)))
+    if with_chain:
+        c3 = h.instance(holder, struct.pack(">Q", t))
+        c2 = h.instance(holder, struct.pack(">Q", c3))
+        h.root(h.instance(holder, struct.pack(">Q", c2)))
+    return h.bytes()
+
+
+@pytest.mark.parametrize("with_chain", [True, False])
+def test_paths_can_leave_out_weak_references(with_chain, tmp_path):
+    """MAT's "exclude weak references": the shortest path goes through the WeakReference's
+    referent; without it, through the strong chain, or nowhere when there is none."""
+    from dumpx.hprof.graph import ObjectId
+    p = tmp_path / "weak.hprof"
+    p.write_bytes(_weak_heap(with_chain))
+    d = HeapDump(p, index=False)
+    g = d.graph()
+    t = int(g.instances("Target")["object_id"][0])
+    path = g.path_to(ObjectId(t))
+    assert [s["via"] for s in path][-1] == "referent" and len(path) == 3
+    strong = g.path_to(ObjectId(t), exclude_weak=True)
+    if with_chain:
+        assert [s["class_name"] for s in strong] == ["Holder"] * 3 + ["Target"]
+        assert [s["via"] for s in strong][1:] == ["a"] * 3
+        assert strong[0]["via"] == "GC root: JNI global"
+    else:
+        assert strong == []
+    assert int(g.weak_edges().sum()) == 1
+
+
+def test_instances_referrers_and_referents_by_construction(graph):
+    """HeapShape: 20,000 CacheEntry; P3 extends P1 (101 + 103 with subclasses); each entry is
+    referenced by exactly one HashMap$Node, through its ``value`` field; the registry map's
+    table is its referent through ``table``."""
+    from dumpx.hprof.graph import ObjectId
+    entries = graph.instances("HeapShape$CacheEntry")
+    assert len(entries) == 20000 and (entries["shallow_bytes"] == 32).all()
+    assert (np.diff(entries["retained_bytes"]) <= 0).all()             # largest retained first
+    assert len(graph.instances("HeapShape$P1")) == 101
+    assert len(graph.instances("HeapShape$P1", subclasses=True)) == 101 + 103
+    e = int(entries["vertex"][0])
+    refs = graph.referrers(e)
+    assert refs["class_name"].tolist() == ["java.util.HashMap$Node"] and refs["via"].tolist() == ["value"]
+    assert graph.referrers(ObjectId(int(entries["object_id"][0])))["object_id"].tolist() == refs["object_id"].tolist()
+    reg = Fields(graph.dump).static("HeapShape", "REGISTRY")
+    out = graph.referents(hex(reg))
+    assert "table" in out["via"].tolist()
+    from dumpx.errors import DumpError
+    with pytest.raises(DumpError):
+        graph.referents(ObjectId(0x1234))

@@ -375,8 +375,9 @@ def retained_by_group(const int32_t[::1] kid_ptr, const int32_t[::1] kids, int32
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def bfs_parents(const ptr_t[::1] indptr, const int32_t[::1] indices, int32_t root):
-    """Breadth-first parents from ``root`` (-1: unreached; the root: itself): the shortest paths."""
+def bfs_parents(const ptr_t[::1] indptr, const int32_t[::1] indices, int32_t root, skip=None):
+    """Breadth-first parents from ``root`` (-1: unreached; the root: itself): the shortest paths.
+    ``skip``: one byte per edge, nonzero for edges not to follow (weak references)."""
     cdef int64_t n = indptr.shape[0] - 1, head = 0, tail = 0, e
     cdef int32_t v, w
     if n <= 0 or root < 0 or root >= n:
@@ -385,6 +386,12 @@ def bfs_parents(const ptr_t[::1] indptr, const int32_t[::1] indices, int32_t roo
     par_a = np.full(n, -1, dtype=np.int32)
     cdef int32_t[::1] par = par_a
     cdef int32_t[::1] queue = np.empty(n, dtype=np.int32)
+    cdef const unsigned char[::1] sk
+    cdef bint use_skip = skip is not None
+    if use_skip:
+        sk = skip
+        if sk.shape[0] != indices.shape[0]:
+            raise ValueError("one skip flag per edge")
     par[root] = root
     queue[0] = root
     tail = 1
@@ -392,6 +399,8 @@ def bfs_parents(const ptr_t[::1] indptr, const int32_t[::1] indices, int32_t roo
         v = queue[head]
         head += 1
         for e in range(indptr[v], indptr[v + 1]):
+            if use_skip and sk[e]:
+                continue
             w = indices[e]
             if par[w] < 0:
                 par[w] = v

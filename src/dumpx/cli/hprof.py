@@ -33,8 +33,35 @@ def add_parser(sub) -> None:
     pa.add_argument("--json", action="store_true")
     pa.add_argument("--quiet", action="store_true")
     pa.add_argument("--snapshot", type=int, default=0)
+    pa.add_argument("--exclude-weak", action="store_true",
+                    help="not through the referent of a weak, soft, phantom or finalizer reference")
     _index_options(pa)
     pa.set_defaults(run=run_path)
+    ins = hs.add_parser("instances", help="every object of a class with shallow and retained sizes, "
+                                          "largest retained first (e.g. dumpx hprof instances heap.hprof "
+                                          "java.util.HashMap --top 10)")
+    ins.add_argument("file")
+    ins.add_argument("class_name", help="a class name as the histogram spells it (java.util.HashMap, "
+                                        "[Ljava.lang.Object;, [B)")
+    ins.add_argument("--subclasses", action="store_true", help="and the objects of every class extending it")
+    ins.add_argument("--top", type=int, default=20, help="rows to show (default 20)")
+    ins.add_argument("--json", action="store_true")
+    ins.add_argument("--quiet", action="store_true")
+    ins.add_argument("--snapshot", type=int, default=0)
+    _index_options(ins)
+    ins.set_defaults(run=run_instances)
+    ob = hs.add_parser("object", help="one object: its fields and values, what retains it, who refers "
+                                      "to it and its path from the GC roots (e.g. dumpx hprof object "
+                                      "heap.hprof 0xfc1f1d38)")
+    ob.add_argument("file")
+    ob.add_argument("object_id", help="the object id, e.g. 0xfc1f1d38")
+    ob.add_argument("--json", action="store_true")
+    ob.add_argument("--quiet", action="store_true")
+    ob.add_argument("--snapshot", type=int, default=0)
+    ob.add_argument("--exclude-weak", action="store_true",
+                    help="the path from the GC roots not through weak/soft/phantom/finalizer referents")
+    _index_options(ob)
+    ob.set_defaults(run=run_object)
 
 
 def _index_options(p) -> None:
@@ -137,7 +164,7 @@ def run_path(args) -> int:
         v = g.vertex(int(args.object_id, 0))
     except (KeyError, ValueError) as e:
         raise DumpError(f"{args.object_id}: {e}") from None
-    steps = g.path_to(v)
+    steps = g.path_to(v, exclude_weak=args.exclude_weak)
     if args.json:
         print(json.dumps({"object_id": int(args.object_id, 0), "path": steps,
                           "retained_bytes": int(g.retained[v])}, indent=2))
@@ -149,3 +176,58 @@ def run_path(args) -> int:
         print(f"{'  ' * k}{safe_text(s['via'])} -> 0x{s['object_id']:x} {safe_text(s['class_name'])}")
     print(f"retains {int(g.retained[v]):,} bytes")
     return 0
+
+
+def _jsonable(o):
+    return o.item() if hasattr(o, "item") else str(o)
+
+
+def run_instances(args) -> int:
+    d = _load(args.file, args)
+    g = d.graph()
+    t = g.instances(args.class_name, subclasses=args.subclasses)
+    top = t.head(args.top)
+    if args.json:
+        rows = top.rows()
+        print(json.dumps({"class_name": args.class_name, "subclasses": args.subclasses, "objects": len(t),
+                          "shallow_bytes": int(t["shallow_bytes"].sum()), "top": rows},
+                         indent=2, default=_jsonable))
+        return 0 if d.scan.complete else 1
+    print(top.text(args.top))
+    print(f"{len(t):,} objects, {int(t['shallow_bytes'].sum()):,} shallow bytes")
+    return 0 if d.scan.complete else 1
+
+
+def run_object(args) -> int:
+    from ..errors import DumpError
+    d = _load(args.file, args)
+    g = d.graph()
+    try:
+        v = g.vertex(int(args.object_id, 0))
+    except (KeyError, ValueError) as e:
+        raise DumpError(f"{args.object_id}: {e}") from None
+    fields = g.fields(v)
+    refs = g.referrers(v, limit=20)
+    path = g.path_to(v, exclude_weak=args.exclude_weak)
+    chain = [{"object_id": int(g.ids[u]), "class_name": g.class_name(u), "retained_bytes": int(g.retained[u])}
+             for u in g.dominator_chain(v)]
+    if args.json:
+        print(json.dumps({"object_id": int(g.ids[v]), "class_name": g.class_name(v),
+                          "shallow_bytes": int(g.shallow[v]), "retained_bytes": int(g.retained[v]),
+                          "fields": fields.rows(), "referrers": refs.rows(), "dominator_chain": chain,
+                          "path": path}, indent=2, default=_jsonable))
+        return 0 if d.scan.complete else 1
+    print(f"0x{int(g.ids[v]):x} {safe_text(g.class_name(v))}: {int(g.shallow[v]):,} bytes, retains "
+          f"{int(g.retained[v]):,}")
+    print()
+    print(fields.text(60))
+    print()
+    print(refs.text(20))
+    print()
+    print("dominated by: " + " -> ".join(safe_text(c["class_name"]) for c in chain))
+    print("path from the GC roots" + (" (weak references left out)" if args.exclude_weak else "") + ":")
+    for k, s in enumerate(path):
+        print(f"{'  ' * k}{safe_text(s['via'])} -> 0x{s['object_id']:x} {safe_text(s['class_name'])}")
+    if not path:
+        print("  none: not reachable" + (" except through weak references" if args.exclude_weak else ""))
+    return 0 if d.scan.complete else 1

@@ -17,11 +17,16 @@ import numpy as np
 from .._native.dominators import bfs_parents, dominators, largest, retained_by_group, tree_children
 from .._native.hprofscan import ScanError, Scanner
 from ..errors import CorruptDumpError
-from ..table import Table
+from ..table import LazyColumn, Table
 from .layout import MAX_CLASS_DEPTH, class_model, instance_sizes
 from .reader import ELEM_SIZE, HeapDump
 
 CLASS_OBJECT = -1
+
+
+class ObjectId(int):
+    """An object id passed where a vertex is also accepted (``g.referrers(ObjectId(0xfc1f..))``)."""
+
 # GC root record tags (HPROF; 0x89-0x8E are Android's)
 ROOT_KINDS = {0xFF: "unknown root", 0x01: "JNI global", 0x02: "JNI local", 0x03: "Java frame",
               0x04: "native stack", 0x05: "sticky class", 0x06: "thread block",
@@ -165,9 +170,14 @@ class HeapGraph:
                   title="retained size by class").sort_by("retained_bytes")
         return t.head(n) if n else t
 
-    def path_to(self, v: int) -> list[dict]:
-        """The shortest reference path from the GC roots to ``v``, with the field at each step."""
-        par = self.bfs_parents()
+    def path_to(self, v: int, *, exclude_weak: bool = False) -> list[dict]:
+        """The shortest reference path from the GC roots to ``v``, with the field at each step.
+        ``exclude_weak``: not through the ``referent`` of a weak, soft, phantom or finalizer
+        reference (they do not keep an object alive: MAT's "exclude weak references"); [] when
+        only such references reach it."""
+        v = self._vertex_arg(v)
+        par = self.bfs_parents() if not exclude_weak else bfs_parents(
+            self.indptr, self.indices, self.root, self.weak_edges())
         if par[v] < 0:
             return []
         chain = [v]
@@ -184,6 +194,176 @@ class HeapGraph:
             steps.append({"object_id": int(self.ids[b]), "class_name": self.class_name(b),
                           "via": self._field(fields, records, a, b)})
         return steps
+
+    def _vertex_arg(self, v) -> int:
+        """A vertex from a vertex number, or from an object id: an ``ObjectId``, a string
+        (``"0xfc1f1d38"``) or an int beyond the vertex numbers. A DumpError for neither."""
+        from ..errors import DumpError
+        try:
+            if isinstance(v, str):
+                v = ObjectId(int(v, 0))
+            if isinstance(v, ObjectId) or int(v) > self.root or int(v) < 0:
+                return self.vertex(int(v))
+        except (KeyError, ValueError) as e:
+            raise DumpError(f"{e.args[0] if e.args else v}", offset=None) from None
+        return int(v)
+
+    def _class_names_of(self, vs: np.ndarray) -> np.ndarray:
+        return np.array([self.class_name(int(v)) for v in vs], dtype=object)
+
+    def reference_classes(self) -> np.ndarray:
+        """Class indices of java.lang.ref.Reference and every class that extends it."""
+        return self._subclasses("java.lang.ref.Reference")
+
+    def _subclasses(self, name: str) -> np.ndarray:
+        from .layout import class_model
+        model = class_model(self.dump.scan)
+        cd = self.dump.scan.raw["class_dumps"]
+        roots = cd["class"][model.names == name]
+        sub = np.zeros(model.n, bool)
+        sub[roots] = True
+        sup = model.super_idx
+        for i in model.dumped_order.tolist():          # superclasses come first
+            if not sub[i] and sup[i] >= 0 and sub[sup[i]]:
+                sub[i] = True
+        return np.flatnonzero(sub)
+
+    def weak_edges(self) -> np.ndarray:
+        """One byte per edge, 1 for each Reference object's edge to its ``referent`` (read from the
+        objects' records through the block index), kept once made."""
+        if getattr(self, "_weak", None) is not None:
+            return self._weak
+        from .objects import Fields, fetch
+        mask = np.zeros(len(self.indices), dtype=np.uint8)
+        refs = np.flatnonzero(np.isin(self.cls, self.reference_classes()))
+        if len(refs):
+            fields = Fields(self.dump)
+            recs = fetch(self.dump, self.ids[refs].tolist())
+            for u in refs.tolist():
+                rec = recs.get(int(self.ids[u]))
+                if rec is None or rec[0] != "instance":
+                    continue
+                target = fields.read(rec[1], rec[2], "referent")
+                if not target:
+                    continue
+                try:
+                    t = self.vertex(int(target)) if getattr(self, "_sorted", None) is None and len(refs) < 64 \
+                        else int(self.vertices([int(target)])[0])
+                except KeyError:
+                    continue
+                a, b = int(self.indptr[u]), int(self.indptr[u + 1])
+                hit = np.flatnonzero(self.indices[a:b] == t)
+                if len(hit):
+                    mask[a + int(hit[0])] = 1
+        self._weak = mask
+        return mask
+
+    def instances(self, class_name: str, *, subclasses: bool = False) -> Table:
+        """Every object of a class (``subclasses``: and of every class that extends it) with its
+        shallow and retained size, largest retained first: MAT's "list objects" and, with
+        ``.head(n)``, the top dominators of one class."""
+        from .reader import ARRAY_CODES
+        prim = {"[" + c: -100 - t for t, c in ARRAY_CODES.items()}
+        if class_name in prim:
+            codes = np.array([prim[class_name]])
+        elif class_name == "java.lang.Class":
+            codes = np.array([CLASS_OBJECT])
+        elif subclasses:
+            codes = self._subclasses(class_name)
+        else:
+            codes = np.flatnonzero(self._names == class_name)
+        vs = np.flatnonzero(np.isin(self.cls, codes))
+        order = np.argsort(-self.retained[vs], kind="stable")
+        vs = vs[order]
+        return Table({"object_id": self.ids[vs], "class_name": LazyColumn(vs, self._class_names_of),
+                      "shallow_bytes": self.shallow[vs].astype(np.int64), "retained_bytes": self.retained[vs],
+                      "vertex": vs}, title=f"instances of {class_name}" + (" and subclasses" if subclasses else ""),
+                     hex_columns={"object_id"})
+
+    def referents(self, v) -> Table:
+        """What ``v`` references (vertex or object id), with the field each goes through."""
+        v = self._vertex_arg(v)
+        out = np.asarray(self.indices[int(self.indptr[v]):int(self.indptr[v + 1])], dtype=np.int64)
+        return self._edges_table(np.full(len(out), v), out, f"referents of 0x{int(self.ids[v]):x}"
+                                 if v != self.root else "GC roots")
+
+    def referrers(self, v, limit: int = 1000) -> Table:
+        """Who references ``v`` (vertex or object id), with the field, up to ``limit`` of them;
+        one scan of the edges (the graph keeps no reverse index)."""
+        v = self._vertex_arg(v)
+        pos = np.flatnonzero(np.asarray(self.indices) == v)
+        src = np.searchsorted(np.asarray(self.indptr), pos, side="right") - 1
+        src = src[src != self.root][:limit]
+        return self._edges_table(src, np.full(len(src), v), f"referrers of 0x{int(self.ids[v]):x}")
+
+    def _edges_table(self, src: np.ndarray, dst: np.ndarray, title: str) -> Table:
+        from .objects import Fields, fetch
+        fields = Fields(self.dump)
+        records = fetch(self.dump, [int(self.ids[a]) for a in set(src.tolist())
+                                    if a != self.root and int(self.cls[a]) != CLASS_OBJECT])
+        via = [self._field(fields, records, int(a), int(b)) if a != self.root else "GC root"
+               for a, b in zip(src.tolist(), dst.tolist())]
+        other = dst if title.startswith("referents") or title == "GC roots" else src
+        return Table({"object_id": self.ids[other], "class_name": LazyColumn(other, self._class_names_of),
+                      "via": np.array(via, dtype=object), "shallow_bytes": self.shallow[other].astype(np.int64),
+                      "retained_bytes": self.retained[other], "vertex": other.astype(np.int64)},
+                     title=title, hex_columns={"object_id"})
+
+    def fields(self, v, *, elements: int = 20) -> Table:
+        """An object's fields and their values (superclasses' included; references with the
+        object id and class they point to, a String's text decoded), or an array's first
+        ``elements`` elements. MAT's "inspector"."""
+        from .objects import _FMT, Fields, _decode_string, fetch
+        from .reader import ARRAY_CODES, ELEM_SIZE
+        import struct
+        v = self._vertex_arg(v)
+        oid = int(self.ids[v])
+        rec = fetch(self.dump, [oid]).get(oid) if int(self.cls[v]) != CLASS_OBJECT else None
+        names, types, values, targets = [], [], [], []
+        fields = Fields(self.dump)
+        if rec is not None and rec[0] == "instance":
+            for nm, (t, off) in sorted(fields.layout(rec[1]).items(), key=lambda kv: kv[1][1]):
+                names.append(nm)
+                types.append("reference" if t == 2 else ARRAY_CODES.get(t, "?"))
+                val = fields.read(rec[1], rec[2], nm)
+                values.append(None if t == 2 and not val else val)
+                targets.append(int(val) if t == 2 and val else 0)
+        elif rec is not None and rec[0] == "objarray":
+            for k, x in enumerate(rec[2][:elements].tolist()):
+                names.append(f"[{k}]")
+                types.append("reference")
+                values.append(int(x) or None)
+                targets.append(int(x))
+        elif rec is not None and rec[0] == "primarray":
+            t, es = rec[1], ELEM_SIZE.get(rec[1], 1)
+            for k in range(min(elements, len(rec[2]) // es)):
+                names.append(f"[{k}]")
+                types.append(ARRAY_CODES.get(t, "?"))
+                values.append(struct.unpack_from(_FMT[t], rec[2], k * es)[0])
+                targets.append(0)
+        tv = [int(self.vertices([x])[0]) if x and self._has(x) else -1 for x in targets]
+        strings = fetch(self.dump, [x for x, u in zip(targets, tv) if u >= 0 and self.class_name(u) == "java.lang.String"])
+        arrays = fetch(self.dump, [fields.read(r[1], r[2], "value") for r in strings.values() if r[0] == "instance"])
+        shown = []
+        for x, u, val in zip(targets, tv, values):
+            if x and x in strings:
+                shown.append(_decode_string(fields, strings[x], arrays))
+            elif x:
+                shown.append(f"0x{x:x}")
+            else:
+                shown.append(val)
+        return Table({"field": np.array(names, dtype=object), "type": np.array(types, dtype=object),
+                      "value": np.array(shown, dtype=object),
+                      "class_name": np.array([self.class_name(u) if u >= 0 else "" for u in tv], dtype=object),
+                      "object_id": np.array(targets, dtype=np.uint64)},
+                     title=f"{self.class_name(v)} 0x{oid:x}", hex_columns={"object_id"})
+
+    def _has(self, object_id: int) -> bool:
+        try:
+            self.vertices([object_id])
+            return True
+        except KeyError:
+            return False
 
     def root_kinds(self, v: int) -> list[str]:
         """Why ``v`` is a GC root, one entry per kind: ``Java frame (thread "main")``,
