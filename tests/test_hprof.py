@@ -523,3 +523,51 @@ def test_agent_dump_layout_comes_from_its_system_properties():
     lay = d.layout()
     assert not lay.inferred and (lay.ref_size, lay.header) == (4, 12)
     assert "sun.arch.data.model=64" in lay.evidence and "1.6.0_31" in lay.evidence
+
+
+@pytest.mark.parametrize("name,snapshots", [("oracle_jdk8_05_x64", 1), ("sun_jdk6_18_x64", 1),
+                                            ("sun_jdk6_30_x64_compressedOops", 1), ("sun_jdk6_32bit", 1),
+                                            ("sun_jdk6_31_hprofagent_compressedOops", 2)])
+def test_counts_equal_hprof_slurps_on_every_real_dump(name, snapshots):
+    """hprof-slurp 0.10.0 (fixtures/hprof/oracles, made by slurp-oracles.sh) counts every class as
+    dumpx does, in one spelling (its java.lang.Object[] is the dump's [Ljava.lang.Object;, also in
+    the hprof agent's own array names). It counts all heap dumps of a file together, and only the
+    java.lang.Class *instances* (the primitive mirrors), not the class dumps: the JVM's histogram
+    counts both, as dumpx does."""
+    import json
+    from dumpx.hprof import class_name
+    oracle = json.loads(fixture_file(f"hprof/oracles/{name}.slurp.json").read_text())
+    theirs: dict[str, int] = {}
+    for n, count, _largest, _bytes in oracle["classes"]:
+        theirs[class_name(n)] = theirs.get(class_name(n), 0) + count
+    ours: dict[str, int] = {}
+    mirrors = 0
+    for snap in range(snapshots):
+        d = HeapDump(real_dump(f"hprof/{name}.hprof"), snapshot=snap)
+        for k, v in d.histogram().as_dict().items():
+            if k != "java.lang.Class":
+                ours[k] = ours.get(k, 0) + v["count"]
+        c = d.scan.raw["classes"]
+        mirrors += int(c["instances"][d.scan.class_names() == "java.lang.Class"].sum())
+    if mirrors:
+        ours["java.lang.Class"] = mirrors
+    diff = {k: (ours.get(k), theirs.get(k)) for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k)}
+    assert not diff and len(theirs) > 100
+
+
+def test_jvm_histogram_read_and_compared():
+    """The JVM's own GC.class_histogram of the fixture, read in the dump's spelling and set beside
+    the dump's: every class whose count did not move around the dump agrees exactly."""
+    from dumpx.hprof import compare_with_jvm, read_class_histogram
+    before = read_class_histogram(fixture_file(f"{OUT}/heapshape-coops.histo-before.txt").read_text())
+    after = read_class_histogram(fixture_file(f"{OUT}/heapshape-coops.histo-after.txt").read_text())
+    assert "java.lang.Class" in before["class_name"].tolist()
+    assert "[Ljava.lang.Object;" in before["class_name"].tolist()
+    d = HeapDump(fixture_file(f"{OUT}/heapshape-coops.hprof.gz"))
+    cmp = compare_with_jvm(d.histogram(), before)
+    stable = set(n for n, c in zip(before["class_name"].tolist(), before["count"].tolist())
+                 if dict(zip(after["class_name"].tolist(), after["count"].tolist())).get(n) == c)
+    rows = {r["class_name"]: r for r in cmp.rows()}
+    exact = [n for n in stable if n in rows and rows[n]["count_diff"] == 0 and rows[n]["bytes_diff"] == 0]
+    assert len(exact) > 250
+    assert rows["java.lang.Class"]["count_diff"] == 0 and -200 <= rows["java.lang.Class"]["bytes_diff"] <= 0

@@ -105,9 +105,14 @@ class HeapGraph:
     def largest_retained(self, n: int = 20, *, objects_only: bool = False) -> np.ndarray:
         """Vertices of the ``n`` largest retained sizes, largest first (``objects_only``: class
         objects, whose statics are not one collection, left out). No per-object allocation."""
-        r = self.retained[:-1]
-        return largest(np.ascontiguousarray(r), n, np.ascontiguousarray(self.cls) if objects_only else None,
-                       CLASS_OBJECT)
+        cache = self.__dict__.setdefault("_largest", {})
+        k, got = cache.get(objects_only, (0, None))
+        if got is None or n > k:           # one pass for the first 1,024 at least, then slices
+            k = max(n, 1024)
+            got = largest(np.ascontiguousarray(self.retained[:-1]), k,
+                          np.ascontiguousarray(self.cls) if objects_only else None, CLASS_OBJECT)
+            cache[objects_only] = (k, got)
+        return got[:n]
 
     def dominator_chain(self, v: int) -> list[int]:
         chain = []
@@ -451,14 +456,23 @@ class HeapGraph:
         """Walk down from ``v`` while one dominated child holds most of the retained size; stop
         where it spreads over many children (the collection that accumulates)."""
         ptr, kids = self.children()
+        memo = self.__dict__.setdefault("_ap_memo", {})
+        walked = []
         while True:
+            if (v, share) in memo:
+                v = memo[(v, share)]
+                break
+            walked.append(v)
             ks = kids[ptr[v]:ptr[v + 1]]
             if not len(ks):
-                return v
+                break
             best = ks[np.argmax(self.retained[ks])]
             if self.retained[best] < share * self.retained[v]:
-                return v
+                break
             v = int(best)
+        for u in walked:                   # every vertex on the walk leads to the same point
+            memo[(u, share)] = v
+        return v
 
 
 def _layout_arrays(dump: HeapDump, layout):
@@ -574,6 +588,8 @@ def graph_from_arrays(dump: HeapDump, arrays: dict[str, np.ndarray], dangling: i
                       check: bool = False) -> HeapGraph:
     """A HeapGraph over arrays built here or read back from the dump's index (``check``: every
     vertex number in them is checked to be one, so that a damaged index is refused, not used)."""
+    # plain array views of memory-mapped files: numpy's memmap subclass costs microseconds per slice
+    arrays = {k: np.asarray(a) if isinstance(a, np.memmap) else a for k, a in arrays.items()}
     n = len(arrays["ids"])
     if not (len(arrays["cls"]) == n and len(arrays["shallow"]) == len(arrays["idom"]) ==
             len(arrays["retained"]) == len(arrays["indptr"]) - 1 == n + 1):
@@ -618,7 +634,7 @@ def graph_findings(g: HeapGraph, top: int = 5):
     while len(seen) < top and tried < len(cands):
         v = cands[tried]
         tried += 1
-        if tried == len(cands) and len(cands) == k and k < 1 << 20:
+        if tried == len(cands) and len(cands) == k and k < 1 << 14:
             k *= 4                         # every candidate so far sat in chains already seen
             cands = g.largest_retained(k, objects_only=True).tolist()
         ap = g.accumulation_point(v)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..findings import Evidence, Finding, Findings, Severity
 from ..render import human_bytes
 from ..table import LazyColumn, Table
 from .layout import ClassModel, Layout, align, class_model, instance_sizes
+from .names import class_name
 from .reader import ARRAY_CODES, ELEM_SIZE, ScanResult
 
 KIND_INSTANCE, KIND_OBJARRAY, KIND_PRIMARRAY, KIND_CLASS = "instance", "object-array", "primitive-array", "class"
@@ -322,6 +325,44 @@ def build_histogram(scan: ScanResult, layout: Layout) -> Histogram:
                      "shallow_bytes": sizes}, title="largest objects", hex_columns={"object_id"}
                     ).sort_by("shallow_bytes")
     return Histogram(table, largest, layout, scan, problems)
+
+
+_JVM_LINE = re.compile(r"^\s*(?:\d+:)?\s+(\d+)\s+(\d+)\s+(\S+)")
+
+
+def read_class_histogram(text: str) -> Table:
+    """A JVM class histogram (``jmap -histo``, ``jcmd PID GC.class_histogram``) as a Table of
+    ``class_name`` (in the dump's spelling), ``count`` and ``bytes``."""
+    names, counts, sizes = [], [], []
+    seen: set[str] = set()
+    for line in text.splitlines():
+        m = _JVM_LINE.match(line)
+        if m:
+            n = class_name(m.group(3))
+            if n not in seen:
+                seen.add(n)
+                names.append(n)
+                counts.append(int(m.group(1)))
+                sizes.append(int(m.group(2)))
+    return Table({"class_name": np.array(names, dtype=object), "count": np.array(counts, dtype=np.int64),
+                  "bytes": np.array(sizes, dtype=np.int64)}, title="JVM class histogram")
+
+
+def compare_with_jvm(hist: Histogram, jvm: Table) -> Table:
+    """This dump's histogram beside the JVM's own (``read_class_histogram``), by class, the
+    largest byte difference first: where sizes are estimated or the dump and the histogram were
+    not taken at the same moment, it says by how much."""
+    ours = hist.as_dict()
+    theirs = {n: (c, b) for n, c, b in zip(jvm["class_name"].tolist(), jvm["count"].tolist(), jvm["bytes"].tolist())}
+    names = sorted(set(ours) | set(theirs))
+    cd = np.array([ours.get(k, {}).get("count", 0) for k in names], dtype=np.int64)
+    cj = np.array([theirs.get(k, (0, 0))[0] for k in names], dtype=np.int64)
+    bd = np.array([ours.get(k, {}).get("shallow_bytes", 0) for k in names], dtype=np.int64)
+    bj = np.array([theirs.get(k, (0, 0))[1] for k in names], dtype=np.int64)
+    t = Table({"class_name": np.array(names, dtype=object), "count_dump": cd, "count_jvm": cj,
+               "count_diff": cd - cj, "bytes_dump": bd, "bytes_jvm": bj, "bytes_diff": bd - bj},
+              title="dump vs the JVM's histogram")
+    return t[np.argsort(-np.abs(t["bytes_diff"]), kind="stable")]
 
 
 def diff_histograms(before: Histogram, after: Histogram) -> Table:

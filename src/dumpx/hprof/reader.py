@@ -13,6 +13,7 @@ import numpy as np
 from .._native.hprofscan import ScanError, Scanner
 from ..errors import CorruptDumpError, DumpError, TruncatedDumpError, TruncationWarning
 from ..sources import Source, open_source
+from .names import class_name
 
 VERSIONS = ("JAVA PROFILE 1.0.1", "JAVA PROFILE 1.0.2", "JAVA PROFILE 1.0.3")
 BASIC_TYPES = {2: "object", 4: "boolean", 5: "char", 6: "float", 7: "double", 8: "byte",
@@ -133,7 +134,10 @@ class ScanResult:
             blob, off, ln = self.raw["blob"], self.raw["utf8_off"][k], self.raw["utf8_len"][k]
             for i, o, n in zip(hit.tolist(), off.tolist(), ln.tolist()):
                 if n:
-                    names[i] = blob[o:o + n].decode("utf-8", "backslashreplace").replace("/", ".")
+                    nm = blob[o:o + n].decode("utf-8", "backslashreplace").replace("/", ".")
+                    if nm.endswith("[]"):              # the hprof agent's spelling of array classes
+                        nm = class_name(nm)
+                    names[i] = nm
                     found[i] = True
         for i in np.flatnonzero(~found).tolist():
             names[i] = f"<class 0x{int(ids[i]) & (2**64 - 1):x}>"
