@@ -101,9 +101,13 @@ def in_process(core: Path, exe: Path) -> dict:
 
 
 def fresh_cache() -> str:
+    """An empty symbol cache directory, removed when the benchmark ends."""
+    import atexit
     import tempfile
     WORK.mkdir(exist_ok=True)
-    return tempfile.mkdtemp(prefix="symcache-", dir=WORK)
+    d = tempfile.mkdtemp(prefix="symcache-", dir=WORK)
+    atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 def modules_bench(n: int) -> dict:
