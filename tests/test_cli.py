@@ -227,3 +227,29 @@ def test_hprof_instances_and_object_commands(tmp_path, capsys):
     assert obj["path"][-1]["via"] == "static REGISTRY" and obj["path"][0]["via"].startswith("GC root: ")
     assert main(["hprof", "object", "--index", idx, f, "0x1234"]) == 2
     assert "no object 0x1234" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,detected,command", [
+    (["hprof", "histo", "elf/out/smash.core.zst"], "ELF 64-bit", "dumpx core bt"),
+    (["core", "bt", "hprof/out/heapshape-coops.hprof.gz"], "HPROF heap dump", "dumpx hprof histo"),
+    (["goroutines", "minidump/out/crash.dmp"], "minidump", "dumpx minidump bt"),
+    (["minidump", "info", "go/out/stuck.debug2.txt"], "Go goroutine dump", "dumpx goroutines"),
+])
+def test_a_command_given_another_kind_of_dump_names_it_and_its_command(argv, detected, command, capsys):
+    from dumpx.cli import main
+    argv = argv[:-1] + [str(FIXTURES / argv[-1])]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert detected in err and command in err
+
+
+def test_version_and_python_dash_m(capsys):
+    import subprocess
+    import sys
+    import dumpx
+    from dumpx.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"dumpx {dumpx.__version__}"
+    r = subprocess.run([sys.executable, "-m", "dumpx", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == f"dumpx {dumpx.__version__}"

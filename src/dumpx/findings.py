@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -33,14 +34,33 @@ class Evidence:
     value: Any
     hex: bool = False
 
+    @property
+    def key(self) -> str:
+        """The machine key of this evidence: its label in snake case (``class bytes`` ->
+        ``class_bytes``); the label stays for people."""
+        return re.sub(r"[^0-9a-z]+", "_", self.label.lower()).strip("_") or "value"
+
     def to_dict(self) -> dict[str, Any]:
-        d = {"label": self.label, "value": _jsonable(self.value)}
+        """``key``, ``label``, ``value`` (numbers as numbers) and, for an address or offset,
+        ``hex``: the value as ``0x..`` text (a list of them for a list)."""
+        value = _jsonable(self.value)
+        d = {"key": self.key, "label": self.label, "value": value}
         if self.hex:
-            d["hex"] = True
+            d["hex"] = _hex(value)
         return d
 
     def text(self) -> str:
         return f"{safe_text(self.label)}: {fmt_value(self.value, self.hex)}"
+
+
+def _hex(v):
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, int):
+        return f"0x{v & (2**64 - 1):x}"
+    if isinstance(v, list):
+        return [_hex(x) for x in v]
+    return None
 
 
 def _jsonable(v):
@@ -78,7 +98,7 @@ class Finding:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Finding":
         return cls(d["kind"], Severity[d["severity"].upper()], d["title"],
-                   [Evidence(e["label"], e["value"], e.get("hex", False)) for e in d["evidence"]],
+                   [Evidence(e["label"], e["value"], bool(e.get("hex"))) for e in d["evidence"]],
                    list(d.get("next_steps", [])))
 
     def text(self) -> str:

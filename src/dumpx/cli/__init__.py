@@ -9,17 +9,23 @@ import warnings
 from ..errors import DumpError, DumpWarning
 from ..render import safe_text
 from . import core as _core
+from . import examine as _examine
 from . import goroutines as _goroutines
 from . import hprof as _hprof
 from . import info as _info
 from . import minidump as _minidump
 from . import pyspy as _pyspy
 
-COMMANDS = [_info, _hprof, _goroutines, _pyspy, _core, _minidump]
+COMMANDS = [_examine, _info, _hprof, _goroutines, _pyspy, _core, _minidump]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dumpx", description="Cross-examine crash and heap dumps.")
+    from .. import __version__
+    p = argparse.ArgumentParser(
+        prog="dumpx", description="Cross-examine crash and heap dumps.",
+        epilog="exit status: 0 the input was read whole; 1 it was damaged or partial (the results say "
+               "what was lost); 2 an error: unreadable, unsupported or the wrong kind of file, or a usage error")
+    p.add_argument("--version", action="version", version=f"dumpx {__version__}")
     p.add_argument("--max-decompressed", metavar="SIZE",
                    help="cap on the bytes a compressed dump may decompress to (e.g. 50G; default: 90%% of the "
                         "work directory's free space when spilling, DUMPX_MAX_DECOMPRESSED when set)")

@@ -6,6 +6,7 @@ import json
 
 from ..elf.core import Core
 from ..render import safe_text
+from .kinds import expect
 
 
 def add_parser(sub) -> None:
@@ -56,6 +57,7 @@ def add_process_commands(cs, what: str, metavar: str, example: str, thread0: str
 
 
 def run_info(args) -> int:
+    expect(args.core, "core")
     c = Core(args.core)
     mods = c.modules()
     if args.json:
@@ -97,6 +99,8 @@ def run_info(args) -> int:
 def run_verify(args, process=None) -> int:
     import dataclasses
     from ..elf.verify import MISMATCH, verdict_table, verify_findings, verify_with_given
+    if process is None:
+        expect(args.core, "core")
     c = process if process is not None else Core(args.core)
     vs, given = verify_with_given(c, args.binary, args.search)
     fs = verify_findings(vs)
@@ -121,6 +125,8 @@ def run_verify(args, process=None) -> int:
 
 
 def run_stack(args, process=None) -> int:
+    if process is None:
+        expect(args.core, "core")
     c = process if process is not None else Core(args.core)
     words = c.stack_words(args.thread, args.words)
     if args.json:
@@ -154,6 +160,8 @@ def _frame_line(f) -> str:
 def run_bt(args, process=None) -> int:
     """``dumpx core bt``; also ``dumpx minidump bt``, which passes the minidump's process image."""
     from ..elf.reading import explain_unknown_frames, protector_findings
+    if process is None:
+        expect(args.core, "core")
     c = process if process is not None else Core(args.core)
     u = c.unwinder(args.binary, args.search)
     if args.thread is not None:

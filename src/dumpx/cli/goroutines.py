@@ -26,6 +26,8 @@ MAX_FINDINGS = 30
 
 def run(args) -> int:
     from .. import goroutines as gr
+    from .kinds import expect
+    expect(args.file, "goroutines")
     d = gr.open(args.file)
     other = gr.open(args.diff) if args.diff else None
     b = d.buckets(exact=args.exact)

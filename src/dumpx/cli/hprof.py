@@ -75,7 +75,9 @@ def _index_options(p) -> None:
 
 def _load(path: str, args):
     from ..hprof.reader import HeapDump
+    from .kinds import expect
     from .progress import Progress
+    expect(path, "hprof")
     prog = Progress(f"scanning {safe_text(path)}", enabled=False if args.quiet else None)
     index = False if getattr(args, "no_index", False) else getattr(args, "index", None)
     d = HeapDump(path, progress=prog, snapshot=args.snapshot, index=index)

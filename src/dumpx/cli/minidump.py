@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..render import safe_text
+from .kinds import expect
 
 
 def add_parser(sub) -> None:
@@ -24,6 +25,7 @@ def add_parser(sub) -> None:
 
 def run_info(args) -> int:
     from ..minidump import Minidump
+    expect(args.file, "minidump")
     md = Minidump(args.file)
     fs = md.findings()
     if args.json:
@@ -65,16 +67,19 @@ def run_info(args) -> int:
 def run_bt(args) -> int:
     from ..minidump import Minidump
     from .core import run_bt as core_bt
+    expect(args.core, "minidump")
     return core_bt(args, process=Minidump(args.core).process())
 
 
 def run_verify(args) -> int:
     from ..minidump import Minidump
     from .core import run_verify as core_verify
+    expect(args.core, "minidump")
     return core_verify(args, process=Minidump(args.core).process())
 
 
 def run_stack(args) -> int:
     from ..minidump import Minidump
     from .core import run_stack as core_stack
+    expect(args.core, "minidump")
     return core_stack(args, process=Minidump(args.core).process())

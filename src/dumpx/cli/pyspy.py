@@ -32,6 +32,8 @@ def run(args) -> int:
         target = str(pyspy.capture(args.pid, args.out or f"pyspy-{args.pid}", locals_=args.locals,
                                    native=args.native, strace_seconds=args.strace))
         print(f"captured into {safe_text(target)}", file=sys.stderr)
+    from .kinds import expect
+    expect(target, "pyspy")
     ev = pyspy.load(target)
     table = ev.table()
     fs = ev.findings()

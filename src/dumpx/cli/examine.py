@@ -1,0 +1,44 @@
+"""``dumpx examine FILE... [--binary B] [--expect FUNC] [--then LATER] [--json]``."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "examine", help="any dumps: every analysis that applies, one ranked list of findings",
+        description="Sniff each input and run every analysis that applies, in the order a senior would: "
+                    "what the dump says about itself and its builds first, then the readings (HPROF: "
+                    "histogram and dominators; cores: build verification, smash and canary, the crashing "
+                    "thread's unknown frames; goroutine dumps: stuck sets and absent producers; py-spy "
+                    "captures and minidumps: their readings). An unreadable input is a row with its error.",
+        epilog="example: dumpx examine heap.hprof core.1234 --binary ./server --json > report.json\n"
+               "exit status: 0 every input read whole; 1 an input was damaged, partial or unreadable; "
+               "2 usage errors",
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="+", metavar="FILE", help="dumps of any supported kind")
+    p.add_argument("--binary", action="append", default=[], metavar="PATH",
+                   help="a binary or debug file to verify a core's modules against (repeatable)")
+    p.add_argument("--search-path", action="append", default=[], metavar="DIR",
+                   help="a directory (or .build-id tree) to look for binaries in (repeatable)")
+    p.add_argument("--expect", action="append", default=[], metavar="FUNC",
+                   help="a Go function that should be running (repeatable; see dumpx goroutines)")
+    p.add_argument("--then", metavar="LATER", help="a later goroutine dump of the same process: the diff readings")
+    p.add_argument("--no-graph", action="store_true", help="HPROF: the histogram only, no object graph")
+    p.add_argument("--top", type=int, default=50, help="findings to print (default 50; --json has all)")
+    p.add_argument("--json", action="store_true", help="the report as JSON (schema/examine.schema.json)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..examination import examine
+    report = examine(args.files, binaries=args.binary, search_paths=args.search_path, expect=args.expect,
+                     then=args.then, graph=not args.no_graph)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.text(args.top))
+    partial = any(e.error is not None or any(f.kind.endswith(("-partial", "-truncated", "-damaged"))
+                                             for f in e.findings) for e in report.inputs)
+    return 1 if partial else 0

@@ -1,0 +1,41 @@
+"""Which command reads which kind of dump: a command given another kind of file says what was
+detected and which command reads it, instead of failing inside the wrong parser."""
+
+from __future__ import annotations
+
+from ..errors import UnsupportedFormatError
+
+# family -> (formats it reads, what it is called, the command that reads it)
+FAMILIES = {
+    "hprof": (("hprof",), "an HPROF heap dump", "dumpx hprof histo FILE"),
+    "core": (("elf-core",), "an ELF core", "dumpx core bt FILE"),
+    "minidump": (("minidump",), "a minidump", "dumpx minidump bt FILE"),
+    "goroutines": (("go-goroutines-debug2", "go-goroutines-debug1", "go-panic", "go-sigquit",
+                    "go-pprof-proto"), "a Go goroutine dump", "dumpx goroutines FILE"),
+    "pyspy": (("pyspy-text", "pyspy-json"), "py-spy output", "dumpx pyspy FILE"),
+}
+
+
+def expect(path, family: str) -> None:
+    """Raise UnsupportedFormatError when ``path`` is a dump of another family (or none): it names
+    what was detected and the command for it. A file that cannot be sniffed is left to the reader,
+    whose own error says more."""
+    import os
+
+    from ..sniff import detect
+    from ..sources import open_source
+    if not isinstance(path, (str, os.PathLike)) or os.fspath(path) == "-" or os.path.isdir(path):
+        return
+    formats, what, _ = FAMILIES[family]
+    try:
+        with open_source(path) as src:
+            det = detect(src)
+    except Exception:                     # unreadable: the reader's own DumpError says why
+        return
+    if det.format in formats:
+        return
+    other = next((f for f, (fmts, _, _) in FAMILIES.items() if det.format in fmts), None)
+    hint = (f"; read it with `{FAMILIES[other][2].replace('FILE', os.fspath(path))}`" if other
+            else "; `dumpx info FILE` says what it is, `dumpx examine FILE` reads any dump")
+    raise UnsupportedFormatError(f"{os.fspath(path)} is {det.description}, not {what}{hint}",
+                                 detected=det.format)

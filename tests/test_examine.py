@@ -1,0 +1,114 @@
+"""``dumpx.examine`` and ``dumpx examine``: every committed fixture and every real dump of other
+projects read through the one door, the JSON valid against schema/examine.schema.json, the
+headline finding of each fixture the one its construction carries, errors kept as data."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import dumpx
+from dumpx.cli import main
+
+from conftest import FIXTURES, REAL_DUMPS
+
+SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "schema" / "examine.schema.json").read_text())
+DUMP_FORMATS = ("hprof", "elf-core", "minidump", "go-", "pyspy-")
+
+
+def _manifest_dumps() -> list[str]:
+    m = json.loads((FIXTURES / "manifest.json").read_text())
+    return [k for k, v in m["dumps"].items() if v["format"].startswith(DUMP_FORMATS)]
+
+
+def _examine(paths, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dumpx.examine([str(p) for p in paths], **kw)
+
+
+def test_every_fixture_is_read_and_its_json_is_valid():
+    paths = [FIXTURES / p for p in _manifest_dumps()]
+    r = _examine(paths, graph=True)
+    d = r.to_dict()
+    jsonschema.validate(d, SCHEMA)
+    assert [i["path"] for i in d["inputs"]] == [str(p) for p in paths]
+    assert all(i["error"] is None and i["format"] for i in d["inputs"]), \
+        [(i["path"], i["error"]) for i in d["inputs"] if i["error"]]
+    sev = [f["severity"] for f in d["findings"]]
+    order = ["critical", "warning", "notice", "info"]
+    assert sev == sorted(sev, key=order.index)                       # ranked, most severe first
+    assert sum(len(i["findings"]) for i in d["inputs"]) == len(d["findings"])
+
+
+def test_real_dumps_of_other_projects_are_read_and_valid():
+    if not REAL_DUMPS.is_dir():
+        pytest.skip(f"real dumps folder {REAL_DUMPS} is absent")
+    paths = sorted(p for sub in ("hprof", "elf", "go", "minidump") for p in (REAL_DUMPS / sub).glob("*")
+                   if p.is_file() and not p.name.endswith((".txt", ".md", ".json", ".notes.txt")))
+    d = _examine(paths, graph=False).to_dict()
+    jsonschema.validate(d, SCHEMA)
+    read = [i for i in d["inputs"] if i["error"] is None]
+    assert len(read) >= len(paths) // 2 and {i["format"] for i in read} >= {"hprof", "elf-core", "minidump"}
+
+
+@pytest.mark.parametrize("path,binaries,kind,what", [
+    # the cache map, not the 8 MiB array: the accumulation point is REGISTRY's table
+    ("hprof/out/heapshape-coops.hprof.gz", (), "hprof-accumulation", "[Ljava.util.HashMap$Node;"),
+    # the 0x41 smash over a return address
+    ("elf/out/smash.core.zst", (), "core-stack-smash", "0x4141414141414141"),
+    # the mismatched build, before any frame is trusted
+    ("elf/out/nullderef.core.zst", ("elf/out/nullderef.rebuilt",), "core-build-mismatch", "nullderef"),
+    # the absent producer: 50 consumers wait, nobody is left to send
+    ("go/out/stuck.debug2.txt", (), "go-absent-producer", "main.consumer"),
+    # py-spy's idle threads deadlocked on each other's locks
+    ("pyspy/out/deadlock-only", (), "pyspy-deadlock-suspect", ""),
+])
+def test_headline_finding_is_the_one_the_fixture_was_built_to_carry(path, binaries, kind, what):
+    r = _examine([FIXTURES / path], binaries=[str(FIXTURES / b) for b in binaries])
+    top = r.findings[0]
+    assert top.kind == kind, [(f.kind, str(f.severity)) for f in r.findings[:5]]
+    assert what in top.title or any(what in str(e.value) or what in str(e.to_dict().get("hex")) for e in top.evidence)
+    if kind == "hprof-accumulation":                 # and the big array is named as not the leak
+        assert r.findings.of_kind("hprof-biggest-vs-retainer")
+
+
+def test_unreadable_inputs_are_rows_not_the_end_of_the_run(tmp_path, capsys):
+    text = tmp_path / "notes.txt"
+    text.write_text("no dump here\n")
+    good = FIXTURES / "go/out/stuck.debug2.txt"
+    r = _examine([text, tmp_path / "missing", good])
+    errs = [(e.format, type(e.error).__name__ if e.error else None) for e in r.inputs]
+    assert errs == [("text", "UnsupportedFormatError"), (None, "UnreadableInputError"),
+                    ("go-goroutines-debug2", None)]
+    assert r.findings and all(f in r.inputs[2].findings for f in r.findings)
+    assert main(["examine", "--json", str(text), str(good)]) == 1
+    d = json.loads(capsys.readouterr().out)
+    jsonschema.validate(d, SCHEMA)
+    assert d["inputs"][0]["error"]["type"] == "UnsupportedFormatError" and d["inputs"][0]["error"]["offset"] == 0
+    assert main(["examine", str(good)]) == 0
+    assert "go-absent-producer" in capsys.readouterr().out
+
+
+def test_goroutine_diff_and_expect_through_examine():
+    """--then runs the diff readings; --expect names a function that should be running."""
+    before = FIXTURES / "go/out/incident.healthy.debug2.txt"
+    after = FIXTURES / "go/out/incident.died.debug2.txt.gz"
+    plain = _examine([before])
+    both = _examine([before], then=str(after))
+    assert len(both.findings) > len(plain.findings)
+    expected = _examine([FIXTURES / "go/out/stuck.debug2.txt"], expect=["main.producer"])
+    assert any("main.producer" in f.title for f in expected.findings)
+
+
+def test_evidence_carries_machine_keys_and_hex_text():
+    r = _examine([FIXTURES / "elf/out/smash.core.zst"])
+    d = r.to_dict()
+    ev = [e for f in d["findings"] for e in f["evidence"]]
+    assert all(e["key"] == e["key"].lower() and " " not in e["key"] for e in ev)
+    hexed = [e for e in ev if "hex" in e]
+    assert hexed and all(e["hex"] == f"0x{e['value']:x}" for e in hexed if isinstance(e["value"], int))
