@@ -17,9 +17,9 @@ FAMILIES = {
 
 
 def expect(path, family: str) -> None:
-    """Raise UnsupportedFormatError when ``path`` is a dump of another family (or none): it names
-    what was detected and the command for it. A file that cannot be sniffed is left to the reader,
-    whose own error says more."""
+    """Raise UnsupportedFormatError when ``path`` is a dump of another family: it names what was
+    detected and the command for it. A file of no known kind, or one that cannot be sniffed, is
+    left to the reader, whose own error says more (py-spy's reader knows JSON the sniffer does not)."""
     import os
 
     from ..sniff import detect
@@ -35,7 +35,8 @@ def expect(path, family: str) -> None:
     if det.format in formats:
         return
     other = next((f for f, (fmts, _, _) in FAMILIES.items() if det.format in fmts), None)
-    hint = (f"; read it with `{FAMILIES[other][2].replace('FILE', os.fspath(path))}`" if other
-            else "; `dumpx info FILE` says what it is, `dumpx examine FILE` reads any dump")
-    raise UnsupportedFormatError(f"{os.fspath(path)} is {det.description}, not {what}{hint}",
-                                 detected=det.format)
+    if other is None:
+        return                            # no known kind: the reader's own error says more
+    raise UnsupportedFormatError(
+        f"{os.fspath(path)} is {det.description}, not {what}; read it with "
+        f"`{FAMILIES[other][2].replace('FILE', os.fspath(path))}`", detected=det.format)
