@@ -19,15 +19,30 @@ from .findings import Finding, Findings
 SCHEMA_VERSION = 1
 
 
+SECTION_ROWS = 50            # rows of each table kept for the reports: the top, never the whole heap
+
+
+@dataclass
+class Section:
+    """A table for the reports, with an optional text per row shown when the row is opened (an
+    object's dominator chain and path from the GC roots, a goroutine bucket's stack)."""
+
+    title: str
+    table: Any
+    details: list[str] | None = None
+
+
 @dataclass
 class Examined:
-    """One input: its path, format, provenance and findings, or the error that stopped it."""
+    """One input: its path, format, provenance and findings, or the error that stopped it; and
+    the top of its tables (``sections``) for the HTML and markdown reports."""
 
     path: str
     format: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     findings: Findings = field(default_factory=Findings)
     error: DumpError | None = None
+    sections: list[Section] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         from .findings import _jsonable
@@ -105,18 +120,28 @@ def _examine_one(path, *, binaries, search_paths, expect, then, graph) -> Examin
     try:
         if fmt == "hprof":
             e.findings.extend(reader.findings())
+            e.sections.append(Section("class histogram (largest shallow bytes)",
+                                      reader.histogram().top_by_bytes(SECTION_ROWS)))
             if graph:
                 from .hprof.graph import graph_findings
-                e.findings.extend(graph_findings(reader.graph()))
+                g = reader.graph()
+                e.findings.extend(graph_findings(g))
+                e.sections.append(_retainers(g))
         elif fmt == "elf-core":
             from .elf.verify import verify_findings
             e.findings.extend(verify_findings(reader.verify(binaries, search_paths)))
             e.findings.extend(reader.findings(binaries=binaries, search_paths=search_paths))
+            if reader.threads:
+                e.sections.append(_backtraces(reader.backtraces(binaries, search_paths)))
         elif fmt.startswith("go-"):
             later = formats.open(then) if then is not None else None
             e.findings.extend(reader.findings(expect=expect, diff=later))
+            e.sections.append(_buckets(reader))
         else:
             e.findings.extend(reader.findings())
+            table = getattr(reader, "table", None)
+            if fmt == "pyspy-bundle" and callable(table):
+                e.sections.append(Section("py-spy beside the kernel", table()))
     except DumpError as err:
         e.error = err
     finally:
@@ -124,6 +149,57 @@ def _examine_one(path, *, binaries, search_paths, expect, then, graph) -> Examin
         if close is not None:
             close()
     return e
+
+
+def _retainers(g) -> Section:
+    """The largest retainers, each with its dominator chain and path from the GC roots."""
+    top = g.top_retained(SECTION_ROWS)
+    details = []
+    for v in top["vertex"].tolist():
+        chain = " -> ".join(g.class_name(u) for u in g.dominator_chain(int(v)))
+        path = "\n".join(f"{'  ' * k}{s['via']} -> 0x{s['object_id']:x} {s['class_name']}"
+                         for k, s in enumerate(g.path_to(int(v))))
+        ap = g.accumulation_point(int(v))
+        details.append(f"accumulates in 0x{int(g.ids[ap]):x} {g.class_name(ap)} "
+                       f"({int(g.retained[ap]):,} bytes over {g.dominated(ap):,} dominated objects)\n"
+                       f"dominator chain: {chain}\npath from the GC roots:\n{path or '(unreachable)'}")
+    from .table import Table
+    return Section("objects by retained size", Table({k: top[k] for k in top.columns if k != "vertex"},
+                                                     title=top.title, hex_columns=top.hex_columns), details)
+
+
+def _buckets(d) -> Section:
+    from .table import Table
+    b = d.buckets()
+    order = b["count"].argsort(kind="stable")[::-1][:SECTION_ROWS]
+    b = b[order]
+    details = []
+    for i, lo, hi in zip(b["stack"].tolist(), b["wait_min_minutes"].tolist(), b["wait_max_minutes"].tolist()):
+        st = d.stacks[int(i)]
+        wait = "" if hi < 0 else f"waiting [{max(lo, 0)}~{hi} minutes]\n"   # none reported: under a minute
+        frames = "\n".join(f"{f.func}\n    {f.file}:{f.line}" for f in st.frames)
+        cb = getattr(st, "created_by", None)
+        created = f"\ncreated by {cb.func}\n    {cb.file}:{cb.line}" if cb is not None else ""
+        details.append(wait + frames + created)
+    cols = {k: b[k] for k in b.columns if k != "stack"}
+    return Section("goroutine buckets (largest first)", Table(cols, title="goroutine buckets"), details)
+
+
+def _backtraces(bts) -> Section:
+    from .table import Table
+    rows: dict[str, list] = {"thread": [], "frame": [], "trust": [], "pc": [], "function": [], "where": []}
+    for bt in bts[:16]:
+        for f in bt.frames[:64]:
+            rows["thread"].append(int(bt.tid) if bt.tid is not None else int(bt.thread))
+            rows["frame"].append(int(f.index))
+            rows["trust"].append(str(f.trust))
+            rows["pc"].append(int(f.pc))
+            rows["function"].append(f.label)
+            rows["where"].append(f"{f.file}:{f.line}" if f.file else (f.module or ""))
+    import numpy as np
+    t = Table({k: (np.array(v, dtype=object) if k in ("trust", "function", "where") else np.array(v, dtype=np.int64))
+               for k, v in rows.items()}, title="backtraces (first 16 threads)", hex_columns={"pc"})
+    return Section("backtraces with the trust of each frame", t)
 
 
 def examine(inputs: str | os.PathLike | Iterable[str | os.PathLike], *, binaries=(), search_paths=(),

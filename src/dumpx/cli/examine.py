@@ -28,6 +28,8 @@ def add_parser(sub) -> None:
     p.add_argument("--no-graph", action="store_true", help="HPROF: the histogram only, no object graph")
     p.add_argument("--top", type=int, default=50, help="findings to print (default 50; --json has all)")
     p.add_argument("--json", action="store_true", help="the report as JSON (schema/examine.schema.json)")
+    p.add_argument("--html", metavar="OUT", help="also write the report as one self-contained HTML file")
+    p.add_argument("--markdown", metavar="OUT", help="also write the findings as markdown (for the write-up)")
     p.set_defaults(run=run)
 
 
@@ -35,6 +37,14 @@ def run(args) -> int:
     from ..examination import examine
     report = examine(args.files, binaries=args.binary, search_paths=args.search_path, expect=args.expect,
                      then=args.then, graph=not args.no_graph)
+    if args.html:
+        from ..reporters import html_report
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(html_report(report, title="dumpx examine: " + ", ".join(args.files)[:200]))
+    if args.markdown:
+        from ..reporters import markdown_report
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(markdown_report(report, title="dumpx examine: " + ", ".join(args.files)[:200]))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
