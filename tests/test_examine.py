@@ -112,3 +112,17 @@ def test_evidence_carries_machine_keys_and_hex_text():
     assert all(e["key"] == e["key"].lower() and " " not in e["key"] for e in ev)
     hexed = [e for e in ev if "hex" in e]
     assert hexed and all(e["hex"] == f"0x{e['value']:x}" for e in hexed if isinstance(e["value"], int))
+
+
+def test_reader_findings_say_everything_by_default():
+    """A heap dump's findings name the accumulation point (the dominator readings) unless
+    graph=False; a core's findings start with build verification unless verify=False."""
+    from dumpx.elf import Core
+    from dumpx.hprof import HeapDump
+    d = HeapDump(FIXTURES / "hprof/out/heapshape-coops.hprof.gz", index=False)
+    assert d.findings().of_kind("hprof-accumulation")
+    assert not d.findings(graph=False).of_kind("hprof-accumulation")
+    c = Core(FIXTURES / "elf/out/nullderef.core.zst")
+    rebuilt = [FIXTURES / "elf/out/nullderef.rebuilt"]
+    assert c.findings(binaries=rebuilt)[0].kind == "core-build-mismatch"
+    assert not c.findings(binaries=rebuilt, verify=False).of_kind("core-build-mismatch")

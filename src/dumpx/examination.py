@@ -119,7 +119,7 @@ def _examine_one(path, *, binaries, search_paths, expect, then, graph) -> Examin
     fmt = e.format or ""
     try:
         if fmt == "hprof":
-            e.findings.extend(reader.findings())
+            e.findings.extend(reader.findings(graph=False))
             e.sections.append(Section("class histogram (largest shallow bytes)",
                                       reader.histogram().top_by_bytes(SECTION_ROWS)))
             if graph:
@@ -128,8 +128,6 @@ def _examine_one(path, *, binaries, search_paths, expect, then, graph) -> Examin
                 e.findings.extend(graph_findings(g))
                 e.sections.append(_retainers(g))
         elif fmt == "elf-core":
-            from .elf.verify import verify_findings
-            e.findings.extend(verify_findings(reader.verify(binaries, search_paths)))
             e.findings.extend(reader.findings(binaries=binaries, search_paths=search_paths))
             if reader.threads:
                 e.sections.append(_backtraces(reader.backtraces(binaries, search_paths)))

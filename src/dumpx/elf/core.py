@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CorruptDumpError, DumpError, TruncationWarning, UnmappedAddressError, UnsupportedFormatError
+from ..findings import Findings
 from ..sources import ByteView, open_source
 
 PT_LOAD, PT_NOTE = 1, 4
@@ -426,12 +427,17 @@ class Core:
                     break
         return Module(start, end - start, path, bid, bid_addr, True, problem if bid is None else None)
 
-    def findings(self, backtraces: bool = True, binaries=(), search_paths=()):
-        """Fault decoding, hijacked control flow and stack smash evidence for every thread; with
-        ``backtraces`` (the default) also the crashing thread's ``??`` frames explained and a
-        stack-protector abort read (this verifies the builds at their recorded paths first)."""
+    def findings(self, backtraces: bool = True, binaries=(), search_paths=(), verify: bool = True):
+        """Build verification first (``verify``: each module against ``binaries``, the paths the
+        core records and ``search_paths``), then fault decoding, hijacked control flow and stack
+        smash evidence for every thread; with ``backtraces`` (the default) also the crashing
+        thread's ``??`` frames explained and a stack-protector abort read."""
         from .smash import smash_findings
-        out = smash_findings(self)
+        out = Findings()
+        if verify:
+            from .verify import verify_findings
+            out.extend(verify_findings(self.verify(binaries, search_paths)))
+        out.extend(smash_findings(self))
         if backtraces and self.threads and self.machine in ("x86-64", "aarch64"):
             from .reading import explain_unknown_frames, protector_findings
             u = self.unwinder(binaries, search_paths)

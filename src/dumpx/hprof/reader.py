@@ -430,9 +430,24 @@ class HeapDump:
             self._props = system_properties(self)
         return dict(self._props)
 
-    def findings(self):
+    def findings(self, graph: bool = True):
+        """Everything the dump says: the histogram's readings and, with ``graph`` (the default),
+        the dominator readings that name where memory accumulates (the object graph is built once
+        and indexed; ``graph=False`` for the histogram's alone, one pass)."""
         from .histogram import histogram_findings
-        return histogram_findings(self, self.histogram())
+        out = histogram_findings(self, self.histogram())
+        if graph and self.scan.raw["snapshots"] and not any(
+                isinstance(p, TruncatedDumpError) for p in self.scan.problems):
+            from ..findings import Evidence, Finding, Severity
+            from .graph import graph_findings
+            try:
+                out.extend(graph_findings(self.graph()))
+            except DumpError as e:
+                out.append(Finding("hprof-graph-unavailable", Severity.NOTICE,
+                                   "the object graph could not be built: no dominator readings",
+                                   [Evidence("error", str(e)), Evidence("offset", e.offset, hex=True)],
+                                   ["the histogram readings above stand; a fresh dump may have a whole graph"]))
+        return out
 
 
 def open_heap_dump(source, detection=None) -> HeapDump:
