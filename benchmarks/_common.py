@@ -73,12 +73,14 @@ def _anon_of(pid: int) -> int:
     return 0
 
 
-def run_measured(cmd: list[str], *, stdout=subprocess.DEVNULL) -> dict:
+def run_measured(cmd: list[str], *, stdout=subprocess.DEVNULL, env: dict | None = None) -> dict:
     """A whole command as the user meets it: wall seconds (interpreter start included) and the
     peak anonymous RSS of the process, sampled every 10 ms (a mapped dump's page cache, which the
     kernel can drop, is not counted; GNU time's maximum RSS would count it)."""
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
+    import os
+    p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE,
+                         env={**os.environ, **env} if env else None)
     peak = 0
     while p.poll() is None:
         peak = max(peak, _anon_of(p.pid))

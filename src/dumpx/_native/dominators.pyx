@@ -128,6 +128,24 @@ cdef int64_t dfs(const ptr_t[::1] indptr, const int32_t[::1] indices, int32_t ro
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
+cdef int count_predecessors(const ptr_t[::1] indptr, const int32_t[::1] indices, const int32_t[::1] dfn,
+                            const int32_t[::1] vert, int64_t count, offs_t[::1] pstart) except -1:
+    """pstart[k + 1] = how many reachable predecessors dfn k has, then their prefix sums."""
+    cdef int64_t i, e
+    cdef int32_t v, w
+    for i in range(count):
+        v = vert[i]
+        for e in range(indptr[v], indptr[v + 1]):
+            w = indices[e]
+            if dfn[w] > 0:
+                pstart[dfn[w] + 1] += 1
+    for i in range(count):
+        pstart[i + 1] += pstart[i]
+    return 0
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef int predecessors(const ptr_t[::1] indptr, const int32_t[::1] indices, const int32_t[::1] dfn,
                       const int32_t[::1] vert, int64_t count, offs_t[::1] pstart,
                       int32_t[::1] preds) except -1:
@@ -242,28 +260,14 @@ def dominators(const ptr_t[::1] indptr, const int32_t[::1] indices, int32_t root
     cdef int32_t[::1] semi = np.arange(count, dtype=np.int32)
     if total < OFFSETS32_LIMIT:
         p32 = np.zeros(count + 1, dtype=np.int32)
-        for i in range(count):
-            v = vert[i]
-            for e in range(indptr[v], indptr[v + 1]):
-                w = indices[e]
-                if dfn[w] > 0:
-                    p32[dfn[w] + 1] += 1
-        for i in range(count):
-            p32[i + 1] += p32[i]
+        count_predecessors(indptr, indices, dfn, vert, count, p32)
         predecessors(indptr, indices, dfn, vert, count, p32, preds)
-        dfn = None
+        dfn = None                          # dropped before the semi-dominators' own arrays
         semidominators(p32, preds, par, semi, count)
         p32 = None
     else:
         p64 = np.zeros(count + 1, dtype=np.int64)
-        for i in range(count):
-            v = vert[i]
-            for e in range(indptr[v], indptr[v + 1]):
-                w = indices[e]
-                if dfn[w] > 0:
-                    p64[dfn[w] + 1] += 1
-        for i in range(count):
-            p64[i + 1] += p64[i]
+        count_predecessors(indptr, indices, dfn, vert, count, p64)
         predecessors(indptr, indices, dfn, vert, count, p64, preds)
         dfn = None
         semidominators(p64, preds, par, semi, count)

@@ -159,13 +159,9 @@ def run_dominators(args) -> int:
 
 
 def run_path(args) -> int:
-    from ..errors import DumpError
     d = _load(args.file, args)
     g = d.graph()
-    try:
-        v = g.vertex(int(args.object_id, 0))
-    except (KeyError, ValueError) as e:
-        raise DumpError(f"{args.object_id}: {e}") from None
+    v = g.resolve(str(args.object_id))
     steps = g.path_to(v, exclude_weak=args.exclude_weak)
     if args.json:
         print(json.dumps({"object_id": int(args.object_id, 0), "path": steps,
@@ -201,13 +197,9 @@ def run_instances(args) -> int:
 
 
 def run_object(args) -> int:
-    from ..errors import DumpError
     d = _load(args.file, args)
     g = d.graph()
-    try:
-        v = g.vertex(int(args.object_id, 0))
-    except (KeyError, ValueError) as e:
-        raise DumpError(f"{args.object_id}: {e}") from None
+    v = g.resolve(str(args.object_id))
     fields = g.fields(v)
     refs = g.referrers(v, limit=20)
     path = g.path_to(v, exclude_weak=args.exclude_weak)

@@ -180,7 +180,7 @@ class HeapGraph:
         ``exclude_weak``: not through the ``referent`` of a weak, soft, phantom or finalizer
         reference (they do not keep an object alive: MAT's "exclude weak references"); [] when
         only such references reach it."""
-        v = self._vertex_arg(v)
+        v = self.resolve(v)
         par = self.bfs_parents() if not exclude_weak else bfs_parents(
             self.indptr, self.indices, self.root, self.weak_edges())
         if par[v] < 0:
@@ -200,8 +200,8 @@ class HeapGraph:
                           "via": self._field(fields, records, a, b)})
         return steps
 
-    def _vertex_arg(self, v) -> int:
-        """A vertex from a vertex number, or from an object id: an ``ObjectId``, a string
+    def resolve(self, v) -> int:
+        """The vertex for ``v``: a vertex number, or an object id: an ``ObjectId``, a string
         (``"0xfc1f1d38"``) or an int beyond the vertex numbers. A DumpError for neither."""
         from ..errors import DumpError
         try:
@@ -287,7 +287,7 @@ class HeapGraph:
 
     def referents(self, v) -> Table:
         """What ``v`` references (vertex or object id), with the field each goes through."""
-        v = self._vertex_arg(v)
+        v = self.resolve(v)
         out = np.asarray(self.indices[int(self.indptr[v]):int(self.indptr[v + 1])], dtype=np.int64)
         return self._edges_table(np.full(len(out), v), out, f"referents of 0x{int(self.ids[v]):x}"
                                  if v != self.root else "GC roots")
@@ -295,7 +295,7 @@ class HeapGraph:
     def referrers(self, v, limit: int = 1000) -> Table:
         """Who references ``v`` (vertex or object id), with the field, up to ``limit`` of them;
         one scan of the edges (the graph keeps no reverse index)."""
-        v = self._vertex_arg(v)
+        v = self.resolve(v)
         pos = np.flatnonzero(np.asarray(self.indices) == v)
         src = np.searchsorted(np.asarray(self.indptr), pos, side="right") - 1
         src = src[src != self.root][:limit]
@@ -321,7 +321,7 @@ class HeapGraph:
         from .objects import _FMT, Fields, _decode_string, fetch
         from .reader import ARRAY_CODES, ELEM_SIZE
         import struct
-        v = self._vertex_arg(v)
+        v = self.resolve(v)
         oid = int(self.ids[v])
         rec = fetch(self.dump, [oid]).get(oid) if int(self.cls[v]) != CLASS_OBJECT else None
         names, types, values, targets = [], [], [], []
