@@ -14,7 +14,7 @@ extensions = [
         [str(pyx)],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=["-O3"],
+        extra_compile_args=["-O3", "-g0"],    # no debug info in the shipped kernels
     )
     for pyx in sorted(NATIVE.glob("*.pyx"))
 ]

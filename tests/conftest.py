@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
-REAL_DUMPS = ROOT.parent / "shared" / "real-dumps"
+# the real dumps of other projects: $DUMPX_REAL_DUMPS, else ../shared/real-dumps beside the checkout
+REAL_DUMPS = Path(os.environ.get("DUMPX_REAL_DUMPS") or ROOT.parent / "shared" / "real-dumps")
 
 
 def real_dump(rel: str) -> Path:

@@ -83,7 +83,7 @@ cdef uint64_t form_value(Cur* c, uint64_t form, int offset_size, int addr_size, 
                          int64_t cu_offset, int64_t implicit) except? 0xFFFFFFFFFFFFFFFF:
     """Read (or step over) one attribute value; references come back as section offsets, inline
     strings as the offset of their first byte, blocks as the offset of their first byte."""
-    cdef uint64_t n, v
+    cdef uint64_t n = 0, v
     cdef int64_t start
     if form == 0x01:                                         # addr
         return ule(c, addr_size)

@@ -78,7 +78,7 @@ cdef inline int64_t plus_offset(const uint8_t* line, int64_t ln) noexcept nogil:
         q = <const uint8_t*>memchr(q, 0x2B, end - q)
         if q == NULL:
             return -1
-        if q > line and q[-1] == 0x20 and end - q >= 3 and q[1] == 0x30 and q[2] == 0x78:
+        if q > line and (q - 1)[0] == 0x20 and end - q >= 3 and q[1] == 0x30 and q[2] == 0x78:
             return q - line
         q += 1
     return -1

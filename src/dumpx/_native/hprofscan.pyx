@@ -764,7 +764,7 @@ cdef class Scanner:
         """
         cdef int ids = self.id_size
         cdef int tag = p[0]
-        cdef int64_t need, idx, n, es, r, slot, first
+        cdef int64_t need = 0, idx, n, es, r, slot, first
         cdef uint64_t oid, cid
         cdef int t
         if tag == 0xFF or tag == 0x05 or tag == 0x07 or 0x89 <= tag <= 0x8D or tag == 0x90:
