@@ -42,6 +42,7 @@ def _dom(path, fragment: str = "") -> str:
 
 def test_html_report_in_a_browser(tmp_path):
     report = _report(tmp_path)
+    assert report.inputs[3].error is None and report.inputs[3].format == "go-goroutines-debug2"
     page = tmp_path / "report.html"
     page.write_text(html_report(report))
     dom = _dom(page, "#sort=t0-0:count:asc&open=t0-1:0")

@@ -88,3 +88,12 @@ def test_open_unknown_bytes():
 
 def test_elf_header_too_short():
     assert detect_bytes(b"\x7fELF\x02").format == "elf-truncated"
+
+
+def test_a_goroutine_dump_with_an_escape_in_a_name_is_still_one():
+    """The reader reads it, so the sniffer says what it is (a short crafted dump with control bytes
+    in a function name was called binary data)."""
+    from dumpx.sniff import detect_bytes
+    text = b"goroutine 1 [chan receive]:\nmain.<script>\x1b[2J(0x1)\n\t/x.go:1 +0x1\n"
+    assert detect_bytes(text).format == "go-goroutines-debug2"
+    assert detect_bytes(b"\x1b[2J\x00\x01 not a dump at all").format == "unknown"

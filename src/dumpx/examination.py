@@ -95,8 +95,19 @@ class Report:
 
     __str__ = text
 
+    def __repr__(self) -> str:
+        return f"<Report {len(self.inputs)} inputs, {len(self.findings)} findings>"
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(repr(self) if cycle else self.text(20))
+
     def _repr_html_(self) -> str:
-        return self.findings._repr_html_()
+        from .reporters.html import _finding
+        from .render import safe_html
+        owner = {id(f): i for i, e in enumerate(self.inputs) for f in e.findings}
+        inputs = "".join(f"<li><code>{safe_html(e.path)}</code>: {safe_html(e.format or 'unreadable')}</li>"
+                         for e in self.inputs)
+        return f"<ol start='0'>{inputs}</ol>" + "".join(_finding(f, owner.get(id(f))) for f in self.findings[:100])
 
 
 def _examine_one(path, *, binaries, search_paths, expect, then, graph) -> Examined:

@@ -109,6 +109,9 @@ class Finding:
 
     __str__ = text
 
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(self.text())
+
     def _repr_html_(self) -> str:
         ev = "".join(f"<tr><th>{safe_html(e.label)}</th><td><code>{safe_html(fmt_value(e.value, e.hex))}"
                      f"</code></td></tr>" for e in self.evidence)
@@ -141,6 +144,9 @@ class Findings(list):
 
     def __str__(self) -> str:
         return self.text()
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(f"<{len(self)} findings>" if cycle else self.text())
 
     def _repr_html_(self) -> str:
         return "".join(f._repr_html_() for f in self.sorted()) or "<i>no findings</i>"

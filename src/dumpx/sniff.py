@@ -117,7 +117,9 @@ def _looks_like_pprof(head: bytes) -> bool:
 def _text_detection(head: bytes) -> Detection | None:
     from ._native.textscan import byte_classes
     printable, ws, newlines, control, high = (int(x) for x in byte_classes(head))
-    if not head or control > len(head) // 100:
+    # a control byte or two in a short text is no binary file when it starts as a goroutine dump
+    # (a crafted function name can carry an escape; the reader reads it, so the sniffer must too)
+    if not head or (control > len(head) // 100 and not _GOROUTINE_HDR.match(head.lstrip())):
         return None
     stripped = head.lstrip()
     if stripped[:1] in (b"[", b"{"):

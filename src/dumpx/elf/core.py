@@ -476,6 +476,21 @@ class Core:
         return (f"<Core {self.source.name!r} {self.machine}, {len(self.threads)} threads, "
                 f"{len(self.segments)} segments>")
 
+    def _repr_pretty_(self, p, cycle) -> None:
+        sig = self.siginfo or {}
+        p.text(repr(self) if cycle else repr(self) + (f"\nsignal {sig.get('signo')} code {sig.get('code')} "
+                                                     f"addr 0x{(sig.get('addr') or 0):x}" if sig else ""))
+
+    def _repr_html_(self) -> str:
+        """What the core says about itself (no unwinding: that is ``findings()``)."""
+        from ..notebook import html_block
+        sig = self.siginfo or {}
+        rows = [("machine", self.machine), ("threads", len(self.threads)), ("segments", len(self.segments)),
+                ("modules", len(self.modules()))]
+        if sig:
+            rows += [("signal", sig.get("signo")), ("si_code", sig.get("code")), ("si_addr", hex(sig.get("addr") or 0))]
+        return html_block(repr(self), rows)
+
 
 def open_core(source, detection=None) -> Core:
     return Core(source, detection)

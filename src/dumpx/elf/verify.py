@@ -112,8 +112,9 @@ def verify(core, binaries=(), search_paths=(), recorded_paths: bool = True,
     ``.gnu_debuglink`` of the verified image (its CRC checked). A file whose build-id differs is
     never used for symbols.
     """
+    from ..notebook import Listing
     verdicts, _ = verify_with_given(core, binaries, search_paths, recorded_paths, debug_root)
-    return verdicts
+    return Listing(verdicts, ("verdict", "module", "core_build_id", "file"), "build verification")
 
 
 def verify_with_given(core, binaries=(), search_paths=(), recorded_paths: bool = True,

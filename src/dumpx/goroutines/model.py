@@ -90,6 +90,13 @@ class GoroutineDump:
         return (f"<GoroutineDump {self.name!r} {self.format}: {self.total} goroutines, "
                 f"{len(self.stacks)} distinct stacks>")
 
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(repr(self) if cycle else repr(self) + "\n" + self.buckets().sort_by("count").head(15).text())
+
+    def _repr_html_(self) -> str:
+        from ..render import safe_html
+        return f"<p>{safe_html(repr(self))}</p>" + self.buckets().sort_by("count").head(30)._repr_html_()
+
     def findings(self, expect=(), diff: "GoroutineDump | None" = None):
         from .analysis import findings
         return findings(self, expect=expect, other=diff)

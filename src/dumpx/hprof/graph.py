@@ -35,7 +35,7 @@ ROOT_KINDS = {0xFF: "unknown root", 0x01: "JNI global", 0x02: "JNI local", 0x03:
               0x8D: "VM internal", 0x8E: "JNI monitor"}
 
 
-@dataclass
+@dataclass(repr=False)
 class HeapGraph:
     dump: HeapDump
     ids: np.ndarray            # uint64 object id per vertex (vertex n is the virtual root)
@@ -50,6 +50,17 @@ class HeapGraph:
     @property
     def root(self) -> int:
         return len(self.ids)
+
+    def __repr__(self) -> str:
+        return (f"<HeapGraph {len(self.ids):,} objects, {len(self.indices):,} references, "
+                f"{int(self.retained[self.root]):,} reachable bytes>")
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(repr(self) if cycle else repr(self) + "\n" + self.top_retained(10).text())
+
+    def _repr_html_(self) -> str:
+        from ..render import safe_html
+        return f"<p>{safe_html(repr(self))}</p>" + self.top_retained(20)._repr_html_()
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays the graph is made of, with the dominator tree's children and the shortest-path

@@ -323,6 +323,20 @@ class HeapDump:
         return (f"<HeapDump {self.source.name!r} HPROF {self.header.version} "
                 f"id size {self.header.id_size}>")
 
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(repr(self) if cycle or self._scan is None else repr(self) + "\n" + self.histogram().text(15))
+
+    def _repr_html_(self) -> str:
+        """The header, and the histogram's top once the dump has been scanned (showing a dump
+        does not start a multi-GB pass by itself)."""
+        from ..render import safe_html
+        out = f"<p>{safe_html(repr(self))}</p>"
+        if self._scan is not None:
+            out += self.histogram().top_by_bytes(30)._repr_html_()
+        else:
+            out += "<p><i>not scanned yet: histogram(), findings() or graph() read it</i></p>"
+        return out
+
     def __enter__(self):
         return self
 

@@ -329,6 +329,20 @@ class Minidump:
         from .analysis import findings
         return findings(self)
 
+    def __repr__(self) -> str:
+        return (f"<Minidump {self.source.name!r}: {len(self.threads)} threads, {len(self.modules)} modules"
+                + (f", exception 0x{self.exception.code:x} in thread {self.exception.thread_id}" if self.exception else "")
+                + ">")
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(repr(self) if cycle else repr(self) + "\n" + self.findings().text())
+
+    def _repr_html_(self) -> str:
+        from ..notebook import html_block
+        prov = self.provenance()
+        return html_block(repr(self), [(k, v) for k, v in prov.items() if k != "streams"],
+                          self.findings()._repr_html_())
+
     def process(self):
         """This minidump as the process image the ELF unwinder reads (``dumpx.minidump.process``):
         ``md.process().unwinder([binaries]).all()`` gives symbolized backtraces, the crashing

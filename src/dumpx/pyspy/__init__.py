@@ -53,6 +53,17 @@ class Evidence:
     def table(self):
         return verdict_table(self.verdicts())
 
+    def __repr__(self) -> str:
+        return (f"<py-spy evidence: {len(self.dump.threads)} threads, pid {self.dump.pid}, "
+                f"{len(self.tasks)} kernel task records{', strace' if self.strace else ''}>")
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(repr(self) if cycle else repr(self) + "\n" + self.table().text() + "\n\n" + self.findings().text())
+
+    def _repr_html_(self) -> str:
+        from ..render import safe_html
+        return f"<p>{safe_html(repr(self))}</p>" + self.table()._repr_html_() + self.findings()._repr_html_()
+
     def findings(self):
         out = _findings(self.verdicts(), self.strace_c_present and not self.strace_c, self.notes)
         for p in self.dump.problems:
