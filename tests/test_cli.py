@@ -202,7 +202,7 @@ def test_hprof_path(capsys):
     table = g.accumulation_point(g.vertex(Fields(g.dump).static("HeapShape", "REGISTRY")))
     assert main(["hprof", "path", "--quiet", "--json", p, hex(int(g.ids[table]))]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert [s["via"] for s in d["path"]][-2:] == ["static REGISTRY", "table"]
+    assert [s["via"] for s in d["steps"]][-2:] == ["static REGISTRY", "table"]
     assert main(["hprof", "path", "--quiet", p, "0x1234"]) == 2
 
 
@@ -224,7 +224,7 @@ def test_hprof_instances_and_object_commands(tmp_path, capsys):
     assert obj["class_name"] == "java.util.HashMap"
     assert {r["field"]: r["value"] for r in obj["fields"]}["size"] == 20000
     assert [(r["class_name"], r["via"]) for r in obj["referrers"]] == [("class HeapShape", "static REGISTRY")]
-    assert obj["path"][-1]["via"] == "static REGISTRY" and obj["path"][0]["via"].startswith("GC root: ")
+    assert obj["path_from_roots"][-1]["via"] == "static REGISTRY" and obj["path_from_roots"][0]["via"].startswith("GC root: ")
     assert main(["hprof", "object", "--index", idx, f, "0x1234"]) == 2
     assert "no object 0x1234" in capsys.readouterr().err
 

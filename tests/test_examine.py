@@ -126,3 +126,36 @@ def test_reader_findings_say_everything_by_default():
     rebuilt = [FIXTURES / "elf/out/nullderef.rebuilt"]
     assert c.findings(binaries=rebuilt)[0].kind == "core-build-mismatch"
     assert not c.findings(binaries=rebuilt, verify=False).of_kind("core-build-mismatch")
+
+
+def _command_validator():
+    from referencing import Registry, Resource
+    command = json.loads((Path(__file__).resolve().parent.parent / "schema" / "command.schema.json").read_text())
+    reg = Registry().with_resources([(SCHEMA["$id"], Resource.from_contents(SCHEMA)),
+                                     (command["$id"], Resource.from_contents(command))])
+    return jsonschema.Draft202012Validator(command, registry=reg)
+
+
+@pytest.mark.parametrize("argv", [
+    ["info", "hprof/out/heapshape-coops.hprof.gz"],
+    ["hprof", "histo", "hprof/out/heapshape-coops.hprof.gz", "--top", "3"],
+    ["hprof", "dominators", "hprof/out/heapshape-coops.hprof.gz", "--top", "3", "--no-index"],
+    ["hprof", "instances", "hprof/out/heapshape-coops.hprof.gz", "HeapShape$Node", "--no-index"],
+    ["goroutines", "go/out/stuck.debug2.txt"],
+    ["pyspy", "pyspy/out/deadlock-only"],
+    ["core", "info", "elf/out/smash.core.zst"],
+    ["core", "verify", "elf/out/nullderef.core.zst", "--binary", "elf/out/nullderef.rebuilt"],
+    ["core", "bt", "elf/out/smash.core.zst"],
+    ["core", "stack", "elf/out/smash.core.zst", "--words", "4"],
+    ["minidump", "info", "minidump/out/crash.dmp"],
+    ["minidump", "bt", "minidump/out/crash.dmp"],
+])
+def test_every_command_json_carries_the_envelope(argv, capsys):
+    """schema_version, tool, the input's path, format and provenance, findings as examine's."""
+    args = [str(FIXTURES / a) if "/out/" in a else a for a in argv] + ["--json"]
+    main(args)
+    doc = json.loads(capsys.readouterr().out)
+    errors = sorted(_command_validator().iter_errors(doc), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+    assert doc["path"].endswith(argv[2] if argv[0] in ("hprof", "core", "minidump") else argv[1])
+    assert doc["format"] in ("hprof", "go-goroutines-debug2", "pyspy-bundle", "elf-core", "minidump")

@@ -263,7 +263,9 @@ def test_minidump_verify_and_stack_commands(capsys):
     text = json.dumps(rows)
     assert "8b416ca95185c40a92068d4845bfd5f1622341ce" in text and "match" in text
     assert main(["minidump", "stack", str(dmp), "--words", "4", "--json"]) == 0
-    words = json.loads(capsys.readouterr().out)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["format"] == "minidump" and doc["schema_version"] == 1
+    words = doc["words"]
     md = Minidump(dmp)
     sp = md.crashing_thread.sp
     assert [w["address"] for w in words] == [sp + 8 * k for k in range(4)]

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-import json
 
 from ..elf.core import Core
 from ..render import safe_text
+from .jsonout import dumps
 from .kinds import expect
+
+
+def _fmt(process) -> str:
+    return "elf-core" if process is None else "minidump"
+
+
+def _core_provenance(c) -> dict:
+    """What a core (or a minidump's process image) says about itself, cheaply."""
+    prov = getattr(c, "provenance", None)
+    if callable(prov):
+        return prov()
+    return {"machine": getattr(c, "machine", None), "process": getattr(c, "process", None),
+            "threads": len(getattr(c, "threads", ()))}
 
 
 def add_parser(sub) -> None:
@@ -61,11 +74,11 @@ def run_info(args) -> int:
     c = Core(args.core)
     mods = c.modules()
     if args.json:
-        print(json.dumps({"machine": c.machine, "process": c.process, "siginfo": c.siginfo,
+        print(dumps(args.core, "elf-core", _core_provenance(c), {"machine": c.machine, "process": c.process, "siginfo": c.siginfo,
                           "threads": [{"index": t.index, "pid": t.pid, "signal": t.signal,
                                        "registers": t.registers} for t in c.threads],
                           "auxv": c.auxv, "modules": [m.__dict__ for m in mods],
-                          "findings": c.findings().to_dicts(), "problems": c.problems}, indent=2))
+                          "findings": c.findings().to_dicts(), "problems": c.problems}))
         return 0
     print(f"{safe_text(c.source.name)}: {c.machine} core of {safe_text(c.process.get('name', '?'))} "
           f"(pid {c.process.get('pid', '?')}), {len(c.threads)} threads")
@@ -106,8 +119,9 @@ def run_verify(args, process=None) -> int:
     fs = verify_findings(vs)
     unmatched = [g for g in given if g.module is None]
     if args.json:
-        print(json.dumps({"modules": [dataclasses.asdict(v) for v in vs], "given": [g.__dict__ for g in given],
-                          "findings": fs.to_dicts(), "problems": c.problems}, indent=2))
+        print(dumps(args.core, _fmt(process), _core_provenance(c),
+                    {"modules": [dataclasses.asdict(v) for v in vs], "given": [g.__dict__ for g in given],
+                     "findings": fs.to_dicts(), "problems": c.problems}))
     else:
         print(verdict_table(vs).text())
         if given:
@@ -130,7 +144,8 @@ def run_stack(args, process=None) -> int:
     c = process if process is not None else Core(args.core)
     words = c.stack_words(args.thread, args.words)
     if args.json:
-        print(json.dumps([{"address": a, "value": v} for a, v in words]))
+        print(dumps(args.core, _fmt(process), _core_provenance(c),
+                    {"thread": args.thread, "words": [{"address": a, "value": v} for a, v in words]}))
         return 1 if c.problems else 0
     for k in range(0, len(words), 2):
         pair = words[k:k + 2]
@@ -188,11 +203,11 @@ def run_bt(args, process=None) -> int:
             if b.thread in fvs:
                 for f, fd in zip(b.frames, d["frames"]):
                     fd["variables"] = [v.to_dict() for v in fvs[b.thread].variables(f)]
-        print(json.dumps({"core": c.source.name, "machine": c.machine,
+        print(dumps(args.core, _fmt(process), _core_provenance(c), {"core": c.source.name, "machine": c.machine,
                           "modules": [{"module": v.module, "start": v.start, "verdict": v.verdict,
                                        "image": v.image, "debug": v.debug, "source": v.source} for v in u.verdicts],
                           "threads": threads,
-                          "findings": fs.to_dicts() if fs is not None else [], "problems": problems}, indent=2))
+                          "findings": fs.to_dicts() if fs is not None else [], "problems": problems}))
         return 1 if c.problems else 0
     unverified = [v for v in u.verdicts if v.verdict != "match" and v.module != "[vdso]"]
     if unverified:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from ..render import safe_text
 
@@ -26,14 +25,15 @@ MAX_FINDINGS = 30
 
 def run(args) -> int:
     from .. import goroutines as gr
+    from .jsonout import dumps
     from .kinds import expect
-    expect(args.file, "goroutines")
+    fmt = expect(args.file, "goroutines")
     d = gr.open(args.file)
     other = gr.open(args.diff) if args.diff else None
     b = d.buckets(exact=args.exact)
     fs = d.findings(expect=args.expect, diff=other)
     if args.json:
-        out = {"format": d.format, "goroutines": d.total, "distinct_stacks": len(d.stacks),
+        out = {"variant": d.format, "goroutines": d.total, "distinct_stacks": len(d.stacks),
                "state_inferred": d.state_inferred, "preamble": d.preamble[:10],
                "buckets": b.head(args.top).rows(), "findings": fs.to_dicts(),
                "problems": [str(p) for p in d.problems], "notes": d.notes}
@@ -42,7 +42,7 @@ def run(args) -> int:
             r["frames"] = [{"func": f.func, "file": f.file, "line": f.line} for f in st.frames]
         if other is not None:
             out["diff"] = gr.diff(d, other).head(args.top).rows()
-        print(json.dumps(out, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+        print(dumps(args.file, fmt, {"goroutines": d.total, "variant": d.format}, out))
         return 1 if d.problems else 0
     print(f"{safe_text(d.name)}: {d.total:,} goroutines ({safe_text(d.format)}), "
           f"{len(d.stacks)} distinct stacks" + (" — states inferred" if d.state_inferred else ""))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 
 from ..render import safe_text
+from .jsonout import dumps
 
 
 def add_parser(sub) -> None:
@@ -97,7 +97,7 @@ def run_histo(args) -> int:
         other = _load(args.diff, args)
         diff = diff_histograms(hist, other.histogram())
     if args.json:
-        out = {"provenance": d.provenance(), "layout": hist.layout.describe(),
+        out = {"layout": hist.layout.describe(),
                "total_count": hist.total_count, "total_bytes": hist.total_bytes,
                "histogram": hist.top_by_bytes(args.top).rows(),
                "largest_objects": hist.largest.head(args.top).rows(),
@@ -105,7 +105,7 @@ def run_histo(args) -> int:
                "findings": findings.to_dicts()}
         if args.diff:
             out["diff"] = diff.head(args.top).rows()
-        print(json.dumps(out, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+        print(dumps(args.file, "hprof", d.provenance(), out))
         return 0 if d.scan.complete else 1
     print(hist.top_by_bytes(args.top).text())
     print(f"Total: {hist.total_count:,} objects, {hist.total_bytes:,} bytes "
@@ -139,10 +139,9 @@ def run_dominators(args) -> int:
     top = Table({k: top[k] for k in top.columns if k != "vertex"}, title=top.title,
                 hex_columns=top.hex_columns)
     if args.json:
-        print(json.dumps({"objects": len(g.ids), "unreachable": int(len(g.unreachable())),
+        print(dumps(args.file, "hprof", d.provenance(), {"objects": len(g.ids), "unreachable": int(len(g.unreachable())),
                           "dangling_references": g.dangling, "top": rows,
-                          "findings": graph_findings(g).to_dicts()},
-                         indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+                          "findings": graph_findings(g).to_dicts()}))
         return 0 if d.scan.complete else 1
     print(top.text())
     print()
@@ -164,8 +163,8 @@ def run_path(args) -> int:
     v = g.resolve(str(args.object_id))
     steps = g.path_to(v, exclude_weak=args.exclude_weak)
     if args.json:
-        print(json.dumps({"object_id": int(args.object_id, 0), "path": steps,
-                          "retained_bytes": int(g.retained[v])}, indent=2))
+        print(dumps(args.file, "hprof", d.provenance(), {"object_id": int(g.ids[v]), "steps": steps,
+                                                         "retained_bytes": int(g.retained[v])}))
         return 0
     if not steps:
         print(f"0x{int(args.object_id, 0):x} is not reachable from any GC root (garbage at dump time)")
@@ -176,10 +175,6 @@ def run_path(args) -> int:
     return 0
 
 
-def _jsonable(o):
-    return o.item() if hasattr(o, "item") else str(o)
-
-
 def run_instances(args) -> int:
     d = _load(args.file, args)
     g = d.graph()
@@ -187,9 +182,9 @@ def run_instances(args) -> int:
     top = t.head(args.top)
     if args.json:
         rows = top.rows()
-        print(json.dumps({"class_name": args.class_name, "subclasses": args.subclasses, "objects": len(t),
-                          "shallow_bytes": int(t["shallow_bytes"].sum()), "top": rows},
-                         indent=2, default=_jsonable))
+        print(dumps(args.file, "hprof", d.provenance(),
+                    {"class_name": args.class_name, "subclasses": args.subclasses, "objects": len(t),
+                     "shallow_bytes": int(t["shallow_bytes"].sum()), "top": rows}))
         return 0 if d.scan.complete else 1
     print(top.text(args.top))
     print(f"{len(t):,} objects, {int(t['shallow_bytes'].sum()):,} shallow bytes")
@@ -206,10 +201,11 @@ def run_object(args) -> int:
     chain = [{"object_id": int(g.ids[u]), "class_name": g.class_name(u), "retained_bytes": int(g.retained[u])}
              for u in g.dominator_chain(v)]
     if args.json:
-        print(json.dumps({"object_id": int(g.ids[v]), "class_name": g.class_name(v),
-                          "shallow_bytes": int(g.shallow[v]), "retained_bytes": int(g.retained[v]),
-                          "fields": fields.rows(), "referrers": refs.rows(), "dominator_chain": chain,
-                          "path": path}, indent=2, default=_jsonable))
+        print(dumps(args.file, "hprof", d.provenance(),
+                    {"object_id": int(g.ids[v]), "class_name": g.class_name(v),
+                     "shallow_bytes": int(g.shallow[v]), "retained_bytes": int(g.retained[v]),
+                     "fields": fields.rows(), "referrers": refs.rows(), "dominator_chain": chain,
+                     "path_from_roots": path}))
         return 0 if d.scan.complete else 1
     print(f"0x{int(g.ids[v]):x} {safe_text(g.class_name(v))}: {int(g.shallow[v]):,} bytes, retains "
           f"{int(g.retained[v]):,}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from ..render import fmt_value, human_bytes, safe_text
 
@@ -20,7 +19,9 @@ def run(args) -> int:
     from ..info import info
     d = info(args.file, measure=not args.quick)
     if args.json:
-        print(json.dumps(d, indent=2, default=str))
+        from .jsonout import dumps
+        body = {k: v for k, v in d.items() if k not in ("path", "format", "provenance")}
+        print(dumps(d.get("path", args.file), d.get("format"), d.get("provenance"), body))
         return 0
     print(f"file:        {safe_text(d['path'])}")
     print(f"format:      {safe_text(d['format'])} — {safe_text(d['description'])}")

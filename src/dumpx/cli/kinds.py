@@ -16,7 +16,7 @@ FAMILIES = {
 }
 
 
-def expect(path, family: str) -> None:
+def expect(path, family: str) -> str | None:
     """Raise UnsupportedFormatError when ``path`` is a dump of another family: it names what was
     detected and the command for it. A file of no known kind, or one that cannot be sniffed, is
     left to the reader, whose own error says more (py-spy's reader knows JSON the sniffer does not)."""
@@ -25,18 +25,18 @@ def expect(path, family: str) -> None:
     from ..sniff import detect
     from ..sources import open_source
     if not isinstance(path, (str, os.PathLike)) or os.fspath(path) == "-" or os.path.isdir(path):
-        return
+        return None
     formats, what, _ = FAMILIES[family]
     try:
         with open_source(path) as src:
             det = detect(src)
     except Exception:                     # unreadable: the reader's own DumpError says why
-        return
+        return None
     if det.format in formats:
-        return
+        return det.format
     other = next((f for f, (fmts, _, _) in FAMILIES.items() if det.format in fmts), None)
     if other is None:
-        return                            # no known kind: the reader's own error says more
+        return None                       # no known kind: the reader's own error says more
     raise UnsupportedFormatError(
         f"{os.fspath(path)} is {det.description}, not {what}; read it with "
         f"`{FAMILIES[other][2].replace('FILE', os.fspath(path))}`", detected=det.format)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 
 from ..render import safe_text
+from .jsonout import dumps
 from .kinds import expect
 
 
@@ -29,8 +29,7 @@ def run_info(args) -> int:
     md = Minidump(args.file)
     fs = md.findings()
     if args.json:
-        print(json.dumps({
-            "provenance": md.provenance(),
+        print(dumps(args.file, "minidump", md.provenance(), {
             "exception": None if md.exception is None else {
                 "thread": md.exception.thread_id, "code": md.exception.code, "flags": md.exception.flags,
                 "address": md.exception.address},
@@ -39,7 +38,7 @@ def run_info(args) -> int:
             "modules": [{"base": m.base, "size": m.size, "name": m.name, "build_id": m.build_id,
                          "debug_id": m.debug_id, "debug_file": m.debug_file} for m in md.modules],
             "memory": [{"start": s, "size": n} for s, n in md.memory_ranges()],
-            "findings": fs.to_dicts(), "problems": md.problems}, indent=2))
+            "findings": fs.to_dicts(), "problems": md.problems}))
         return 1 if md.problems else 0
     pv = md.provenance()
     print(f"minidump: {safe_text(pv.get('os', '?'))} {safe_text(pv.get('arch', '?'))}, "

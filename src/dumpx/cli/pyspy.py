@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..render import safe_text
@@ -33,15 +32,17 @@ def run(args) -> int:
                                    native=args.native, strace_seconds=args.strace))
         print(f"captured into {safe_text(target)}", file=sys.stderr)
     from .kinds import expect
-    expect(target, "pyspy")
+    fmt = expect(target, "pyspy")
     ev = pyspy.load(target)
     table = ev.table()
     fs = ev.findings()
     if args.json:
-        print(json.dumps({"pid": ev.dump.pid, "python": ev.dump.python, "threads": table.rows(),
-                          "findings": fs.to_dicts(), "notes": ev.notes,
-                          "unknown_lines": ev.dump.unknown_lines},
-                         indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+        from .jsonout import dumps
+        import os
+        print(dumps(target, "pyspy-bundle" if os.path.isdir(target) else fmt,
+                    {"pid": ev.dump.pid, "python": ev.dump.python, "command": ev.dump.command},
+                    {"pid": ev.dump.pid, "python": ev.dump.python, "threads": table.rows(),
+                     "findings": fs.to_dicts(), "notes": ev.notes, "unknown_lines": ev.dump.unknown_lines}))
         return 0
     print(f"process {ev.dump.pid}: {safe_text(ev.dump.command or '')} (Python {safe_text(ev.dump.python or '?')})")
     print(table.text())
