@@ -159,3 +159,24 @@ def test_every_command_json_carries_the_envelope(argv, capsys):
     assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
     assert doc["path"].endswith(argv[2] if argv[0] in ("hprof", "core", "minidump") else argv[1])
     assert doc["format"] in ("hprof", "go-goroutines-debug2", "pyspy-bundle", "elf-core", "minidump")
+
+
+def test_every_finding_kind_the_code_can_emit_is_documented():
+    """docs/findings.md lists every kind: read from the source (each Finding(...) call's kind,
+    with the two computed ones expanded) and from the findings the fixtures produce."""
+    import ast
+    src = Path(__file__).resolve().parent.parent / "src" / "dumpx"
+    doc = (src.parent.parent / "docs" / "findings.md").read_text()
+    kinds = set()
+    for p in src.rglob("*.py"):
+        for n in ast.walk(ast.parse(p.read_text())):
+            if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "Finding" and n.args:
+                a = n.args[0]
+                if isinstance(a, ast.Constant):
+                    kinds.add(a.value)
+                else:
+                    kinds |= {"go-truncated", "go-damaged", "go-absent-producer", "go-absent-consumer"} \
+                        if "go-" in ast.unparse(a) else {ast.unparse(a)}
+    kinds |= {f.kind for f in _examine([FIXTURES / p for p in _manifest_dumps()]).findings}
+    missing = sorted(k for k in kinds if f"`{k}`" not in doc)
+    assert not missing and len(kinds) > 45
