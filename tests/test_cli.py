@@ -253,3 +253,17 @@ def test_version_and_python_dash_m(capsys):
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"dumpx {dumpx.__version__}"
     r = subprocess.run([sys.executable, "-m", "dumpx", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == f"dumpx {dumpx.__version__}"
+
+
+def test_goroutines_text_prints_each_buckets_stack(capsys):
+    """panicparse-style: the bucket's count and state, its frames with short paths, the program's
+    own frames marked (main.locker is, the sync frames under it are not), and its creator."""
+    from dumpx.cli import main
+    main(["goroutines", str(FIXTURES / "go/out/stuck.debug2.txt")])
+    out = capsys.readouterr().out
+    block = out[out.index("20: sync.Mutex.Lock"):].split("\n\n")[0].splitlines()
+    marked = [ln.split()[1] for ln in block[1:] if ln.startswith("  * ")]
+    plain = [ln.split()[0] for ln in block[1:] if ln.startswith("    ") and "created by" not in ln]
+    assert marked == ["main.locker"] and "sync.(*Mutex).Lock" in plain
+    assert block[-1].strip().startswith("created by main.main") and "stuck/main.go:" in block[-1]
+    assert "50: chan receive" in out and "  * main.consumer" in out

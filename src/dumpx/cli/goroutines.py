@@ -21,6 +21,38 @@ def add_parser(sub) -> None:
 
 
 MAX_FINDINGS = 30
+STACKS_SHOWN = 10
+
+
+def _short(path: str) -> str:
+    """The last two elements of a source path (``pkg/file.go``), as panicparse shortens them."""
+    parts = path.replace("\\", "/").split("/")
+    return "/".join(parts[-2:])
+
+
+def _stacks(d, b, n: int) -> str:
+    """Each of the first ``n`` buckets with its stack, panicparse-style: count, state and wait range,
+    then the frames with shortened paths; the program's own frames (``main`` and packages outside
+    the standard library, whose first path element has a dot) marked with ``*``."""
+    from ..goroutines.idle import package
+    out = []
+    for row in b.head(n).rows():
+        st = d.stacks[int(row["stack"])]
+        lo, hi = row["wait_min_minutes"], row["wait_max_minutes"]
+        wait = f" [{max(lo, 0)}~{hi} minutes]" if hi >= 0 else ""
+        out.append(f"{row['count']:,}: {safe_text(row['state'])}{wait}"
+                   + (" (locked to thread)" if row["locked_to_thread"] else ""))
+        for f in st.frames:
+            pkg = package(f.func)
+            mark = "*" if pkg == "main" or "." in pkg.split("/")[0] else " "    # not the standard library
+            out.append(f"  {mark} {safe_text(f.func):<48} {safe_text(_short(f.file))}:{f.line}")
+        if st.created_by is not None:
+            cb = st.created_by
+            out.append(f"    created by {safe_text(cb.func)}  {safe_text(_short(cb.file))}:{cb.line}")
+        out.append("")
+    if len(b) > n:
+        out.append(f"... {len(b) - n} more buckets' stacks (--all, or --json)")
+    return "\n".join(out).rstrip()
 
 
 def run(args) -> int:
@@ -50,6 +82,8 @@ def run(args) -> int:
         print(f"  {safe_text(line)}")
     print()
     print(b.head(args.top).text())
+    print()
+    print(_stacks(d, b, args.top if args.all else min(args.top, STACKS_SHOWN)))
     if other is not None:
         print()
         print(gr.diff(d, other).head(args.top).text())
