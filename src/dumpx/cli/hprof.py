@@ -18,57 +18,46 @@ def add_parser(sub) -> None:
     h.add_argument("--snapshot", type=int, default=0, help="which heap dump of a multi-dump file")
     h.add_argument("--diff", metavar="OTHER", help="a later dump of the same JVM: growth by class")
     h.set_defaults(run=run_histo)
-    dm = hs.add_parser("dominators", help="objects by retained size, with their dominator chains "
-                                          "and accumulation points")
-    dm.add_argument("file")
+    dm = _graph_command(hs, "dominators", "objects by retained size, with their dominator chains and "
+                                          "accumulation points", run_dominators)
     dm.add_argument("--top", type=int, default=20)
-    dm.add_argument("--json", action="store_true")
-    dm.add_argument("--quiet", action="store_true")
-    dm.add_argument("--snapshot", type=int, default=0)
-    _index_options(dm)
-    dm.set_defaults(run=run_dominators)
-    pa = hs.add_parser("path", help="the shortest path of references from the GC roots to an object")
-    pa.add_argument("file")
-    pa.add_argument("object_id", help="the object id, e.g. 0xfc1f1d38")
-    pa.add_argument("--json", action="store_true")
-    pa.add_argument("--quiet", action="store_true")
-    pa.add_argument("--snapshot", type=int, default=0)
+    pa = _graph_command(hs, "path", "the shortest path of references from the GC roots to an object",
+                        run_path, object_id=True)
     pa.add_argument("--exclude-weak", action="store_true",
                     help="not through the referent of a weak, soft, phantom or finalizer reference")
-    _index_options(pa)
-    pa.set_defaults(run=run_path)
-    ins = hs.add_parser("instances", help="every object of a class with shallow and retained sizes, "
-                                          "largest retained first (e.g. dumpx hprof instances heap.hprof "
-                                          "java.util.HashMap --top 10)")
-    ins.add_argument("file")
+    ins = _graph_command(hs, "instances", "every object of a class with shallow and retained sizes, largest "
+                                          "retained first (e.g. dumpx hprof instances heap.hprof "
+                                          "java.util.HashMap --top 10)", run_instances)
     ins.add_argument("class_name", help="a class name as the histogram spells it (java.util.HashMap, "
                                         "[Ljava.lang.Object;, [B)")
     ins.add_argument("--subclasses", action="store_true", help="and the objects of every class extending it")
     ins.add_argument("--top", type=int, default=20, help="rows to show (default 20)")
-    ins.add_argument("--json", action="store_true")
-    ins.add_argument("--quiet", action="store_true")
-    ins.add_argument("--snapshot", type=int, default=0)
-    _index_options(ins)
-    ins.set_defaults(run=run_instances)
-    ob = hs.add_parser("object", help="one object: its fields and values, what retains it, who refers "
-                                      "to it and its path from the GC roots (e.g. dumpx hprof object "
-                                      "heap.hprof 0xfc1f1d38)")
-    ob.add_argument("file")
-    ob.add_argument("object_id", help="the object id, e.g. 0xfc1f1d38")
-    ob.add_argument("--json", action="store_true")
-    ob.add_argument("--quiet", action="store_true")
-    ob.add_argument("--snapshot", type=int, default=0)
+    ob = _graph_command(hs, "object", "one object: its fields and values, what retains it, who refers to it "
+                                      "and its path from the GC roots (e.g. dumpx hprof object heap.hprof "
+                                      "0xfc1f1d38)", run_object, object_id=True)
     ob.add_argument("--exclude-weak", action="store_true",
                     help="the path from the GC roots not through weak/soft/phantom/finalizer referents")
-    _index_options(ob)
-    ob.set_defaults(run=run_object)
+
+
+def _graph_command(hs, name: str, help_: str, run, object_id: bool = False):
+    """A command over the object graph: FILE [OBJECT_ID] --json --quiet --snapshot --index/--no-index."""
+    p = hs.add_parser(name, help=help_)
+    p.add_argument("file")
+    if object_id:
+        p.add_argument("object_id", help="the object id, e.g. 0xfc1f1d38")
+    p.add_argument("--json", action="store_true", help="machine-readable output (schema/command.schema.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--snapshot", type=int, default=0, help="which heap dump of a multi-dump file")
+    _index_options(p)
+    p.set_defaults(run=run)
+    return p
 
 
 def _index_options(p) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--index", metavar="DIR",
                    help="keep the graph's index (dominators, retained sizes) in DIR instead of the "
-                        "cache directory ($DUMPX_CACHE, default ~/.cache/dumpx); a second query reads it "
+                        "cache directory ($DUMPX_CACHE_DIR, default ~/.cache/dumpx); a second query reads it "
                         "instead of the dump")
     g.add_argument("--no-index", action="store_true", help="neither read nor write an index")
 
