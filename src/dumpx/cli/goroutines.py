@@ -24,10 +24,12 @@ MAX_FINDINGS = 30
 STACKS_SHOWN = 10
 
 
-def _short(path: str) -> str:
-    """The last two elements of a source path (``pkg/file.go``), as panicparse shortens them."""
-    parts = path.replace("\\", "/").split("/")
-    return "/".join(parts[-2:])
+def _short(path: str | None, line) -> str:
+    """``pkg/file.go:line``: the last two elements of a source path, as panicparse shortens them
+    (``?`` where the dump gave no file line)."""
+    if not path:
+        return "?"
+    return "/".join(path.replace("\\", "/").split("/")[-2:]) + (f":{line}" if line is not None else "")
 
 
 def _stacks(d, b, n: int) -> str:
@@ -45,10 +47,10 @@ def _stacks(d, b, n: int) -> str:
         for f in st.frames:
             pkg = package(f.func)
             mark = "*" if pkg == "main" or "." in pkg.split("/")[0] else " "    # not the standard library
-            out.append(f"  {mark} {safe_text(f.func):<48} {safe_text(_short(f.file))}:{f.line}")
+            out.append(f"  {mark} {safe_text(f.func):<48} {safe_text(_short(f.file, f.line))}")
         if st.created_by is not None:
             cb = st.created_by
-            out.append(f"    created by {safe_text(cb.func)}  {safe_text(_short(cb.file))}:{cb.line}")
+            out.append(f"    created by {safe_text(cb.func)}  {safe_text(_short(cb.file, cb.line))}")
         out.append("")
     if len(b) > n:
         out.append(f"... {len(b) - n} more buckets' stacks (--all, or --json)")
