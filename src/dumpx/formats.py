@@ -28,11 +28,13 @@ def register(fmt: str, target: str) -> None:
     READERS[fmt] = target
 
 
-def open(origin, **kw):  # noqa: A001 - the public name is dumpx.open
+def open(origin, progress=None, **kw):  # noqa: A001 - the public name is dumpx.open
     """Open a dump (path, file object or bytes) and return the reader for its format.
 
     The format is sniffed from the content. A format dumpx recognises but cannot read yet
-    raises :class:`UnsupportedFormatError` naming what was detected.
+    raises :class:`UnsupportedFormatError` naming what was detected. ``progress(done, total)``
+    is called during the long passes of readers that have them (the HPROF scan and graph build;
+    with a ``phase(label)`` method it is also told each step's name).
     """
     if isinstance(origin, (str, os.PathLike)) and os.path.isdir(origin):
         names = set(os.listdir(origin))
@@ -52,8 +54,10 @@ def open(origin, **kw):  # noqa: A001 - the public name is dumpx.open
             f"dumpx has no reader for format {det.format!r} yet",
             detected=det.format)
     mod, _, fn = target.partition(":")
-    reader = getattr(importlib.import_module(mod), fn)
-    return reader(source, det)
+    reader = getattr(importlib.import_module(mod), fn)(source, det)
+    if progress is not None and hasattr(reader, "_progress"):
+        reader._progress = progress
+    return reader
 
 
 def identify(origin) -> tuple[Source, Detection]:

@@ -28,6 +28,16 @@ class Progress:
         self.stream.write(f"\r{self.label}: {pct}{human_bytes(done)} at {human_bytes(rate)}/s   ")
         self.stream.flush()
 
+    def phase(self, label: str) -> None:
+        """A new step of a long job: the line names it at once (a native step may report nothing
+        until it ends)."""
+        self.label = label
+        self.start = time.monotonic()
+        self.last = 0.0
+        if self.enabled:
+            self.stream.write("\r" + " " * 72 + f"\r{label} ...")
+            self.stream.flush()
+
     def close(self) -> None:
         if self.enabled:
             self.stream.write("\r" + " " * 72 + "\r")

@@ -541,7 +541,30 @@ def _spill(arr: np.ndarray, workdir, name: str) -> np.ndarray:
     return np.load(path, mmap_mode="r")
 
 
-def build_graph(dump: HeapDump, workdir=None) -> HeapGraph:
+GRAPH_WINDOW = 64 << 20          # bytes of the mapped dump per feed of the graph pass
+
+
+def _feed_graph(sc, buf, start: int, progress) -> None:
+    """The graph pass over the mapped dump in windows, so that ``progress(done, total)`` is told
+    as it goes; a window that holds no whole record (a huge array) is doubled until it does."""
+    n = len(buf)
+    pos = start
+    window = GRAPH_WINDOW
+    while pos < n:
+        end = min(n, pos + window)
+        used = sc.feed(buf[pos:end], end >= n)
+        if used == 0 and end < n:
+            window *= 2
+            continue
+        window = GRAPH_WINDOW
+        pos += used
+        if progress is not None:
+            progress(pos, n)
+        if end >= n:
+            break
+
+
+def build_graph(dump: HeapDump, workdir=None, progress=None) -> HeapGraph:
     """One more pass over the dump (mapped; a compressed one is spilled once) into a HeapGraph.
 
     With ``workdir`` the graph's arrays (ids, classes, sizes, CSR, dominators, retained sizes)
@@ -558,8 +581,11 @@ def build_graph(dump: HeapDump, workdir=None) -> HeapGraph:
     sc.set_graph(ids, sizes, rs, rc, ro, layout.array_base(layout.ref_size), layout.ref_size,
                  layout.align, prim)
     buf = dump.source.view().buffer
+    phase = getattr(progress, "phase", None)
+    if phase is not None:
+        phase("object graph: references")
     try:
-        sc.feed(buf[dump.header.length:], True)
+        _feed_graph(sc, buf, dump.header.length, progress)
     except ScanError as e:
         msg, off, expected = e.args
         dump.scan.problems.append(CorruptDumpError(msg, offset=off, expected=expected))
@@ -587,6 +613,8 @@ def build_graph(dump: HeapDump, workdir=None) -> HeapGraph:
     size = g.pop("size")
     shallow = np.concatenate([size, np.zeros(1, size.dtype)])
     del size
+    if phase is not None:
+        phase(f"dominators of {n:,} objects")
     idom, retained = dominators(indptr, indices, n, shallow)
     arrays = {"ids": g["id"], "cls": g["cls"], "shallow": shallow, "indptr": indptr,
               "indices": indices, "idom": idom, "retained": retained, **root_info}

@@ -398,7 +398,10 @@ class HeapDump:
                     self._index_loaded = None           # nothing from it is kept: read the dump
                     self._scan = self._layout = self._histogram = None
             if getattr(self, "_graph", None) is None:
-                g = build_graph(self)
+                g = build_graph(self, progress=self._progress)
+                close = getattr(self._progress, "close", None)
+                if close is not None:
+                    close()
                 where, key = self._index_place()
                 if where is not None and self.scan.complete:
                     ix.save(where, key, self.scan, g.arrays(), {"dangling": g.dangling,
