@@ -86,3 +86,27 @@ def test_lazy_column_gives_what_the_whole_column_gives_and_fetches_only_the_rows
     assert "<script>" not in lazy.sort_by("bytes").head(10)._repr_html_()
     assert lazy["name"].tolist() == words.tolist()      # asked for whole, made whole
     assert lazy[3:5]["name"].tolist() == ["name3", "name4"]
+
+
+def test_severity_colour_only_on_a_terminal_and_never_from_a_dump(monkeypatch):
+    """The CLI colours dumpx's own severity tag on a terminal; NO_COLOR, TERM=dumb and pipes turn
+    it off; a dump's escape sequence stays escaped text either way."""
+    import io
+    import dumpx.findings as F
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert F.colour_enabled(Tty()) and not F.colour_enabled(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not F.colour_enabled(Tty())
+    f = Finding("x-y", Severity.CRITICAL, EVIL, [Evidence("e", EVIL)], [])
+    monkeypatch.setattr(F, "COLOUR", True)
+    text = f.text()
+    assert text.startswith("\x1b[1;31m[CRITICAL]\x1b[0m ")
+    assert text.count("\x1b") == 2                         # the tag's own two, none from the dump
+    monkeypatch.setattr(F, "COLOUR", False)
+    assert "\x1b" not in f.text()

@@ -16,6 +16,20 @@ from typing import Any, Iterable
 from .render import fmt_value, safe_html, safe_text
 
 
+# ANSI colour for the severity tag in terminal text: off for the library; the command line turns
+# it on for a terminal unless NO_COLOR is set (https://no-color.org). Only dumpx's own tag is
+# coloured: every string from a dump is escaped by safe_text, so none can carry an escape.
+COLOUR = False
+_SEVERITY_COLOUR = {"CRITICAL": "\x1b[1;31m", "WARNING": "\x1b[33m", "NOTICE": "\x1b[36m", "INFO": "\x1b[2m"}
+
+
+def colour_enabled(stream) -> bool:
+    """Whether to colour output to ``stream``: a terminal, ``NO_COLOR`` unset, ``TERM`` not dumb."""
+    import os
+    return (hasattr(stream, "isatty") and stream.isatty() and not os.environ.get("NO_COLOR")
+            and os.environ.get("TERM") != "dumb")
+
+
 class Severity(enum.IntEnum):
     INFO = 0
     NOTICE = 1
@@ -102,7 +116,10 @@ class Finding:
                    list(d.get("next_steps", [])))
 
     def text(self) -> str:
-        lines = [f"[{str(self.severity).upper()}] {safe_text(self.title)}  ({safe_text(self.kind)})"]
+        tag = f"[{str(self.severity).upper()}]"
+        if COLOUR:
+            tag = f"{_SEVERITY_COLOUR[str(self.severity).upper()]}{tag}\x1b[0m"
+        lines = [f"{tag} {safe_text(self.title)}  ({safe_text(self.kind)})"]
         lines += [f"    {e.text()}" for e in self.evidence]
         lines += [f"    -> {safe_text(s)}" for s in self.next_steps]
         return "\n".join(lines)

@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     # the commands print every problem with their results; Python's warning lines would repeat them
     warnings.simplefilter("ignore", DumpWarning)
+    from .. import findings as _findings
+    _findings.COLOUR = _findings.colour_enabled(sys.stdout)
     try:
         return int(args.run(args) or 0)
     except BrokenPipeError:
