@@ -180,3 +180,20 @@ def test_every_finding_kind_the_code_can_emit_is_documented():
     kinds |= {f.kind for f in _examine([FIXTURES / p for p in _manifest_dumps()]).findings}
     missing = sorted(k for k in kinds if f"`{k}`" not in doc)
     assert not missing and len(kinds) > 45
+
+
+def test_examine_scans_a_heap_dump_once(monkeypatch):
+    """The provenance comes from the reader that reads the dump: one scan pass, not a second one
+    for `info` (a multi-GB dump read twice)."""
+    import dumpx.hprof.reader as R
+    calls = []
+    real = R.scan
+
+    def counting(*a, **kw):
+        if kw.get("fetch") is None:
+            calls.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(R, "scan", counting)
+    r = _examine([FIXTURES / "hprof/out/heapshape-coops.hprof.gz"], graph=False)
+    assert r.inputs[0].provenance["hprof_version"] == "1.0.2" and len(calls) == 1

@@ -112,18 +112,19 @@ class Report:
 
 def _examine_one(path, *, binaries, search_paths, expect, then, graph) -> Examined:
     from . import formats
-    from .info import info
     name = os.fspath(path)
     e = Examined(name)
     try:
         if os.path.isdir(path):               # a py-spy capture bundle (dumpx.open says if not)
-            reader = formats.open(path)
             e.format = "pyspy-bundle"
         else:
-            described = info(path, measure=False)
-            e.format = described.get("format")
-            e.provenance = described.get("provenance", {})
-            reader = formats.open(path)
+            source, det = formats.identify(path)
+            source.close()
+            e.format = det.format
+        reader = formats.open(path)
+        # the reader's own account: one pass over the dump, not a second one for `info`
+        prov = getattr(reader, "provenance", None)
+        e.provenance = prov() if callable(prov) else {}
     except DumpError as err:
         e.error = err
         return e

@@ -13,15 +13,6 @@ def _fmt(process) -> str:
     return "elf-core" if process is None else "minidump"
 
 
-def _core_provenance(c) -> dict:
-    """What a core (or a minidump's process image) says about itself, cheaply."""
-    prov = getattr(c, "provenance", None)
-    if callable(prov):
-        return prov()
-    return {"machine": getattr(c, "machine", None), "process": getattr(c, "process", None),
-            "threads": len(getattr(c, "threads", ()))}
-
-
 def add_parser(sub) -> None:
     p = sub.add_parser("core", help="Linux ELF core files")
     cs = p.add_subparsers(dest="core_command", required=True)
@@ -74,7 +65,7 @@ def run_info(args) -> int:
     c = Core(args.core)
     mods = c.modules()
     if args.json:
-        print(dumps(args.core, "elf-core", _core_provenance(c), {"machine": c.machine, "process": c.process, "siginfo": c.siginfo,
+        print(dumps(args.core, "elf-core", c.provenance(), {"machine": c.machine, "process": c.process, "siginfo": c.siginfo,
                           "threads": [{"index": t.index, "pid": t.pid, "signal": t.signal,
                                        "registers": t.registers} for t in c.threads],
                           "auxv": c.auxv, "modules": [m.__dict__ for m in mods],
@@ -119,7 +110,7 @@ def run_verify(args, process=None) -> int:
     fs = verify_findings(vs)
     unmatched = [g for g in given if g.module is None]
     if args.json:
-        print(dumps(args.core, _fmt(process), _core_provenance(c),
+        print(dumps(args.core, _fmt(process), c.provenance(),
                     {"modules": [dataclasses.asdict(v) for v in vs], "given": [g.__dict__ for g in given],
                      "findings": fs.to_dicts(), "problems": c.problems}))
     else:
@@ -144,7 +135,7 @@ def run_stack(args, process=None) -> int:
     c = process if process is not None else Core(args.core)
     words = c.stack_words(args.thread, args.words)
     if args.json:
-        print(dumps(args.core, _fmt(process), _core_provenance(c),
+        print(dumps(args.core, _fmt(process), c.provenance(),
                     {"thread": args.thread, "words": [{"address": a, "value": v} for a, v in words]}))
         return 1 if c.problems else 0
     for k in range(0, len(words), 2):
@@ -203,7 +194,7 @@ def run_bt(args, process=None) -> int:
             if b.thread in fvs:
                 for f, fd in zip(b.frames, d["frames"]):
                     fd["variables"] = [v.to_dict() for v in fvs[b.thread].variables(f)]
-        print(dumps(args.core, _fmt(process), _core_provenance(c), {"core": c.source.name, "machine": c.machine,
+        print(dumps(args.core, _fmt(process), c.provenance(), {"core": c.source.name, "machine": c.machine,
                           "modules": [{"module": v.module, "start": v.start, "verdict": v.verdict,
                                        "image": v.image, "debug": v.debug, "source": v.source} for v in u.verdicts],
                           "threads": threads,

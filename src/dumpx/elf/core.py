@@ -476,6 +476,10 @@ class Core:
         return (f"<Core {self.source.name!r} {self.machine}, {len(self.threads)} threads, "
                 f"{len(self.segments)} segments>")
 
+    def provenance(self) -> dict[str, Any]:
+        """What the core says about the process that died (notes and headers only)."""
+        return core_provenance(self)
+
     def _repr_pretty_(self, p, cycle) -> None:
         sig = self.siginfo or {}
         p.text(repr(self) if cycle else repr(self) + (f"\nsignal {sig.get('signo')} code {sig.get('code')} "
@@ -498,7 +502,11 @@ def open_core(source, detection=None) -> Core:
 
 def info_provenance(source, detection) -> dict[str, Any]:
     """``dumpx info`` hook: what a core says about the process that died."""
-    c = Core(source, detection)
+    return Core(source, detection).provenance()
+
+
+def core_provenance(c) -> dict[str, Any]:
+    """What a core says about the process that died (notes and headers only: no unwinding)."""
     out: dict[str, Any] = {"threads": len(c.threads)}
     if c.process:
         out["process"] = f"{c.process.get('name')} (pid {c.process.get('pid')})"

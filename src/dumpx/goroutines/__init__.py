@@ -33,10 +33,4 @@ def open_detected(source, det) -> GoroutineDump:
 
 def info_provenance(source, detection) -> dict:
     """``dumpx info`` hook: how many goroutines, in how many distinct stacks."""
-    d = open_detected(source, detection)
-    out = {"goroutines": d.total, "distinct_stacks": len(d.stacks)}
-    if d.preamble:
-        out["first_line"] = d.preamble[0]
-    if d.problems:
-        out["problems"] = [str(p) for p in d.problems]
-    return out
+    return open_detected(source, detection).provenance()

@@ -101,6 +101,15 @@ class GoroutineDump:
         from .analysis import findings
         return findings(self, expect=expect, other=diff)
 
+    def provenance(self) -> dict:
+        """What the dump says about itself: how many goroutines, in how many distinct stacks."""
+        out = {"goroutines": self.total, "distinct_stacks": len(self.stacks)}
+        if self.preamble:
+            out["first_line"] = self.preamble[0]
+        if self.problems:
+            out["problems"] = [str(p) for p in self.problems]
+        return out
+
     def buckets(self, exact: bool = False) -> Table:
         from .analysis import buckets
         return buckets(self, exact=exact)

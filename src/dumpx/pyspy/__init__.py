@@ -53,6 +53,12 @@ class Evidence:
     def table(self):
         return verdict_table(self.verdicts())
 
+    def provenance(self) -> dict:
+        """What the capture says about the process: pid, Python, command, and what came with it."""
+        return {"pid": self.dump.pid, "python": self.dump.python, "command": self.dump.command,
+                "threads": len(self.dump.threads), "kernel_tasks": len(self.tasks),
+                "strace": bool(self.strace), "native": self.native is not None}
+
     def __repr__(self) -> str:
         return (f"<py-spy evidence: {len(self.dump.threads)} threads, pid {self.dump.pid}, "
                 f"{len(self.tasks)} kernel task records{', strace' if self.strace else ''}>")
