@@ -65,7 +65,7 @@ def _rebuilt(dump_copy, where, want) -> None:
     assert _answers(HeapDump(dump_copy, index=where)) == want       # and the rebuilt one is good
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "foreign", "meta", "values"])
+@pytest.mark.parametrize("damage", ["flip", "truncate", "foreign", "meta", "values", "scan"])
 def test_a_damaged_or_foreign_index_is_rebuilt_not_used(dump_copy, tmp_path, damage):
     where = tmp_path / "idx"
     want = _answers(HeapDump(dump_copy, index=where))
@@ -81,6 +81,13 @@ def test_a_damaged_or_foreign_index_is_rebuilt_not_used(dump_copy, tmp_path, dam
     elif damage == "foreign":              # another dump's index under this key
         meta["key"] = "0" * 40
         (entry / "meta.json").write_text(json.dumps(meta))
+    elif damage == "scan":                 # a byte of the scan's largest array that no sampled page holds
+        p = max(entry.glob("raw.*.npy"), key=lambda q: q.stat().st_size)
+        b = bytearray(p.read_bytes())
+        step = len(b) // 16
+        assert step > 2 * 4096, "the array is too small to fall between sampled pages"
+        b[step + 4096 + 100] ^= 0x40
+        p.write_bytes(bytes(b))
     elif damage == "meta":
         (entry / "meta.json").write_text("{not json")
     else:                                  # values that pass the page hashes but name no vertex

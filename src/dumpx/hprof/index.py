@@ -27,9 +27,10 @@ import numpy as np
 from ..cachedir import cache_dir
 from ..errors import CorruptDumpError, DumpError, TruncatedDumpError
 
-FORMAT = 1
+FORMAT = 2
 _SAMPLES, _SAMPLE_BYTES = 32, 65536
 _PAGE_SAMPLES, _PAGE = 16, 4096
+_WHOLE = 64 << 20
 
 
 def place(index) -> Path | None:
@@ -67,10 +68,15 @@ def content_key(source, snapshot: int = 0) -> str | None:
 
 
 def _page_hash(path: Path) -> str:
+    """A file's hash: whole up to 64 MiB (the scan's arrays: damage anywhere in them is caught),
+    sampled pages beyond (the graph's arrays, whose vertex numbers are range-checked on load)."""
     size = path.stat().st_size
     h = hashlib.blake2b(digest_size=16)
     h.update(size.to_bytes(8, "little"))
     with open(path, "rb") as f:
+        if size <= _WHOLE:
+            h.update(f.read())
+            return h.hexdigest()
         for k in range(_PAGE_SAMPLES + 1):
             off = min(k * max(size // _PAGE_SAMPLES, 1), max(size - _PAGE, 0))
             f.seek(off)
