@@ -225,3 +225,38 @@ def test_graph_pass_in_small_windows_equals_one_whole_feed(graph, monkeypatch):
     small = G.build_graph(HeapDump(fixture_file("hprof/out/heapshape-coops.hprof.gz"), index=False))
     assert np.array_equal(small.ids, graph.ids) and np.array_equal(small.indices, graph.indices)
     assert np.array_equal(small.retained, graph.retained)
+
+
+def test_references_to_ids_not_in_the_dump_are_dropped_and_counted(tmp_path):
+    """By construction: a holder with two reference fields, one to a real object and one to an id
+    no record defines; the in-place id-to-vertex mapping keeps the first, counts the second, and
+    the CSR stays whole."""
+    import struct
+    from hprofbuilder import Heap
+    h = Heap()
+    obj = h.klass("java.lang.Object")
+    holder = h.klass("Holder", obj, (("a", 2), ("b", 2)), 16)
+    target = h.klass("Target", obj, (), 0)
+    t = h.instance(target)
+    u = h.instance(holder, struct.pack(">QQ", t, 0xDEAD0000))
+    h.root(u)
+    p = tmp_path / "dangling.hprof"
+    p.write_bytes(h.bytes())
+    g = HeapDump(p, index=False).graph()
+    v = g.vertex(u)
+    assert g.dangling == 1
+    assert g.referents(v)["class_name"].tolist() == ["class Holder", "Target"]   # its class, then a
+    assert int(g.indptr[-1]) == len(g.indices)
+
+
+def test_a_dump_without_objects_has_no_graph_findings_but_says_why(tmp_path):
+    """An empty heap dump record: the histogram readings stand and one notice says the graph could
+    not be built, with the offset; a dump with objects never says so (its look-alike stays quiet)."""
+    from hprofbuilder import Heap
+    p = tmp_path / "empty-heap.hprof"
+    p.write_bytes(Heap().bytes())
+    fs = HeapDump(p, index=False).findings()
+    (n,) = fs.of_kind("hprof-graph-unavailable")
+    assert "no objects" in str(n.evidence[0].value) and n.evidence[1].value == 31   # just after the header
+    full = HeapDump(fixture_file("hprof/out/heapshape-coops.hprof.gz"), index=False).findings()
+    assert not full.of_kind("hprof-graph-unavailable") and full.of_kind("hprof-accumulation")

@@ -255,22 +255,24 @@ class HeapGraph:
         if len(refs):
             fields = Fields(self.dump)
             recs = fetch(self.dump, self.ids[refs].tolist())
+            src, targets = [], []
             for u in refs.tolist():
                 rec = recs.get(int(self.ids[u]))
-                if rec is None or rec[0] != "instance":
-                    continue
-                target = fields.read(rec[1], rec[2], "referent")
-                if not target:
-                    continue
-                try:
-                    t = self.vertex(int(target)) if getattr(self, "_sorted", None) is None and len(refs) < 64 \
-                        else int(self.vertices([int(target)])[0])
-                except KeyError:
-                    continue
-                a, b = int(self.indptr[u]), int(self.indptr[u + 1])
-                hit = np.flatnonzero(self.indices[a:b] == t)
-                if len(hit):
-                    mask[a + int(hit[0])] = 1
+                target = fields.read(rec[1], rec[2], "referent") if rec is not None and rec[0] == "instance" else None
+                if target:
+                    src.append(u)
+                    targets.append(int(target))
+            if src:                          # every referent's vertex in one sorted lookup
+                if getattr(self, "_sorted", None) is None:
+                    self.vertices([])
+                want = np.asarray(targets, dtype=np.uint64)
+                pos = np.minimum(np.searchsorted(self._sorted, want), len(self._sorted) - 1)
+                found = self._sorted[pos] == want
+                for u, t in zip(np.asarray(src)[found].tolist(), self._order[pos[found]].tolist()):
+                    a, b = int(self.indptr[u]), int(self.indptr[u + 1])
+                    hit = np.flatnonzero(self.indices[a:b] == t)
+                    if len(hit):
+                        mask[a + int(hit[0])] = 1
         self._weak = mask
         return mask
 
