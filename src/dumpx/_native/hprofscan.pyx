@@ -446,6 +446,9 @@ cdef class Scanner:
         for j in range(ns):
             if order[j] < 0 or order[j] >= n:
                 raise ValueError("order names a vertex outside the objects")
+        for j in range(r):
+            if roots[j] < 0 or roots[j] >= n:
+                raise ValueError("a root names a vertex outside the objects")
         out = <int32_t*>d
         for j in range(n):
             c = k + count[j]
