@@ -9,7 +9,8 @@ vertices) and int64 edge offsets; every edge target is checked against the verte
 
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint32_t
-from libc.stdlib cimport free, realloc
+
+from .hprofscan cimport I64Vec, vec_free, vec_reserve
 
 import numpy as np
 
@@ -47,82 +48,52 @@ ctypedef fused size_t_:
     int64_t
 
 
-cdef struct Stack:
-    int32_t* v
-    int64_t* e
-    int64_t cap
-
-
-cdef int stack_grow(Stack* s, int64_t need) except -1:
-    """Room for ``need`` entries: the DFS and path-compression stacks grow with the depth they
-    reach (a linked list of ten million objects needs ten million; most heaps a few thousand)."""
-    cdef int64_t cap = s.cap if s.cap else 1024
-    cdef int32_t* v
-    cdef int64_t* e
-    if need <= s.cap:
-        return 0
-    while cap < need:
-        cap *= 2
-    v = <int32_t*>realloc(s.v, cap * sizeof(int32_t))
-    if v == NULL:
-        raise MemoryError()
-    s.v = v
-    e = <int64_t*>realloc(s.e, cap * sizeof(int64_t))
-    if e == NULL:
-        raise MemoryError()
-    s.e = e
-    s.cap = cap
-    return 0
-
-
-cdef void stack_free(Stack* s) noexcept:
-    free(s.v)
-    free(s.e)
-    s.v = NULL
-    s.e = NULL
-    s.cap = 0
-
-
 @cython.boundscheck(False)
 @cython.wraparound(False)
 cdef int64_t dfs(const ptr_t[::1] indptr, const int32_t[::1] indices, int32_t root,
                  int32_t[::1] dfn, int32_t[::1] vert, int32_t[::1] par) except -1:
     """Depth-first preorder from ``root``: dfn per vertex, vert and parent (in dfn numbers) per
     dfn. Returns how many vertices it reached."""
-    cdef Stack st
+    # the stacks grow with the depth the walk reaches (a linked list of ten million objects needs
+    # ten million entries; most heaps a few thousand): vertex and next-edge per level
+    cdef I64Vec sv, se
     cdef int64_t sp, count, e
     cdef int32_t v, w
-    st.v = NULL
-    st.e = NULL
-    st.cap = 0
+    sv.data = NULL
+    sv.n = sv.cap = 0
+    se.data = NULL
+    se.n = se.cap = 0
     try:
-        stack_grow(&st, 1)
+        vec_reserve(&sv, 1)
+        vec_reserve(&se, 1)
         dfn[root] = 0
         vert[0] = root
         par[0] = 0
         count = 1
-        st.v[0] = root
-        st.e[0] = indptr[root]
+        sv.data[0] = root
+        se.data[0] = indptr[root]
         sp = 1
         while sp > 0:
-            v = st.v[sp - 1]
-            e = st.e[sp - 1]
+            v = <int32_t>sv.data[sp - 1]
+            e = se.data[sp - 1]
             if e < indptr[v + 1]:
-                st.e[sp - 1] = e + 1
+                se.data[sp - 1] = e + 1
                 w = indices[e]
                 if dfn[w] < 0:
                     dfn[w] = <int32_t>count
                     vert[count] = w
                     par[count] = dfn[v]
                     count += 1
-                    stack_grow(&st, sp + 1)
-                    st.v[sp] = w
-                    st.e[sp] = indptr[w]
+                    vec_reserve(&sv, sp + 1)
+                    vec_reserve(&se, sp + 1)
+                    sv.data[sp] = w
+                    se.data[sp] = indptr[w]
                     sp += 1
             else:
                 sp -= 1
     finally:
-        stack_free(&st)
+        vec_free(&sv)
+        vec_free(&se)
     return count
 
 
@@ -174,12 +145,11 @@ cdef int semidominators(const offs_t[::1] pstart, const int32_t[::1] preds, cons
     """Lengauer–Tarjan semi-dominators (simple link-eval, iterative path compression)."""
     cdef int32_t[::1] label = np.arange(count, dtype=np.int32)
     cdef int32_t[::1] anc = np.full(count, -1, dtype=np.int32)
-    cdef Stack path
+    cdef I64Vec path                     # the forest path being compressed, as deep as it gets
     cdef int64_t i, e, top
     cdef int32_t x, u, a
-    path.v = NULL
-    path.e = NULL
-    path.cap = 0
+    path.data = NULL
+    path.n = path.cap = 0
     try:
         for i in range(count - 1, 0, -1):
             for e in range(pstart[i], pstart[i + 1]):
@@ -191,13 +161,13 @@ cdef int semidominators(const offs_t[::1] pstart, const int32_t[::1] preds, cons
                     top = 0
                     a = x
                     while anc[anc[a]] >= 0:
-                        stack_grow(&path, top + 1)
-                        path.v[top] = a
+                        vec_reserve(&path, top + 1)
+                        path.data[top] = a
                         top += 1
                         a = anc[a]
                     while top > 0:
                         top -= 1
-                        a = path.v[top]
+                        a = <int32_t>path.data[top]
                         if semi[label[anc[a]]] < semi[label[a]]:
                             label[a] = label[anc[a]]
                         anc[a] = anc[anc[a]]
@@ -206,7 +176,7 @@ cdef int semidominators(const offs_t[::1] pstart, const int32_t[::1] preds, cons
                     semi[i] = semi[u]
             anc[i] = par[i]                      # link(parent, i)
     finally:
-        stack_free(&path)
+        vec_free(&path)
     return 0
 
 
