@@ -18,14 +18,16 @@ def walk(text: str) -> list[dict]:
             minutes = next((int(x.split(" ")[0]) for x in items[1:] if re.match(r"^\d+ minutes?$", x)), -1)
             cur = {"id": int(m.group(1)), "state": items[0], "minutes": minutes,
                    "locked": "locked to thread" in items[1:], "creator": None, "frames": 0,
-                   "elided": False}
+                   "elided": False, "lines": []}
             out.append(cur)
             continue
         if cur is None:
             continue
         if not line:
             cur = None
-        elif line.startswith("\t"):
+            continue
+        cur["lines"].append(line)
+        if line.startswith("\t"):
             pass
         elif line.startswith("created by "):
             m2 = re.search(r" in goroutine (\d+)$", line)
@@ -38,5 +40,6 @@ def walk(text: str) -> list[dict]:
         elif line.endswith(")") and "(" in line[1:]:
             cur["frames"] += 1
         else:
+            cur["lines"].pop()
             cur = None
     return out

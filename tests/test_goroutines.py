@@ -161,6 +161,10 @@ def _native_vs_reference(data: bytes):
         [x["creator"] for x in ref]
     assert g["frames"].tolist() == [x["frames"] for x in ref]
     assert g["elided"].tolist() == [x["elided"] for x in ref]
+    # each goroutine's stack, as the native kernel parsed and interned it (dumpx._native.gostacks),
+    # equals the plain-Python parse of its own lines (text.parse_stack's rules, arguments dropped)
+    from dumpx.goroutines.text import _parse_loose
+    assert [d.stacks[s] for s in g["stack"].tolist()] == [_parse_loose("\n".join(x["lines"]), {}) for x in ref]
 
 
 # ---------------------------------------------------------------- damage
@@ -289,3 +293,28 @@ def test_rows_off_keeps_groups_creators_and_locked_ids():
     assert sorted(a.group_count.tolist()) == sorted(b.group_count.tolist())
     assert a.locked_ids == b.locked_ids and len(b.locked_ids) == 1
     assert {f.kind for f in a.findings()} == {f.kind for f in b.findings()}
+
+
+_PIECES = ["main.f", "net/http.(*persistConn).readLoop", "gopkg.in/yaml.v2.(*d).u", "(", ")", "(0x1, {0x2})",
+           "...", "\t", "\t/src/a.go:12", " +0x1f", ":", "7", "created by ", " in goroutine 9", "\r", " ",
+           "goroutine running on other thread", "é", "v2.", ".", "/", "x"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.lists(st.sampled_from(_PIECES), max_size=6).map("".join), max_size=12))
+def test_gostacks_kernel_equals_the_python_parse(lines):
+    """The native stack parser and interner (dumpx._native.gostacks) against text._parse_loose, the
+    plain-Python rules, on lines made of the pieces Go's tracebacks are made of (and a few they are
+    not): same frames, files, lines, creator and elision; the same stack twice gets the same id;
+    every function's package is idle.package's."""
+    from dumpx._native.gostacks import Stacks
+    from dumpx.goroutines.model import StackTable, package
+    from dumpx.goroutines.text import _parse_loose
+    lines = [ln.replace("\n", "") for ln in lines]
+    block = "\n".join(lines).encode()
+    s = Stacks(7)
+    a, b = s.add(block), s.add(block)
+    t = StackTable.from_native(s.results())
+    want = _parse_loose(block.decode("utf-8", "backslashreplace"), {})
+    assert a == b == 0 and t[a] == want
+    assert [t.package_names[p] for p in t.func_package.tolist()] == [package(f) for f in t.func_names]

@@ -117,7 +117,9 @@ def test_wait_range_reads_like_panicparse(tmp_path):
 
 
 def test_findings_stay_linear_in_distinct_stacks(tmp_path, monkeypatch):
-    """Each group's package is derived a bounded number of times, however many stuck buckets."""
+    """Each group's package is derived a bounded number of times, however many stuck buckets; the
+    findings list the 50 largest stuck sets and sum the rest, and read a package's absent producer
+    once for all its buckets."""
     calls = {"n": 0}
     real = analysis.package
 
@@ -136,7 +138,17 @@ def test_findings_stay_linear_in_distinct_stacks(tmp_path, monkeypatch):
         p.write_bytes(_dump(blocks))
         d = dumpx.open(p)
         fs = d.findings()
-        assert len(fs.of_kind("go-stuck-set")) == n
+        assert len(d.stacks) == n and len(d.stacks.func_names) == n + 1          # main.waitK and main.main
+        assert len(fs.of_kind("go-stuck-set")) == analysis.STUCK_LISTED
+        more = {e.label: e.value for e in fs.of_kind("go-stuck-sets-unlisted")[0].evidence}
+        assert more["stuck sets not listed"] == n - analysis.STUCK_LISTED
+        assert more["goroutines in them"] == 10 * (n - analysis.STUCK_LISTED)
+        # one reading for the package: the n buckets of main wait the same way, with nothing to send
+        absent = fs.of_kind("go-absent-producer")
+        assert len(absent) == 1 and absent[0].severity.name == "CRITICAL"
+        ev = {e.label: e.value for e in absent[0].evidence}
+        assert ev["goroutines in all of them"] == 10 * n
+        assert ev["other stuck buckets of package main read the same way"] == n - 1
         assert calls["n"] <= 3 * n + 10, (n, calls["n"])
 
 

@@ -2,25 +2,26 @@
 """One pass over Go goroutine text (debug=2, runtime.Stack, panic and SIGQUIT tracebacks).
 
 For every ``goroutine N [...]:`` block it records the id, where the state and the stack are,
-the wait minutes, the locked-to-thread flag, the creator goroutine, and two 64-bit hashes of
-the stack: exact (arguments and PC offsets included) and loose (function names and file:line
-only). Frames are parsed later in Python, once per distinct stack, so memory and Python work
-grow with the number of distinct stacks, not with the number of goroutines.
+the wait minutes, the locked-to-thread flag, the creator goroutine, and a 64-bit hash of the
+exact stack (arguments and PC offsets included). Each block's frames are parsed into interned ids
+by ``gostacks.Stacks`` and the goroutine joins the group of its (state, stack) ids, compared in
+full, never by a hash alone; memory grows with the number of distinct stacks, not goroutines.
 
 Every read is checked against the end of the buffer; numbers from the text are bounded.
 """
 
 cimport cython
 from libc.stdint cimport uint8_t, uint64_t, int64_t
-from libc.string cimport memchr, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
 import numpy as np
 
 from libc.stdlib cimport free
 from libc.stdint cimport int32_t
 
-from .hprofscan cimport (ByteBlob, I64Vec, IdMap, blob_append, idmap_free, idmap_get, idmap_init,
-                         idmap_put, vec_array, vec_free, vec_push)
+from .hprofscan cimport (ByteBlob, I64Vec, IdMap, blob_append, idmap_free, idmap_get, idmap_init, idmap_put,
+                         vec_array, vec_free)
+from .gostacks cimport Slot, Stacks, args_start, grown, hash_bytes, push
 
 DEF FNV_OFFSET = 0xcbf29ce484222325
 DEF FNV_PRIME = 0x100000001b3
@@ -110,10 +111,9 @@ cdef inline int64_t parse_u64(const uint8_t* p, int64_t n, uint64_t* out) noexce
 
 
 cdef enum:
-    R_COUNT, R_WMIN, R_WMAX, R_LOCKED, R_TEXT_OFF, R_TEXT_LEN, R_STATE_OFF, R_STATE_LEN,
+    R_COUNT, R_WMIN, R_WMAX, R_LOCKED, R_STACK, R_STATE,
     R_FIRST_ID, R_FIRST_OFF, R_NCREATORS, R_FRAMES, R_ELIDED, R_NCOLS
 
-DEF MAX_BLOCK = 65536            # bytes of one goroutine's stack kept as its group's text
 DEF MAX_STATE = 256
 DEF MAX_CREATORS = 16            # distinct creator ids remembered per group
 DEF MAX_LOCKED_IDS = 256
@@ -128,8 +128,14 @@ cdef class GoScan:
     cdef bint keep_rows
     cdef I64Vec cols[<int>G_NCOLS]
     cdef I64Vec grp[<int>R_NCOLS]
-    cdef IdMap gmap
-    cdef ByteBlob text
+    cdef uint64_t seed
+    cdef ByteBlob loose             # the goroutine being read: state, NUL, its stack lines as parsed (no arguments)
+    cdef ByteBlob gtext             # per group, its loose text (compared in full on every hash match)
+    cdef I64Vec goff, glen, tgroup   # per distinct text: where it is, its length, its group
+    cdef IdMap pairs                # (state id, stack id) -> group
+    cdef Slot* gslots
+    cdef int64_t gcap
+    cdef readonly Stacks stacks
     cdef I64Vec creators            # (group, creator id) pairs
     cdef I64Vec ancestors           # (goroutine ordinal, ancestor id) pairs: GODEBUG=tracebackancestors
     cdef bint in_ancestors          # past "[originating from goroutine N]:" in the current block
@@ -145,14 +151,15 @@ cdef class GoScan:
     cdef int64_t cur_id, cur_hdr, cur_minutes, cur_creator, cur_frames, cur_start, cur_end
     cdef bint cur_has_creator
     cdef bint cur_locked, cur_elided
-    cdef uint64_t hx, hl, hs
+    cdef uint64_t hx
     cdef uint8_t[MAX_STATE] state
     cdef int64_t state_len
-    cdef ByteBlob block
 
-    def __cinit__(self, bint rows=False):
+    def __cinit__(self, bint rows=False, uint64_t seed=0x243F6A8885A308D3):
         self.keep_rows = rows
-        idmap_init(&self.gmap, 64)
+        self.stacks = Stacks(seed)
+        self.seed = seed
+        idmap_init(&self.pairs, 1024)
 
     def __dealloc__(self):
         cdef int i
@@ -160,9 +167,13 @@ cdef class GoScan:
             vec_free(&self.cols[i])
         for i in range(<int>R_NCOLS):
             vec_free(&self.grp[i])
-        idmap_free(&self.gmap)
-        free(self.text.data)
-        free(self.block.data)
+        free(self.loose.data)
+        free(self.gtext.data)
+        vec_free(&self.goff)
+        vec_free(&self.glen)
+        vec_free(&self.tgroup)
+        idmap_free(&self.pairs)
+        free(self.gslots)
         vec_free(&self.creators)
         vec_free(&self.ancestors)
         vec_free(&self.gcre)
@@ -209,7 +220,6 @@ cdef class GoScan:
             if first:
                 self.state_len = ilen if ilen < MAX_STATE else MAX_STATE
                 memcpy(self.state, p + item, self.state_len)
-                self.hs = fnv(FNV_OFFSET, p + item, ilen)
                 first = False
             else:
                 k = parse_uint(p + item, ilen, &v)
@@ -224,26 +234,50 @@ cdef class GoScan:
 
     cdef int close(self) except -1:
         """The goroutine being read is complete: add it to its group (and to the rows)."""
-        cdef uint64_t key = (self.hs * <uint64_t>0x9E3779B97F4A7C15) ^ self.hl
-        cdef int32_t g
+        cdef const uint8_t* t = self.loose.data
+        cdef int64_t n = self.loose.n
+        cdef uint64_t h = hash_bytes(self.seed, t, n)
+        cdef int64_t g = -1, i, sid, stid
         cdef int c
         cdef int64_t k, found, base
-        if key == 0:
-            key = 1
-        g = idmap_get(&self.gmap, key)
+        cdef uint64_t pair
+        if (self.goff.n + 1) * 2 > self.gcap:
+            self.gslots = grown(self.gslots, self.gcap, self.gcap * 2 if self.gcap else 1024)
+            self.gcap = self.gcap * 2 if self.gcap else 1024
+        i = <int64_t>(h & <uint64_t>(self.gcap - 1))
+        while self.gslots[i].id:
+            if self.gslots[i].hash == h:
+                k = self.gslots[i].id - 1
+                if self.glen.data[k] == n and memcmp(self.gtext.data + self.goff.data[k], t, n) == 0:
+                    g = self.tgroup.data[k]
+                    break
+            i = (i + 1) & (self.gcap - 1)
         if g < 0:
-            g = <int32_t>self.grp[<int>R_COUNT].n
-            idmap_put(&self.gmap, key, g)
+            # a text not seen: parse it; texts that parse to the same (state, stack) share a group
+            self.gslots[i].hash = h
+            self.gslots[i].id = self.goff.n + 1
+            push(&self.goff, blob_append(&self.gtext, t, n))
+            push(&self.glen, n)
+            k = self.state_len + 1
+            sid = self.stacks.add_block(t + k, n - k)
+            stid = self.stacks.state_id(self.state, self.state_len)
+            if sid >= 0x7FFFFFFF or stid >= 0x7FFFFFFF:
+                raise OverflowError("more than 2^31 distinct stacks or states")
+            pair = ((<uint64_t>stid << 32) | <uint64_t>sid) + 1
+            g = idmap_get(&self.pairs, pair)
+            push(&self.tgroup, g)
+        if g < 0:
+            g = self.grp[<int>R_COUNT].n
+            idmap_put(&self.pairs, pair, <int32_t>g)
+            self.tgroup.data[self.tgroup.n - 1] = g
             for c in range(<int>R_NCOLS):
-                vec_push(&self.grp[c], 0)
+                push(&self.grp[c], 0)
             for c in range(MAX_CREATORS):
-                vec_push(&self.gcre, -1)
+                push(&self.gcre, -1)
             self.grp[<int>R_WMIN].data[g] = -1
             self.grp[<int>R_WMAX].data[g] = -1
-            self.grp[<int>R_STATE_OFF].data[g] = blob_append(&self.text, self.state, self.state_len)
-            self.grp[<int>R_STATE_LEN].data[g] = self.state_len
-            self.grp[<int>R_TEXT_OFF].data[g] = blob_append(&self.text, self.block.data, self.block.n)
-            self.grp[<int>R_TEXT_LEN].data[g] = self.block.n
+            self.grp[<int>R_STACK].data[g] = sid
+            self.grp[<int>R_STATE].data[g] = stid
             self.grp[<int>R_FIRST_ID].data[g] = self.cur_id
             self.grp[<int>R_FIRST_OFF].data[g] = self.cur_hdr
             self.grp[<int>R_FRAMES].data[g] = self.cur_frames
@@ -260,7 +294,7 @@ cdef class GoScan:
         if self.cur_locked:
             self.grp[<int>R_LOCKED].data[g] += 1
             if self.locked_ids.n < MAX_LOCKED_IDS:
-                vec_push(&self.locked_ids, self.cur_id)
+                push(&self.locked_ids, self.cur_id)
         if self.cur_has_creator and self.grp[<int>R_NCREATORS].data[g] < MAX_CREATORS:
             # the group's own creator slots (at most MAX_CREATORS), not every pair seen so far
             found = 0
@@ -271,12 +305,12 @@ cdef class GoScan:
                     break
             if not found:
                 self.gcre.data[base + self.grp[<int>R_NCREATORS].data[g]] = self.cur_creator
-                vec_push(&self.creators, g)
-                vec_push(&self.creators, self.cur_creator)
+                push(&self.creators, g)
+                push(&self.creators, self.cur_creator)
                 self.grp[<int>R_NCREATORS].data[g] += 1
         if self.keep_rows:
             for c in range(<int>G_NCOLS):
-                vec_push(&self.cols[c], 0)
+                push(&self.cols[c], 0)
             k = self.cols[<int>G_ID].n - 1
             self.cols[<int>G_ID].data[k] = self.cur_id
             self.cols[<int>G_HDR].data[k] = self.cur_hdr
@@ -286,22 +320,14 @@ cdef class GoScan:
             self.cols[<int>G_START].data[k] = self.cur_start
             self.cols[<int>G_END].data[k] = self.cur_end
             self.cols[<int>G_EXACT].data[k] = <int64_t>self.hx
-            self.cols[<int>G_LOOSE].data[k] = <int64_t>self.hl
+            self.cols[<int>G_LOOSE].data[k] = self.grp[<int>R_STACK].data[g]
             self.cols[<int>G_CREATOR].data[k] = self.cur_creator
             self.cols[<int>G_FRAMES].data[k] = self.cur_frames
             self.cols[<int>G_ELIDED].data[k] = self.cur_elided
-            self.cols[<int>G_SHASH].data[k] = <int64_t>self.hs
+            self.cols[<int>G_SHASH].data[k] = self.grp[<int>R_STATE].data[g]
             self.cols[<int>G_HASCRE].data[k] = self.cur_has_creator
         self.goroutines += 1
         self.in_block = False
-        return 0
-
-    cdef int keep_line(self, const uint8_t* line, int64_t ln) except -1:
-        """Add a stack line to the goroutine's text (bounded) for its group's representative."""
-        cdef uint8_t nl = 0x0A
-        if self.block.n + ln + 1 <= MAX_BLOCK:
-            blob_append(&self.block, line, ln)
-            blob_append(&self.block, &nl, 1)
         return 0
 
     def feed(self, buf, bint final=True):
@@ -327,7 +353,7 @@ cdef class GoScan:
             ln = (nl - (base + pos)) if nl != NULL else n - pos
             line = base + pos
             at = self.offset + pos
-            if ln > 0 and line[ln - 1] == 0x0D:
+            while ln > 0 and line[ln - 1] == 0x0D:
                 ln -= 1
             if self.header_candidate(line, ln) and self.start(line, ln, at):
                 pass
@@ -336,52 +362,41 @@ cdef class GoScan:
                 # where this goroutine came from, not part of its own stack
                 k = parse_u64(line + 28, ln - 28, &uv)
                 if k > 0:
-                    vec_push(&self.ancestors, self.goroutines)
-                    vec_push(&self.ancestors, <int64_t>uv)
+                    push(&self.ancestors, self.goroutines)
+                    push(&self.ancestors, <int64_t>uv)
                 self.in_ancestors = True
                 self.cur_end = at + ln + 1 if nl != NULL else at + ln
             elif self.in_block and self.in_ancestors and ln > 0 and (line[0] == 0x09 or self.stack_line(line, ln)):
                 self.cur_end = at + ln + 1 if nl != NULL else at + ln
             elif self.in_block and ln > 0 and (line[0] == 0x09 or self.stack_line(line, ln)):
                 if line[0] == 0x09:                  # "\t/path/file.go:123 +0x1f fp=.. sp=.. pc=.."
-                    cut = plus_offset(line, ln)
-                    if cut > 0:                      # exact: up to the end of +0x..; loose: file:line
-                        k = cut + 3
-                        while k < ln and is_hex(line[k]):
-                            k += 1
-                        self.hx = fnv(self.hx, line, k)
-                        self.hl = fnv(self.hl, line, cut - 1)
-                    else:                            # no PC offset (inlined frame): drop any fp= tail
-                        cut = find(line, ln, b" fp=", 4)
-                        k = ln if cut < 0 else cut
-                        self.hx = fnv(self.hx, line, k)
-                        self.hl = fnv(self.hl, line, k)
-                elif starts(line, ln, b"created by ", 11):
-                    self.hx = fnv(self.hx, line, ln)
-                    cut = find(line, ln, b" in goroutine ", 14)
-                    self.hl = fnv(self.hl, line, ln if cut < 0 else cut)
-                    if cut >= 0:
-                        k = parse_u64(line + cut + 14, ln - cut - 14, &uv)
-                        if k > 0:
-                            self.cur_creator = <int64_t>uv
-                            self.cur_has_creator = True
-                elif line[0] == 0x2E:                # "...additional frames elided..." / "...N frames elided..."
-                    self.hx = fnv(self.hx, line, ln)
-                    self.hl = fnv(self.hl, line, ln)
-                    self.cur_elided = True
-                else:                                # "pkg.(*T).f(0x1, {...})" or "pkg.f(...)"
-                    self.hx = fnv(self.hx, line, ln)
-                    q = ln
-                    if line[ln - 1] == 0x29:
-                        while q > 0 and line[q - 1] != 0x28:
-                            q -= 1
-                        q = q - 1 if q > 0 else ln
-                    self.hl = fnv(self.hl, line, q)
-                    if not starts(line, ln, b"goroutine running on other thread", 33):
-                        self.cur_frames += 1
-                self.hx = fnv(self.hx, <const uint8_t*>b"\n", 1)
-                self.hl = fnv(self.hl, <const uint8_t*>b"\n", 1)
-                self.keep_line(line, ln)
+                    if self.keep_rows:
+                        cut = plus_offset(line, ln)
+                        if cut > 0:                  # exact: up to the end of +0x..
+                            k = cut + 3
+                            while k < ln and is_hex(line[k]):
+                                k += 1
+                            self.hx = fnv(self.hx, line, k)
+                        else:                        # no PC offset (inlined frame): drop any fp= tail
+                            cut = find(line, ln, b" fp=", 4)
+                            self.hx = fnv(self.hx, line, ln if cut < 0 else cut)
+                else:
+                    if self.keep_rows:
+                        self.hx = fnv(self.hx, line, ln)
+                    if starts(line, ln, b"created by ", 11):
+                        cut = find(line, ln, b" in goroutine ", 14)
+                        if cut >= 0:
+                            k = parse_u64(line + cut + 14, ln - cut - 14, &uv)
+                            if k > 0:
+                                self.cur_creator = <int64_t>uv
+                                self.cur_has_creator = True
+                    elif line[0] == 0x2E:            # "...additional frames elided..." / "...N frames elided..."
+                        self.cur_elided = True
+                    elif not starts(line, ln, b"goroutine running on other thread", 33):
+                        self.cur_frames += 1         # "pkg.(*T).f(0x1, {...})" or "pkg.f(...)"
+                if self.keep_rows:
+                    self.hx = fnv(self.hx, <const uint8_t*>b"\n", 1)
+                self.loose_line(line, ln)
                 self.cur_end = at + ln + 1 if nl != NULL else at + ln
             else:
                 if self.in_block:
@@ -389,7 +404,7 @@ cdef class GoScan:
                 if ln > 0:
                     self.other_lines += 1
                     if self.other_offsets.n < MAX_OTHER:
-                        vec_push(&self.other_offsets, at)
+                        push(&self.other_offsets, at)
             if nl == NULL:
                 pos = n
                 break
@@ -398,6 +413,30 @@ cdef class GoScan:
             self.close()
         self.offset += pos
         return pos
+
+    cdef int loose_line(self, const uint8_t* line, int64_t ln) except -1:
+        """Add to the goroutine's group key what the stack parse reads of the line (``gostacks``):
+        the call without its arguments, the file:line without its PC offset, the creator without
+        its goroutine id. Equal keys parse to equal stacks."""
+        cdef int64_t k = ln, a
+        cdef const uint8_t* q
+        if line[0] == 0x09:
+            q = <const uint8_t*>memchr(line, 0x20, ln)
+            if q != NULL:
+                k = q - line
+        elif starts(line, ln, b"created by ", 11):
+            a = find(line, ln, b" in goroutine ", 14)
+            if a >= 0:
+                k = a
+        elif line[0] == 0x2E:
+            k = 3 if ln >= 3 else ln
+        elif line[ln - 1] == 0x29:
+            a = args_start(line, ln)
+            if a > 0:
+                k = a
+        blob_append(&self.loose, line, k)
+        blob_append(&self.loose, <const uint8_t*>b"\n", 1)
+        return 0
 
     cdef inline bint header_candidate(self, const uint8_t* line, int64_t ln) noexcept:
         return ln > 10 and line[0] == 0x67
@@ -414,8 +453,9 @@ cdef class GoScan:
         self.in_block = True
         self.in_ancestors = False
         self.hx = FNV_OFFSET
-        self.hl = FNV_OFFSET
-        self.block.n = 0
+        self.loose.n = 0
+        blob_append(&self.loose, self.state, self.state_len)
+        blob_append(&self.loose, <const uint8_t*>b"\0", 1)
         self.cur_start = at + ln + 1
         self.cur_end = at + ln + 1
         return 1
@@ -436,18 +476,18 @@ cdef class GoScan:
     def results(self):
         rows = {}
         names = ["id", "header", "group", "state_len", "wait_minutes", "locked", "stack_start",
-                 "stack_end", "hash_exact", "hash_loose", "creator", "frames", "elided", "hash_state", "has_creator"]
+                 "stack_end", "hash_exact", "stack", "creator", "frames", "elided", "state", "has_creator"]
         cdef int i
         if self.keep_rows:
             for i in range(<int>G_NCOLS):
                 rows[names[i]] = vec_array(&self.cols[i])
-        gnames = ["count", "wait_min", "wait_max", "locked", "text_off", "text_len", "state_off",
-                  "state_len", "first_id", "first_offset", "ncreators", "frames", "elided"]
+        gnames = ["count", "wait_min", "wait_max", "locked", "stack", "state", "first_id", "first_offset",
+                  "ncreators", "frames", "elided"]
         groups = {gnames[i]: vec_array(&self.grp[i]) for i in range(<int>R_NCOLS)}
         return {
             "rows": rows if self.keep_rows else None,
             "groups": groups,
-            "text": bytes((<char*>self.text.data)[:self.text.n]) if self.text.n else b"",
+            "stacks": self.stacks.results(),
             "creators": vec_array(&self.creators).reshape(-1, 2),
             "ancestors": vec_array(&self.ancestors).reshape(-1, 2),
             "locked_ids": vec_array(&self.locked_ids),

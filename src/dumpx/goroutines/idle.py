@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from .model import package, short_name  # noqa: F401  (Go's symbol syntax, re-exported)
+
 IDLE_BY_DESIGN: dict[str, str] = {
     # net/http client keep-alive connections and server connections between requests
     "net/http.(*persistConn).readLoop": "HTTP client keep-alive connection waiting for a response",
@@ -45,27 +47,6 @@ IDLE_BY_DESIGN: dict[str, str] = {
 DUMP_WRITERS = ("runtime/pprof.writeGoroutineStacks", "runtime/pprof.writeRuntimeProfile",
                 "runtime/pprof.writeGoroutine", "runtime.Stack", "runtime/debug.Stack",
                 "runtime/debug.PrintStack", "net/http/pprof.handler.ServeHTTP", "runtime.sigtrampgo")
-
-_VERSION_ELEM = re.compile(r"v\d+\.")
-
-
-def package(func: str) -> str:
-    """The import path of a Go function as the traceback prints it:
-    ``net/http.(*persistConn).readLoop`` -> ``net/http``, ``gopkg.in/yaml.v2.(*decoder).unmarshal``
-    -> ``gopkg.in/yaml.v2``, ``main.main.func1`` -> ``main``."""
-    slash = func.rfind("/", 0, func.find("(") if "(" in func else len(func))
-    rest_at = slash + 1
-    i = func.find(".", rest_at)
-    while i >= 0 and _VERSION_ELEM.match(func, i + 1):
-        i = func.find(".", i + 1)
-    return func if i < 0 else func[:i]
-
-
-def short_name(func: str) -> str:
-    """The function without its package: ``(*persistConn).readLoop``, ``handler``."""
-    p = package(func)
-    return func[len(p) + 1:] if len(func) > len(p) else func
-
 
 SLEEP = "time.Sleep"
 

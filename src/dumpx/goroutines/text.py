@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 
@@ -10,8 +11,8 @@ import numpy as np
 from .._native.gotrace import GoScan
 from ..errors import CorruptDumpError, TruncatedDumpError, TruncationWarning
 from ..sources import open_source
-from ..table import Table
-from .model import Frame, GoroutineDump, Stack
+from ..table import LazyColumn, Table
+from .model import Frame, GoroutineDump, Stack, StackTable, _split
 
 RUNTIME_CAP = 64 << 20     # runtime/pprof stops writing debug=2 at 64 MiB
 
@@ -83,12 +84,25 @@ def _args_start(ln: str) -> int:
 def _frame(cache: dict | None, func: str, loc: str, args: str | None) -> Frame:
     if cache is None:
         file, _, num = loc.rpartition(":")
-        return Frame(func, file, int(num), args) if file and num.isdigit() else Frame(func, None, None, args)
+        ok = file and num.isascii() and num.isdigit() and len(num) <= 18     # as gostacks.location reads it
+        return Frame(func, file, int(num), args) if ok else Frame(func, None, None, args)
     key = (func, loc)
     f = cache.get(key)
     if f is None:
         f = cache[key] = _frame(None, func, loc, None)
     return f
+
+
+def _dense(keys: np.ndarray):
+    """``fetch`` for a LazyColumn of exact-stack ids: a hash's rank among the dump's distinct hashes,
+    sorted only if the column is looked at (``buckets(exact=True)``)."""
+    cache: list = []
+
+    def fetch(k):
+        if not cache:
+            cache.append(np.unique(keys))
+        return np.searchsorted(cache[0], k).astype(np.int64)
+    return fetch
 
 
 def wait_range(group_of: np.ndarray, minutes: np.ndarray, n: int):
@@ -107,81 +121,55 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
     """Read goroutine text in one streaming pass.
 
     The native scanner groups goroutines by state and stack (arguments ignored) as it goes and
-    keeps one stack text per group, so memory follows the distinct stacks. Per-goroutine rows
+    parses each distinct stack once into interned ids, so memory follows the distinct stacks. Per-goroutine rows
     (ids, creators, exact stacks) are kept with ``rows=True``; by default only for dumps up to
     the runtime's 64 MiB cap.
     """
     src = open_source(origin)
     if rows is None:
         rows = (src.size if src.size is not None else src.compressed_size * 8) <= RUNTIME_CAP
-    sc = GoScan(rows)
+    sc = GoScan(rows, int.from_bytes(os.urandom(8), "little"))
     problems: list = []
     size = 0
     carry = b""
-    try:
-        for chunk in src.chunks():
-            data = carry + bytes(chunk) if carry else chunk
-            used = sc.feed(data, False)
-            carry = bytes(data[used:])
-            size += len(chunk)
-    except (TruncatedDumpError, CorruptDumpError) as e:
-        problems.append(e)
-    sc.feed(carry, True)
+    whole = src.mapped()
+    if whole is not None:                      # a plain file: scanned where it is mapped, never copied
+        size = len(whole)
+    else:
+        try:
+            for chunk in src.chunks():
+                data = carry + bytes(chunk) if carry else chunk
+                used = sc.feed(data, False)
+                carry = bytes(data[used:])
+                size += len(chunk)
+        except (TruncatedDumpError, CorruptDumpError) as e:
+            problems.append(e)
+    sc.feed(whole if whole is not None else carry, True)
     r = sc.results()
     if r["goroutines"] == 0:
         raise CorruptDumpError("no 'goroutine N [state]:' header in the text", offset=0,
                                expected="a goroutine header line", path=src.name)
     g = r["groups"]
-    text = r["text"]
-
-    def piece(off, n):
-        return text[off:off + n].decode("utf-8", "backslashreplace")
-
-    # " (scan)": the GC was scanning the stack at that moment; the state is the same
-    state_names = [piece(o, n).removesuffix(" (scan)")
-                   for o, n in zip(g["state_off"].tolist(), g["state_len"].tolist())]
-    stack_texts = [piece(o, n) for o, n in zip(g["text_off"].tolist(), g["text_len"].tolist())]
-    states = sorted(set(state_names))
-    sidx = {s: i for i, s in enumerate(states)}
-    uniq: dict[Stack, int] = {}
-    stacks: list[Stack] = []
-    gstack = np.empty(len(stack_texts), dtype=np.int64)
-    frame_cache: dict = {}
-    for k, t in enumerate(stack_texts):
-        st = _parse_loose(t, frame_cache)
-        j = uniq.setdefault(st, len(stacks))
-        if j == len(stacks):
-            stacks.append(st)
-        gstack[k] = j
-    gstate = np.array([sidx[s] for s in state_names], dtype=np.int64)
-    creators = [[] for _ in range(len(gstate))]
-    for grp, cid in r["creators"].tolist():
-        creators[grp].append(cid & 0xFFFFFFFFFFFFFFFF)          # Go's ids are uint64; the kernel keeps bits
-    # groups that became the same (state, stack) once named are one group
-    key = gstate * (len(stacks) + 1) + gstack
-    ukey, first_k, merge = np.unique(key, return_index=True, return_inverse=True)
-    count = np.bincount(merge, weights=g["count"], minlength=len(ukey)).astype(np.int64)
-    locked = np.bincount(merge, weights=g["locked"], minlength=len(ukey)).astype(np.int64)
-    wmax = np.full(len(ukey), -1, np.int64)
-    np.maximum.at(wmax, merge, g["wait_max"])
-    big = np.iinfo(np.int64).max
-    wmin = np.full(len(ukey), big, np.int64)
-    np.minimum.at(wmin, merge, np.where(g["wait_min"] < 0, big, g["wait_min"]))
-    wmin = np.where(wmin == big, -1, wmin)
-    merged_creators: list[list[int]] = [[] for _ in range(len(ukey))]
-    for k, m in enumerate(merge.tolist()):
-        merged_creators[m] = sorted(set(merged_creators[m]) | set(creators[k]))
-    group_of_scan = merge
-    gstate, gstack, creators = gstate[first_k], gstack[first_k], merged_creators
+    table = StackTable.from_native(r["stacks"])
+    names = _split(r["stacks"]["states"], r["stacks"]["counts"][3])
+    states = sorted(names)
+    state_rank = np.array([states.index(x) for x in names] or [0], np.int64)
+    g["state"] = state_rank[g["state"]] if len(g["state"]) else g["state"]
+    # the scanner's groups are distinct (state, stack) pairs: texts that parse alike share one
+    count, locked = g["count"], g["locked"]
+    wmin, wmax = g["wait_min"], g["wait_max"]
+    cr = r["creators"]
+    pairs = np.stack([cr[:, 0].astype(np.uint64), cr[:, 1].view(np.uint64)], axis=1) if len(cr) \
+        else np.zeros((0, 2), np.uint64)
+    gstate, gstack = g["state"], g["stack"]
     gor = None
     if r["rows"] is not None:
         rw = r["rows"]
-        _, exact_idx = np.unique(rw["hash_exact"], return_inverse=True)
-        grp = group_of_scan[rw["group"]]
+        grp = rw["group"]
         has = rw["has_creator"].astype(bool)
         gor = Table({"id": rw["id"].view(np.uint64), "group": grp, "state": gstate[grp], "stack": gstack[grp],
-                     "exact": exact_idx.astype(np.int64), "wait_minutes": rw["wait_minutes"],
-                     "locked": rw["locked"].astype(bool),
+                     "exact": LazyColumn(rw["hash_exact"], _dense(rw["hash_exact"])),
+                     "wait_minutes": rw["wait_minutes"], "locked": rw["locked"].astype(bool),
                      "creator": np.where(has, rw["creator"].view(np.uint64), np.uint64(0)), "has_creator": has,
                      "frames": rw["frames"], "elided": rw["elided"].astype(bool),
                      "offset": rw["header"], "stack_start": rw["stack_start"],
@@ -220,15 +208,15 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
         ancestors = Table({"goroutine": gor["id"][ordinal], "ancestor": anc, "depth": depth},
                           title="ancestors (GODEBUG=tracebackancestors)")
         group_anc = [[] for _ in range(len(gstate))]
-        for o, a in zip(ordinal.tolist(), anc.tolist()):
-            g_ = int(gor["group"][o])
+        grp_of = gor["group"][ordinal].tolist()
+        for g_, a in zip(grp_of, anc.tolist()):
             if a not in group_anc[g_] and len(group_anc[g_]) < 16:
                 group_anc[g_].append(a)
     elif len(r["ancestors"]):
         notes.append(f"{len(r['ancestors'])} ancestor records (tracebackancestors) not tied to goroutines: "
                      f"per-goroutine rows were not kept")
     if gor is not None:
-        problems += _malformed_problems(src, gor, stacks, gstack)
+        problems += _malformed_problems(src, gor, table, gstack)
     view = src.view()
     line_no, counted_to = 1, 0
     for off in sorted(r["other_offsets"].tolist()):
@@ -245,11 +233,11 @@ def read_text(origin, fmt: str = "go-goroutines-debug2", *, rows: bool | None = 
     if r["other_lines"]:
         notes.append(f"{r['other_lines']} lines outside goroutine blocks kept as text "
                      f"(first at offsets {r['other_offsets'][:5].tolist()})")
-    return GoroutineDump(fmt.replace("go-", "").replace("goroutines-", ""), src.name, stacks, states,
+    return GoroutineDump(fmt.replace("go-", "").replace("goroutines-", ""), src.name, table, states,
                          gstate, gstack, count, wmin, wmax, locked,
-                         group_labels=[{} for _ in range(len(gstate))], goroutines=gor,
+                         goroutines=gor,
                          preamble=[p for p in preamble if p.strip()], problems=problems, notes=notes,
-                         group_creators=creators, ancestors=ancestors, group_ancestors=group_anc,
+                         creator_pairs=pairs, ancestors=ancestors, group_ancestors=group_anc,
                          locked_ids=r["locked_ids"].view(np.uint64).tolist())
 
 
@@ -292,13 +280,14 @@ def _block_problems(lines: list[bytes]) -> list[tuple[int, str]]:
     return out
 
 
-def _malformed_problems(src, gor, stacks, gstack) -> list:
+def _malformed_problems(src, gor, table, gstack) -> list:
     """Goroutines whose stack is not well formed, as problems with their line numbers (each is
     still counted). Only stacks that parsed short (no frames, a frame or creator without a file)
-    are re-read, so a clean dump costs one pass over its distinct stacks."""
-    bad_stack = np.array([not st.frames and not st.elided
-                          or any(f.file is None for f in st.frames)
-                          or (st.created_by is not None and st.created_by.file is None) for st in stacks], bool)
+    are re-read, so a clean dump costs array operations over its distinct stacks."""
+    n = len(table)
+    nframes = np.diff(table.indptr)
+    no_file = np.bincount(table.frame_stack()[table.file < 0], minlength=n) > 0 if n else np.zeros(0, bool)
+    bad_stack = ((nframes == 0) & ~table.elided) | no_file | ((table.created_func >= 0) & (table.created_file < 0))
     if not bad_stack.any():
         return []
     rows = np.flatnonzero(bad_stack[gstack[gor["group"]]] if len(gor) else np.zeros(0, bool))
