@@ -1,4 +1,4 @@
-from libc.stdint cimport uint8_t, uint64_t, int64_t, int32_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t
 
 from .hprofscan cimport ByteBlob, I64Vec, vec_reserve
 
@@ -12,8 +12,8 @@ cdef inline int push(I64Vec* v, int64_t x) except -1:
 
 
 cdef struct Slot:
-    uint64_t hash
-    int64_t id                  # string id + 1, 0 = empty
+    uint32_t tag                # the high half of the entry's 64-bit hash; also where it is placed
+    uint32_t id                 # entry id + 1, 0 = empty
 
 
 cdef struct StrTab:
@@ -21,7 +21,7 @@ cdef struct StrTab:
     I64Vec off              # where each string starts in blob
     I64Vec size             # its length
     I64Vec extra            # one number per string (a function's package id)
-    Slot* slots             # open addressing, hash and id side by side (one cache line per probe)
+    Slot* slots             # open addressing, 8 bytes a slot
     int64_t cap
 
 
@@ -33,6 +33,7 @@ cdef class Stacks:
     cdef Slot* slots
     cdef int64_t cap
     cdef int64_t start, cf, cfl, cli, el
+    cdef bint taken
     cdef int pending                # 1: the last frame awaits its file:line, 2: the creator does
     cdef int begin(self) except -1
     cdef int line(self, const uint8_t* line, int64_t ln) except -1

@@ -10,11 +10,11 @@ runtime/traceback.go format), which the tests hold this kernel to.
 """
 
 cimport cython
-from libc.stdint cimport uint8_t, uint64_t, int64_t, int32_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memchr, memcmp, memcpy
 
-from .hprofscan cimport ByteBlob, I64Vec, blob_append, vec_array, vec_free
+from .hprofscan cimport ByteBlob, I64Vec, blob_append, vec_free, vec_take
 
 DEF MAX_LINE_DIGITS = 18
 
@@ -45,13 +45,16 @@ cdef uint64_t hash_bytes(uint64_t seed, const uint8_t* p, int64_t n) noexcept no
 
 cdef Slot* grown(Slot* old, int64_t old_cap, int64_t cap) except NULL:
     """A table of ``cap`` slots holding the entries of ``old``."""
-    cdef Slot* slots = <Slot*>calloc(cap, sizeof(Slot))
+    cdef Slot* slots
     cdef int64_t j, i
+    if cap > (<int64_t>1 << 32):
+        raise OverflowError("more than 2^31 distinct entries in one table")
+    slots = <Slot*>calloc(cap, sizeof(Slot))
     if slots == NULL:
         raise MemoryError()
     for j in range(old_cap):
         if old[j].id:
-            i = <int64_t>(old[j].hash & <uint64_t>(cap - 1))
+            i = <int64_t>(old[j].tag & <uint64_t>(cap - 1))
             while slots[i].id:
                 i = (i + 1) & (cap - 1)
             slots[i] = old[j]
@@ -67,9 +70,9 @@ cdef int64_t strtab_intern(StrTab* t, uint64_t seed, const uint8_t* p, int64_t n
     if (t.off.n + 1) * 2 > t.cap:
         t.slots = grown(t.slots, t.cap, t.cap * 2 if t.cap else 1024)
         t.cap = t.cap * 2 if t.cap else 1024
-    i = <int64_t>(h & <uint64_t>(t.cap - 1))
+    i = <int64_t>((h >> 32) & <uint64_t>(t.cap - 1))
     while t.slots[i].id:
-        if t.slots[i].hash == h:
+        if t.slots[i].tag == <uint32_t>(h >> 32):
             k = t.slots[i].id - 1
             if t.size.data[k] == n and memcmp(t.blob.data + t.off.data[k], p, n) == 0:
                 return k
@@ -79,7 +82,7 @@ cdef int64_t strtab_intern(StrTab* t, uint64_t seed, const uint8_t* p, int64_t n
     blob_append(&t.blob, <const uint8_t*>b"\n", 1)
     push(&t.size, n)
     push(&t.extra, -1)
-    t.slots[i].hash = h
+    t.slots[i].tag = <uint32_t>(h >> 32)
     t.slots[i].id = k + 1
     added[0] = True
     return k
@@ -257,16 +260,16 @@ cdef class Stacks:
                     ^ (<uint64_t>self.ffile.data[i] << 32) ^ <uint64_t>self.fline.data[i])
         if (self.cfunc.n + 1) * 2 > self.cap:
             self.grow()
-        k = <int64_t>(h & <uint64_t>(self.cap - 1))
+        k = <int64_t>((h >> 32) & <uint64_t>(self.cap - 1))
         while self.slots[k].id:
-            if self.slots[k].hash == h:
+            if self.slots[k].tag == <uint32_t>(h >> 32):
                 s = self.slots[k].id - 1
                 if self.same(s, start, cf, cfl, cli, el):
                     self.ffunc.n = self.ffile.n = self.fline.n = start
                     return s
             k = (k + 1) & (self.cap - 1)
         s = self.cfunc.n
-        self.slots[k].hash = h
+        self.slots[k].tag = <uint32_t>(h >> 32)
         self.slots[k].id = s + 1
         push(&self.fptr, self.ffunc.n)
         push(&self.cfunc, cf)
@@ -317,6 +320,8 @@ cdef class Stacks:
 
     def add(self, const uint8_t[::1] block):
         """Python entry for the tests: parse ``block`` and return its stack id."""
+        if self.taken:
+            raise RuntimeError("the results were already taken")
         if block.shape[0] == 0:
             return self.add_block(<const uint8_t*>b"", 0)
         return self.add_block(&block[0], block.shape[0])
@@ -327,16 +332,21 @@ cdef class Stacks:
         return self.state_id(&text[0], text.shape[0])
 
     def results(self):
-        """The table as numpy columns and the interned strings as '\\n'-joined bytes."""
+        """The table as numpy columns and the interned strings as '\\n'-joined bytes. The columns
+        are handed over without a copy: the table takes no stack after this."""
+        if self.taken:
+            raise RuntimeError("the results were already taken")
+        self.taken = True
+        counts = (self.funcs.off.n, self.files.off.n, self.pkgs.off.n, self.states.off.n)
         return {
-            "indptr": vec_array(&self.fptr), "func": vec_array(&self.ffunc),
-            "file": vec_array(&self.ffile), "line": vec_array(&self.fline),
-            "created_func": vec_array(&self.cfunc), "created_file": vec_array(&self.cfile),
-            "created_line": vec_array(&self.cline), "elided": vec_array(&self.elided),
-            "func_package": vec_array(&self.funcs.extra),
-            "func_offset": vec_array(&self.funcs.off), "funcs": _blob(&self.funcs), "file_offset": vec_array(&self.files.off), "files": _blob(&self.files), "packages": _blob(&self.pkgs),
+            "indptr": vec_take(&self.fptr), "func": vec_take(&self.ffunc),
+            "file": vec_take(&self.ffile), "line": vec_take(&self.fline),
+            "created_func": vec_take(&self.cfunc), "created_file": vec_take(&self.cfile),
+            "created_line": vec_take(&self.cline), "elided": vec_take(&self.elided),
+            "func_package": vec_take(&self.funcs.extra),
+            "func_offset": vec_take(&self.funcs.off), "funcs": _blob(&self.funcs), "file_offset": vec_take(&self.files.off), "files": _blob(&self.files), "packages": _blob(&self.pkgs),
             "states": _blob(&self.states),
-            "counts": (self.funcs.off.n, self.files.off.n, self.pkgs.off.n, self.states.off.n),
+            "counts": counts,
         }
 
 

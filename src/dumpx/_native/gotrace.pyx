@@ -11,7 +11,7 @@ Every read is checked against the end of the buffer; numbers from the text are b
 """
 
 cimport cython
-from libc.stdint cimport uint8_t, uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memchr, memcmp, memcpy
 
 import numpy as np
@@ -20,7 +20,7 @@ from libc.stdlib cimport free
 from libc.stdint cimport int32_t
 
 from .hprofscan cimport (ByteBlob, I64Vec, IdMap, blob_append, idmap_free, idmap_get, idmap_init, idmap_put,
-                         vec_array, vec_free)
+                         vec_free, vec_take)
 from .gostacks cimport Slot, Stacks, args_start, grown, hash_bytes, push
 
 DEF FNV_OFFSET = 0xcbf29ce484222325
@@ -28,8 +28,8 @@ DEF FNV_PRIME = 0x100000001b3
 DEF MAX_OTHER = 64
 
 cdef enum:
-    G_ID, G_HDR, G_STATE, G_STATELEN, G_MINUTES, G_LOCKED, G_START, G_END, G_EXACT, G_LOOSE,
-    G_CREATOR, G_FRAMES, G_ELIDED, G_SHASH, G_HASCRE, G_NCOLS
+    G_ID, G_HDR, G_GROUP, G_MINUTES, G_LOCKED, G_START, G_END, G_EXACT,
+    G_CREATOR, G_FRAMES, G_ELIDED, G_HASCRE, G_NCOLS
 
 
 cdef uint64_t fnv(uint64_t h, const uint8_t* p, int64_t n) noexcept nogil:
@@ -139,7 +139,8 @@ cdef class GoScan:
     cdef I64Vec creators            # (group, creator id) pairs
     cdef I64Vec ancestors           # (goroutine ordinal, ancestor id) pairs: GODEBUG=tracebackancestors
     cdef bint in_ancestors          # past "[originating from goroutine N]:" in the current block
-    cdef I64Vec gcre                # MAX_CREATORS creator slots per group (for de-duplication)
+    cdef Slot* cslots               # (group, creator) pairs seen: hash -> index into creators
+    cdef int64_t ccap
     cdef I64Vec locked_ids
     cdef public int64_t offset
     cdef public int64_t goroutines
@@ -176,7 +177,7 @@ cdef class GoScan:
         free(self.gslots)
         vec_free(&self.creators)
         vec_free(&self.ancestors)
-        vec_free(&self.gcre)
+        free(self.cslots)
         vec_free(&self.locked_ids)
         vec_free(&self.other_offsets)
 
@@ -244,9 +245,9 @@ cdef class GoScan:
         if (self.goff.n + 1) * 2 > self.gcap:
             self.gslots = grown(self.gslots, self.gcap, self.gcap * 2 if self.gcap else 1024)
             self.gcap = self.gcap * 2 if self.gcap else 1024
-        i = <int64_t>(h & <uint64_t>(self.gcap - 1))
+        i = <int64_t>((h >> 32) & <uint64_t>(self.gcap - 1))
         while self.gslots[i].id:
-            if self.gslots[i].hash == h:
+            if self.gslots[i].tag == <uint32_t>(h >> 32):
                 k = self.gslots[i].id - 1
                 if self.glen.data[k] == n and memcmp(self.gtext.data + self.goff.data[k], t, n) == 0:
                     g = self.tgroup.data[k]
@@ -254,7 +255,7 @@ cdef class GoScan:
             i = (i + 1) & (self.gcap - 1)
         if g < 0:
             # a text not seen: parse it; texts that parse to the same (state, stack) share a group
-            self.gslots[i].hash = h
+            self.gslots[i].tag = <uint32_t>(h >> 32)
             self.gslots[i].id = self.goff.n + 1
             push(&self.goff, blob_append(&self.gtext, t, n))
             push(&self.glen, n)
@@ -272,8 +273,6 @@ cdef class GoScan:
             self.tgroup.data[self.tgroup.n - 1] = g
             for c in range(<int>R_NCOLS):
                 push(&self.grp[c], 0)
-            for c in range(MAX_CREATORS):
-                push(&self.gcre, -1)
             self.grp[<int>R_WMIN].data[g] = -1
             self.grp[<int>R_WMAX].data[g] = -1
             self.grp[<int>R_STACK].data[g] = sid
@@ -296,35 +295,22 @@ cdef class GoScan:
             if self.locked_ids.n < MAX_LOCKED_IDS:
                 push(&self.locked_ids, self.cur_id)
         if self.cur_has_creator and self.grp[<int>R_NCREATORS].data[g] < MAX_CREATORS:
-            # the group's own creator slots (at most MAX_CREATORS), not every pair seen so far
-            found = 0
-            base = <int64_t>g * MAX_CREATORS
-            for k in range(self.grp[<int>R_NCREATORS].data[g]):
-                if self.gcre.data[base + k] == self.cur_creator:
-                    found = 1
-                    break
-            if not found:
-                self.gcre.data[base + self.grp[<int>R_NCREATORS].data[g]] = self.cur_creator
-                push(&self.creators, g)
-                push(&self.creators, self.cur_creator)
-                self.grp[<int>R_NCREATORS].data[g] += 1
+            self.add_creator(g, self.cur_creator)
         if self.keep_rows:
             for c in range(<int>G_NCOLS):
                 push(&self.cols[c], 0)
             k = self.cols[<int>G_ID].n - 1
             self.cols[<int>G_ID].data[k] = self.cur_id
             self.cols[<int>G_HDR].data[k] = self.cur_hdr
-            self.cols[<int>G_STATE].data[k] = g
+            self.cols[<int>G_GROUP].data[k] = g
             self.cols[<int>G_MINUTES].data[k] = self.cur_minutes
             self.cols[<int>G_LOCKED].data[k] = self.cur_locked
             self.cols[<int>G_START].data[k] = self.cur_start
             self.cols[<int>G_END].data[k] = self.cur_end
             self.cols[<int>G_EXACT].data[k] = <int64_t>self.hx
-            self.cols[<int>G_LOOSE].data[k] = self.grp[<int>R_STACK].data[g]
             self.cols[<int>G_CREATOR].data[k] = self.cur_creator
             self.cols[<int>G_FRAMES].data[k] = self.cur_frames
             self.cols[<int>G_ELIDED].data[k] = self.cur_elided
-            self.cols[<int>G_SHASH].data[k] = self.grp[<int>R_STATE].data[g]
             self.cols[<int>G_HASCRE].data[k] = self.cur_has_creator
         self.goroutines += 1
         self.in_block = False
@@ -332,6 +318,8 @@ cdef class GoScan:
 
     def feed(self, buf, bint final=True):
         """Consume whole lines of ``buf`` (all of it when ``final``); return the bytes used."""
+        if self.stacks.taken:
+            raise RuntimeError("the results were already taken")
         cdef const uint8_t[::1] mv = memoryview(buf).cast("B")
         cdef int64_t n = mv.shape[0]
         cdef const uint8_t* base
@@ -414,6 +402,29 @@ cdef class GoScan:
         self.offset += pos
         return pos
 
+    cdef int add_creator(self, int64_t g, int64_t creator) except -1:
+        """Record that group ``g`` has a goroutine created by ``creator``, once per pair (a set of
+        pairs, compared in full: 16 bytes a pair rather than 16 slots a group)."""
+        cdef uint64_t h = (<uint64_t>g * <uint64_t>0x9E3779B97F4A7C15) ^ (<uint64_t>creator * <uint64_t>0xC2B2AE3D27D4EB4F)
+        cdef int64_t i, k
+        h ^= h >> 31
+        if (self.creators.n // 2 + 1) * 2 > self.ccap:
+            self.cslots = grown(self.cslots, self.ccap, self.ccap * 2 if self.ccap else 1024)
+            self.ccap = self.ccap * 2 if self.ccap else 1024
+        i = <int64_t>((h >> 32) & <uint64_t>(self.ccap - 1))
+        while self.cslots[i].id:
+            if self.cslots[i].tag == <uint32_t>(h >> 32):
+                k = (<int64_t>self.cslots[i].id - 1) * 2
+                if self.creators.data[k] == g and self.creators.data[k + 1] == creator:
+                    return 0
+            i = (i + 1) & (self.ccap - 1)
+        self.cslots[i].tag = <uint32_t>(h >> 32)
+        self.cslots[i].id = self.creators.n // 2 + 1
+        push(&self.creators, g)
+        push(&self.creators, creator)
+        self.grp[<int>R_NCREATORS].data[g] += 1
+        return 0
+
     cdef int loose_line(self, const uint8_t* line, int64_t ln) except -1:
         """Add to the goroutine's group key what the stack parse reads of the line (``gostacks``):
         the call without its arguments, the file:line without its PC offset, the creator without
@@ -474,25 +485,26 @@ cdef class GoScan:
         return line[ln - 1] == 0x29 and memchr(line + 1, 0x28, ln - 1) != NULL
 
     def results(self):
+        """The columns, handed over without a copy (once: the scanner reads no more after this)."""
         rows = {}
-        names = ["id", "header", "group", "state_len", "wait_minutes", "locked", "stack_start",
-                 "stack_end", "hash_exact", "stack", "creator", "frames", "elided", "state", "has_creator"]
+        names = ["id", "header", "group", "wait_minutes", "locked", "stack_start", "stack_end", "hash_exact",
+                 "creator", "frames", "elided", "has_creator"]
         cdef int i
         if self.keep_rows:
             for i in range(<int>G_NCOLS):
-                rows[names[i]] = vec_array(&self.cols[i])
+                rows[names[i]] = vec_take(&self.cols[i])
         gnames = ["count", "wait_min", "wait_max", "locked", "stack", "state", "first_id", "first_offset",
                   "ncreators", "frames", "elided"]
-        groups = {gnames[i]: vec_array(&self.grp[i]) for i in range(<int>R_NCOLS)}
+        groups = {gnames[i]: vec_take(&self.grp[i]) for i in range(<int>R_NCOLS)}
         return {
             "rows": rows if self.keep_rows else None,
             "groups": groups,
             "stacks": self.stacks.results(),
-            "creators": vec_array(&self.creators).reshape(-1, 2),
-            "ancestors": vec_array(&self.ancestors).reshape(-1, 2),
-            "locked_ids": vec_array(&self.locked_ids),
+            "creators": vec_take(&self.creators).reshape(-1, 2),
+            "ancestors": vec_take(&self.ancestors).reshape(-1, 2),
+            "locked_ids": vec_take(&self.locked_ids),
             "goroutines": self.goroutines,
-            "other_offsets": vec_array(&self.other_offsets),
+            "other_offsets": vec_take(&self.other_offsets),
             "other_lines": self.other_lines,
             "ends_mid_line": bool(self.ends_mid_line),
         }

@@ -20,6 +20,7 @@ cdef int vec_push(I64Vec* v, int64_t x) except -1
 cdef int vec_reserve(I64Vec* v, int64_t n) except -1
 cdef void vec_free(I64Vec* v) noexcept nogil
 cdef object vec_array(I64Vec* v)
+cdef object vec_take(I64Vec* v)
 
 cdef struct ByteBlob:
     uint8_t* data
