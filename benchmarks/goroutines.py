@@ -67,7 +67,7 @@ def make(path: Path, *, target_bytes: int | None = None, goroutines: int | None 
     return path
 
 
-def peer(path: Path):
+def peer_exe():
     src = HERE / "peers/gostackparse"
     exe = WORK / "gostackparse-peer"
     if not exe.exists():
@@ -75,9 +75,20 @@ def peer(path: Path):
             return None
         r = subprocess.run(["go", "build", "-o", str(exe), "."], cwd=src, capture_output=True)
         if r.returncode:
-            return {"error": r.stderr.decode()[-300:]}
-    r = subprocess.run([str(exe), str(path)], capture_output=True, text=True)
-    return json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr[-300:]}
+            return None
+    return exe
+
+
+def timed(cmd: list[str], runs: int = 3) -> dict:
+    """Median wall time and peak RSS of a whole process (GNU time), ``runs`` times in turn."""
+    walls, rss = [], []
+    for _ in range(runs):
+        t = time.perf_counter()
+        r = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+        walls.append(time.perf_counter() - t)
+        rss.append(int(r.stderr.strip().splitlines()[-1]) / 1024)
+    return {"wall_s": round(sorted(walls)[len(walls) // 2], 3), "peak_rss_MiB": round(max(rss), 1)}
 
 
 def measure(path: Path, with_peer: bool) -> dict:
@@ -100,20 +111,15 @@ def measure(path: Path, with_peer: bool) -> dict:
            "read_plus_bucket_s": round(t_read + t_bucket, 3),
            "per_goroutine_rows": d.goroutines is not None,
            "anon_growth_MiB": round((mem.peak - mem.base) / 2**20, 1)}
-    res["cli_wall_s"] = cli_wall(path)
-    if with_peer:
-        t = time.perf_counter()
-        res["peer_gostackparse"] = peer(path)
-        res["peer_process_wall_s"] = round(time.perf_counter() - t, 3)
-    return res
-
-
-def cli_wall(path: Path) -> float:
-    """The whole `dumpx goroutines FILE --json` command, interpreter start included."""
+    # the whole `dumpx goroutines FILE --json` command (interpreter start included) and the peer's
+    # whole process, alternated, medians of three
     exe = shutil.which("dumpx") or "dumpx"
-    t = time.perf_counter()
-    subprocess.run([exe, "goroutines", "--json", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return round(time.perf_counter() - t, 3)
+    res["dumpx_command"] = timed([exe, "goroutines", "--json", str(path)])
+    pe = peer_exe() if with_peer else None
+    if pe is not None:
+        res["peer_gostackparse_process"] = timed([str(pe), str(path)])
+        res["peer_over_dumpx"] = round(res["peer_gostackparse_process"]["wall_s"] / res["dumpx_command"]["wall_s"], 2)
+    return res
 
 
 def main() -> None:
