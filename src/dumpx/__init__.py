@@ -23,8 +23,11 @@ def __getattr__(name: str):
     if name in ("examine", "Report"):
         import importlib
         return getattr(importlib.import_module("dumpx.examination"), name)
+    if name in ("fleet", "FleetReport"):
+        import importlib
+        return getattr(importlib.import_module("dumpx.fleets"), name)
     raise AttributeError(f"module 'dumpx' has no attribute {name!r}")
 
 __all__ = ["open", "errors", "DumpError", "CorruptDumpError", "TruncatedDumpError",
            "UnsupportedFormatError", "UnreadableInputError", "DecompressionLimitError", "DumpWarning", "Finding", "Findings", "Evidence",
-           "Severity", "Table", "examine", "Report", "Source", "ByteView", "open_source", "detect", "Detection"]
+           "Severity", "Table", "examine", "Report", "fleet", "FleetReport", "Source", "ByteView", "open_source", "detect", "Detection"]

@@ -110,7 +110,9 @@ class Report:
         return f"<ol start='0'>{inputs}</ol>" + "".join(_finding(f, owner.get(id(f))) for f in self.findings[:100])
 
 
-def _examine_one(path, *, binaries, search_paths, expect, then, graph) -> Examined:
+def _examine_one(path, *, binaries, search_paths, expect, then, graph, inspect=None) -> Examined:
+    """``inspect(format, reader, examined)``, if given, runs after the readings while the reader is
+    open (``dumpx.fleet`` takes its comparable facts there, without a second read)."""
     from . import formats
     name = os.fspath(path)
     e = Examined(name)
@@ -152,6 +154,8 @@ def _examine_one(path, *, binaries, search_paths, expect, then, graph) -> Examin
             table = getattr(reader, "table", None)
             if fmt == "pyspy-bundle" and callable(table):
                 e.sections.append(Section("py-spy beside the kernel", table()))
+        if inspect is not None:
+            inspect(fmt, reader, e)
     except DumpError as err:
         e.error = err
     finally:

@@ -10,13 +10,14 @@ from ..errors import DumpError, DumpWarning
 from ..render import safe_text
 from . import core as _core
 from . import examine as _examine
+from . import fleet as _fleet
 from . import goroutines as _goroutines
 from . import hprof as _hprof
 from . import info as _info
 from . import minidump as _minidump
 from . import pyspy as _pyspy
 
-COMMANDS = [_examine, _info, _hprof, _goroutines, _pyspy, _core, _minidump]
+COMMANDS = [_examine, _fleet, _info, _hprof, _goroutines, _pyspy, _core, _minidump]
 
 
 def build_parser() -> argparse.ArgumentParser:
