@@ -304,3 +304,22 @@ def test_fleet_html_in_a_browser_escapes_input_names(tmp_path):
     dom = _dom(page, "#sort=inputs:status:asc&open=clusters:1")
     assert 'data-ready="1"' in dom and 'data-kind="fleet-odd-function"' in dom
     assert "<img src=x" not in dom and "&lt;img src=x onerror=alert(1)&gt;" in dom
+
+
+def test_heap_dumps_cluster_by_accumulation_point_and_a_small_heap_is_an_outlier(tmp_path):
+    """Six replicas' heap dumps (heapshape: the HeapShape class accumulates), one that grew by 20,000
+    CacheEntry objects (1.85x the objects: a legitimately larger heap, not flagged), and one of
+    another program (hidden: 26,429 objects, a LambdaForm transform array on top)."""
+    H = FIXTURES / "hprof/out"
+    paths = []
+    for i in range(6):
+        shutil.copy(H / "heapshape-coops.hprof.gz", tmp_path / f"replica{i}.hprof.gz")
+        paths.append(str(tmp_path / f"replica{i}.hprof.gz"))
+    shutil.copy(H / "heapshape-coops-grown.hprof.gz", tmp_path / "replica-grown.hprof.gz")
+    shutil.copy(H / "hidden-coops.hprof.gz", tmp_path / "other.hprof.gz")
+    paths += [str(tmp_path / "replica-grown.hprof.gz"), str(tmp_path / "other.hprof.gz")]
+    r = dumpx.fleet(paths, workers=1)
+    assert list(r.clusters["size"]) == [7, 1] and r.members[1] == [paths[-1]]
+    assert r.clusters["signature"][0].startswith("accumulates in class HeapShape")
+    outliers = kinds(r, "fleet-outlier")
+    assert outliers and all(ev(f)["inputs"] == [paths[-1]] for f in outliers)

@@ -129,7 +129,9 @@ def _findings(summaries: list[dict], clusters: Table, retried: dict[str, int]) -
     gor = [s for s in ok if _family(s) == "goroutines"]
     out.extend(_odd_functions(gor))
     out.extend(_outliers(gor, "goroutines", "goroutines"))
-    out.extend(_outliers([s for s in ok if s.get("format") == "hprof"], "objects", "objects"))
+    heaps = [s for s in ok if s.get("format") == "hprof"]
+    out.extend(_outliers(heaps, "objects", "objects"))
+    out.extend(_outliers(heaps, "top_retained_bytes", "bytes retained by the largest retainer"))
     out.extend(_odd_builds([s for s in ok if _family(s) == "crash"]))
     out.extend(_rare_clusters(clusters))
     if retried:

@@ -204,7 +204,7 @@ def _signature(fmt: str | None, facts: dict, out: dict) -> str:
             return "; ".join(f"stuck in {st} at {fn}" for st, fn, _ in facts["stuck"][:2])
         return "no stuck set"
     if fmt in ("elf-core", "minidump"):
-        frames = " <- ".join(f for f, _ in facts.get("crash_frames", [])) or "no frames"
+        frames = " <- ".join(f"{f} [{trust}]" for f, trust in facts.get("crash_frames", [])) or "no frames"
         return f"{facts.get('signal') or 'no signal'} in {facts.get('faulting_module') or '?'}: {frames}"
     if fmt == "hprof":
         acc = facts.get("accumulation")
