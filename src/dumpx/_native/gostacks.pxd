@@ -46,6 +46,9 @@ cdef class Stacks:
     cdef int grow(self) except -1
 
 
+cdef uint64_t fold(uint64_t h, const uint8_t* p, int64_t n) noexcept nogil
 cdef uint64_t hash_bytes(uint64_t seed, const uint8_t* p, int64_t n) noexcept nogil
 cdef Slot* grown(Slot* old, int64_t old_cap, int64_t cap) except NULL
 cdef int64_t args_start(const uint8_t* p, int64_t n) noexcept nogil
+cdef int64_t strtab_intern(StrTab* t, uint64_t seed, const uint8_t* p, int64_t n, bint* added) except -1
+cdef void strtab_free(StrTab* t) noexcept

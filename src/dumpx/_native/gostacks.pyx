@@ -28,19 +28,24 @@ cdef inline uint64_t mix(uint64_t h) noexcept nogil:
     return h
 
 
-cdef uint64_t hash_bytes(uint64_t seed, const uint8_t* p, int64_t n) noexcept nogil:
-    cdef uint64_t h = seed ^ (<uint64_t>n * <uint64_t>0x9E3779B97F4A7C15)
+cdef uint64_t fold(uint64_t h, const uint8_t* p, int64_t n) noexcept nogil:
+    """Hash ``n`` bytes into ``h``: eight bytes per step, then FNV-1a over the tail."""
     cdef int64_t i = 0
     cdef uint64_t w
     while i + 8 <= n:
         memcpy(&w, p + i, 8)
         h = (h ^ w) * <uint64_t>0x9E3779B97F4A7C15
-        h ^= h >> 32
+        h ^= h >> 29
         i += 8
     while i < n:
         h = (h ^ p[i]) * <uint64_t>0x100000001b3
         i += 1
-    return mix(h)
+    return h
+
+
+cdef uint64_t hash_bytes(uint64_t seed, const uint8_t* p, int64_t n) noexcept nogil:
+    """A seeded, finished hash of p[0:n] (the tables compare entries in full on every match)."""
+    return mix(fold(seed ^ (<uint64_t>n * <uint64_t>0x9E3779B97F4A7C15), p, n))
 
 
 cdef Slot* grown(Slot* old, int64_t old_cap, int64_t cap) except NULL:

@@ -21,31 +21,15 @@ from libc.stdint cimport int32_t
 
 from .hprofscan cimport (ByteBlob, I64Vec, IdMap, blob_append, idmap_free, idmap_get, idmap_init, idmap_put,
                          vec_free, vec_take)
-from .gostacks cimport Slot, Stacks, args_start, grown, hash_bytes, push
+from .gostacks cimport (Slot, Stacks, StrTab, args_start, fold, grown, hash_bytes, push, strtab_free,
+                       strtab_intern)
 
 DEF FNV_OFFSET = 0xcbf29ce484222325
-DEF FNV_PRIME = 0x100000001b3
 DEF MAX_OTHER = 64
 
 cdef enum:
     G_ID, G_HDR, G_GROUP, G_MINUTES, G_LOCKED, G_START, G_END, G_EXACT,
     G_CREATOR, G_FRAMES, G_ELIDED, G_HASCRE, G_NCOLS
-
-
-cdef uint64_t fnv(uint64_t h, const uint8_t* p, int64_t n) noexcept nogil:
-    """Hash ``n`` bytes into ``h``: eight bytes per step, then FNV-1a over the tail."""
-    cdef int64_t i = 0
-    cdef uint64_t w
-    while i + 8 <= n:
-        memcpy(&w, p + i, 8)
-        h = (h ^ w) * <uint64_t>0x9E3779B97F4A7C15
-        h ^= h >> 29
-        i += 8
-    while i < n:
-        h ^= p[i]
-        h *= <uint64_t>FNV_PRIME
-        i += 1
-    return h
 
 
 cdef inline bint starts(const uint8_t* p, int64_t n, const char* lit, int64_t k) noexcept nogil:
@@ -130,11 +114,8 @@ cdef class GoScan:
     cdef I64Vec grp[<int>R_NCOLS]
     cdef uint64_t seed
     cdef ByteBlob loose             # the goroutine being read: state, NUL, its stack lines as parsed (no arguments)
-    cdef ByteBlob gtext             # per group, its loose text (compared in full on every hash match)
-    cdef I64Vec goff, glen, tgroup   # per distinct text: where it is, its length, its group
+    cdef StrTab texts               # every distinct loose text (compared in full), its group in extra
     cdef IdMap pairs                # (state id, stack id) -> group
-    cdef Slot* gslots
-    cdef int64_t gcap
     cdef readonly Stacks stacks
     cdef I64Vec creators            # (group, creator id) pairs
     cdef I64Vec ancestors           # (goroutine ordinal, ancestor id) pairs: GODEBUG=tracebackancestors
@@ -169,12 +150,8 @@ cdef class GoScan:
         for i in range(<int>R_NCOLS):
             vec_free(&self.grp[i])
         free(self.loose.data)
-        free(self.gtext.data)
-        vec_free(&self.goff)
-        vec_free(&self.glen)
-        vec_free(&self.tgroup)
+        strtab_free(&self.texts)
         idmap_free(&self.pairs)
-        free(self.gslots)
         vec_free(&self.creators)
         vec_free(&self.ancestors)
         free(self.cslots)
@@ -237,50 +214,35 @@ cdef class GoScan:
         """The goroutine being read is complete: add it to its group (and to the rows)."""
         cdef const uint8_t* t = self.loose.data
         cdef int64_t n = self.loose.n
-        cdef uint64_t h = hash_bytes(self.seed, t, n)
-        cdef int64_t g = -1, i, sid, stid
+        cdef int64_t g, i, sid, stid
         cdef int c
         cdef int64_t k, found, base
         cdef uint64_t pair
-        if (self.goff.n + 1) * 2 > self.gcap:
-            self.gslots = grown(self.gslots, self.gcap, self.gcap * 2 if self.gcap else 1024)
-            self.gcap = self.gcap * 2 if self.gcap else 1024
-        i = <int64_t>((h >> 32) & <uint64_t>(self.gcap - 1))
-        while self.gslots[i].id:
-            if self.gslots[i].tag == <uint32_t>(h >> 32):
-                k = self.gslots[i].id - 1
-                if self.glen.data[k] == n and memcmp(self.gtext.data + self.goff.data[k], t, n) == 0:
-                    g = self.tgroup.data[k]
-                    break
-            i = (i + 1) & (self.gcap - 1)
-        if g < 0:
+        cdef bint added
+        k = strtab_intern(&self.texts, self.seed, t, n, &added)
+        g = self.texts.extra.data[k]
+        if added:
             # a text not seen: parse it; texts that parse to the same (state, stack) share a group
-            self.gslots[i].tag = <uint32_t>(h >> 32)
-            self.gslots[i].id = self.goff.n + 1
-            push(&self.goff, blob_append(&self.gtext, t, n))
-            push(&self.glen, n)
-            k = self.state_len + 1
-            sid = self.stacks.add_block(t + k, n - k)
+            sid = self.stacks.add_block(t + self.state_len + 1, n - self.state_len - 1)
             stid = self.stacks.state_id(self.state, self.state_len)
             if sid >= 0x7FFFFFFF or stid >= 0x7FFFFFFF:
                 raise OverflowError("more than 2^31 distinct stacks or states")
             pair = ((<uint64_t>stid << 32) | <uint64_t>sid) + 1
             g = idmap_get(&self.pairs, pair)
-            push(&self.tgroup, g)
-        if g < 0:
-            g = self.grp[<int>R_COUNT].n
-            idmap_put(&self.pairs, pair, <int32_t>g)
-            self.tgroup.data[self.tgroup.n - 1] = g
-            for c in range(<int>R_NCOLS):
-                push(&self.grp[c], 0)
-            self.grp[<int>R_WMIN].data[g] = -1
-            self.grp[<int>R_WMAX].data[g] = -1
-            self.grp[<int>R_STACK].data[g] = sid
-            self.grp[<int>R_STATE].data[g] = stid
-            self.grp[<int>R_FIRST_ID].data[g] = self.cur_id
-            self.grp[<int>R_FIRST_OFF].data[g] = self.cur_hdr
-            self.grp[<int>R_FRAMES].data[g] = self.cur_frames
-            self.grp[<int>R_ELIDED].data[g] = self.cur_elided
+            if g < 0:
+                g = self.grp[<int>R_COUNT].n
+                idmap_put(&self.pairs, pair, <int32_t>g)
+                for c in range(<int>R_NCOLS):
+                    push(&self.grp[c], 0)
+                self.grp[<int>R_WMIN].data[g] = -1
+                self.grp[<int>R_WMAX].data[g] = -1
+                self.grp[<int>R_STACK].data[g] = sid
+                self.grp[<int>R_STATE].data[g] = stid
+                self.grp[<int>R_FIRST_ID].data[g] = self.cur_id
+                self.grp[<int>R_FIRST_OFF].data[g] = self.cur_hdr
+                self.grp[<int>R_FRAMES].data[g] = self.cur_frames
+                self.grp[<int>R_ELIDED].data[g] = self.cur_elided
+            self.texts.extra.data[k] = g
         self.grp[<int>R_COUNT].data[g] += 1
         if self.cur_minutes >= 0:
             if self.grp[<int>R_WMIN].data[g] < 0 or self.cur_minutes < self.grp[<int>R_WMIN].data[g]:
@@ -364,13 +326,13 @@ cdef class GoScan:
                             k = cut + 3
                             while k < ln and is_hex(line[k]):
                                 k += 1
-                            self.hx = fnv(self.hx, line, k)
+                            self.hx = fold(self.hx, line, k)
                         else:                        # no PC offset (inlined frame): drop any fp= tail
                             cut = find(line, ln, b" fp=", 4)
-                            self.hx = fnv(self.hx, line, ln if cut < 0 else cut)
+                            self.hx = fold(self.hx, line, ln if cut < 0 else cut)
                 else:
                     if self.keep_rows:
-                        self.hx = fnv(self.hx, line, ln)
+                        self.hx = fold(self.hx, line, ln)
                     if starts(line, ln, b"created by ", 11):
                         cut = find(line, ln, b" in goroutine ", 14)
                         if cut >= 0:
@@ -383,7 +345,7 @@ cdef class GoScan:
                     elif not starts(line, ln, b"goroutine running on other thread", 33):
                         self.cur_frames += 1         # "pkg.(*T).f(0x1, {...})" or "pkg.f(...)"
                 if self.keep_rows:
-                    self.hx = fnv(self.hx, <const uint8_t*>b"\n", 1)
+                    self.hx = fold(self.hx, <const uint8_t*>b"\n", 1)
                 self.loose_line(line, ln)
                 self.cur_end = at + ln + 1 if nl != NULL else at + ln
             else:

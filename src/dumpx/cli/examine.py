@@ -18,19 +18,25 @@ def add_parser(sub) -> None:
                "2 usage errors",
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", metavar="FILE", help="dumps of any supported kind")
+    p.add_argument("--then", metavar="LATER", help="a later goroutine dump of the same process: the diff readings")
+    add_reading_options(p, top=50, schema="examine")
+    p.set_defaults(run=run)
+
+
+def add_reading_options(p, *, top: int, schema: str) -> None:
+    """The options ``examine`` and ``fleet`` share: what to verify cores against, what Go function to
+    expect, how much of a heap to read, and the outputs."""
     p.add_argument("--binary", action="append", default=[], metavar="PATH",
                    help="a binary or debug file to verify a core's modules against (repeatable)")
     p.add_argument("--search-path", action="append", default=[], metavar="DIR",
                    help="a directory (or .build-id tree) to look for binaries in (repeatable)")
     p.add_argument("--expect", action="append", default=[], metavar="FUNC",
                    help="a Go function that should be running (repeatable; see dumpx goroutines)")
-    p.add_argument("--then", metavar="LATER", help="a later goroutine dump of the same process: the diff readings")
     p.add_argument("--no-graph", action="store_true", help="HPROF: the histogram only, no object graph")
-    p.add_argument("--top", type=int, default=50, help="findings to print (default 50; --json has all)")
-    p.add_argument("--json", action="store_true", help="the report as JSON (schema/examine.schema.json)")
+    p.add_argument("--top", type=int, default=top, help=f"findings to print (default {top}; --json has all)")
+    p.add_argument("--json", action="store_true", help=f"the report as JSON (schema/{schema}.schema.json)")
     p.add_argument("--html", metavar="OUT", help="also write the report as one self-contained HTML file")
     p.add_argument("--markdown", metavar="OUT", help="also write the findings as markdown (for the write-up)")
-    p.set_defaults(run=run)
 
 
 def run(args) -> int:

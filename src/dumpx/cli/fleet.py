@@ -25,14 +25,8 @@ def add_parser(sub) -> None:
                    "reported as memory-limit")
     p.add_argument("--resume", metavar="JOURNAL", help="a journal file: inputs already in it are not read "
                    "again, and each result is appended as it arrives")
-    p.add_argument("--binary", action="append", default=[], metavar="PATH", help="binaries to verify cores against")
-    p.add_argument("--search-path", action="append", default=[], metavar="DIR")
-    p.add_argument("--expect", action="append", default=[], metavar="FUNC", help="a Go function that should run")
-    p.add_argument("--no-graph", action="store_true", help="HPROF: the histogram only")
-    p.add_argument("--top", type=int, default=30, help="findings to print (default 30)")
-    p.add_argument("--json", action="store_true", help="the whole result as JSON (every input's summary)")
-    p.add_argument("--html", metavar="OUT", help="also write a self-contained HTML report")
-    p.add_argument("--markdown", metavar="OUT", help="also write the findings and clusters as markdown")
+    from .examine import add_reading_options
+    add_reading_options(p, top=30, schema="fleet")
     p.set_defaults(run=run)
 
 

@@ -4,10 +4,10 @@ the dumps and the file system: every one is escaped."""
 
 from __future__ import annotations
 
-from ..render import fmt_value, safe_html, safe_text
+from ..render import safe_html, safe_text
 from ..table import Table
 from .html import _CSS, _JS, _finding, _table
-from .markdown import _md
+from .markdown import _md, finding_markdown
 
 
 class _Section:
@@ -37,14 +37,7 @@ def fleet_html(report, title: str = "dumpx fleet") -> str:
 def fleet_markdown(report, title: str = "dumpx fleet") -> str:
     out = [f"# {_md(title)}", "", _md(report.headline()), "", "## Findings", ""]
     for f in report.findings.sorted():
-        out.append(f"### [{str(f.severity).upper()}] {_md(f.title)}")
-        out.append(f"*{_md(f.kind)}*")
-        out.append("")
-        for e in f.evidence:
-            out.append(f"- {_md(e.label)}: `{fmt_value(e.value, e.hex).replace('`', chr(39))}`")
-        for s in f.next_steps:
-            out.append(f"- next: {_md(s)}")
-        out.append("")
+        out += finding_markdown(f)
     out += ["## Clusters", "", "| cluster | family | signature | size | representative |", "|---|---|---|---|---|"]
     c = report.clusters
     for r in c.rows():

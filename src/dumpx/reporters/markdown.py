@@ -24,12 +24,16 @@ def markdown_report(report, title: str = "dumpx report") -> str:
         out.append(line)
     out += ["", "## Findings, most severe first", ""]
     for f in report.findings:
-        out.append(f"### [{str(f.severity).upper()}] {_md(f.title)}")
-        out.append(f"*{_md(f.kind)}*, input {owner.get(id(f))}")
-        out.append("")
-        for e in f.evidence:
-            out.append(f"- {_md(e.label)}: `{fmt_value(e.value, e.hex).replace('`', chr(39))}`")
-        for s in f.next_steps:
-            out.append(f"- next: {_md(s)}")
-        out.append("")
+        out += finding_markdown(f, f", input {owner.get(id(f))}")
     return "\n".join(out).rstrip() + "\n"
+
+
+def finding_markdown(f, where: str = "") -> list[str]:
+    """One finding as markdown lines: severity and title, kind, evidence, next steps."""
+    out = [f"### [{str(f.severity).upper()}] {_md(f.title)}", f"*{_md(f.kind)}*{where}", ""]
+    for e in f.evidence:
+        out.append(f"- {_md(e.label)}: `{fmt_value(e.value, e.hex).replace('`', chr(39))}`")
+    for s in f.next_steps:
+        out.append(f"- next: {_md(s)}")
+    out.append("")
+    return out
