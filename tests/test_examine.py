@@ -197,3 +197,18 @@ def test_examine_scans_a_heap_dump_once(monkeypatch):
     monkeypatch.setattr(R, "scan", counting)
     r = _examine([FIXTURES / "hprof/out/heapshape-coops.hprof.gz"], graph=False)
     assert r.inputs[0].provenance["hprof_version"] == "1.0.2" and len(calls) == 1
+
+
+def test_next_steps_read_as_python_calls_in_a_notebook():
+    """From Python a next step names the call, not the command: each phrase of findings.API_PHRASES
+    is in some next step the code writes (so the table cannot rot), and a finding shown in a
+    notebook (plain text and HTML) has the Python phrasing while its terminal text keeps the CLI's."""
+    from IPython.lib.pretty import pretty
+    from dumpx.findings import API_PHRASES
+    src = Path(__file__).resolve().parent.parent / "src" / "dumpx"
+    code = "\n".join(p.read_text() for p in src.rglob("*.py") if p.name != "findings.py")
+    assert all(rx.search(code) for rx, _ in API_PHRASES), [rx.pattern for rx, _ in API_PHRASES if not rx.search(code)]
+    d = dumpx.open(FIXTURES / "go/out/incident.died.debug2.txt.gz")
+    f = [x for x in d.findings() if x.kind == "go-absent-consumer"][0]
+    assert "--expect FUNC" in f.text() and "--expect" not in pretty(f) and "--expect" not in f._repr_html_()
+    assert "expect=[FUNC]" in pretty(f) and "expect=[FUNC]" in f._repr_html_()

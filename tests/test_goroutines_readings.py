@@ -391,3 +391,14 @@ def test_property_every_text_dump_the_reader_accepts_is_detected_as_goroutines(d
     det = dumpx.detect(dumpx.Source(body))
     assert det.format.startswith("go-"), (det.format, body[:200])
     assert dumpx.open(body).total == d.total
+
+
+def test_goroutine_json_says_null_where_no_minutes_were_reported(capsys):
+    """A wait range the dump does not state is null in the JSON, never -1 (the JSON contract)."""
+    from dumpx.cli import main
+    for name in ("stuck.debug2.txt", "stuck.debug1.txt"):
+        main(["goroutines", str(fixture_file(f"go/out/{name}")), "--json"])
+        b = json.loads(capsys.readouterr().out)["buckets"]
+        assert all(r["wait_max_minutes"] is None or r["wait_max_minutes"] >= 0 for r in b)
+        assert all(r["wait_min_minutes"] is None or r["wait_min_minutes"] >= 0 for r in b)
+        assert any(r["wait_max_minutes"] is None for r in b)   # these fixtures report no minutes (construction)

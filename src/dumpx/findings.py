@@ -91,6 +91,27 @@ def _jsonable(v):
     return str(v)
 
 
+# Next steps name the command a terminal user would run; a notebook shows the same step as the call
+# to make from Python. One table, applied to the text when a finding is displayed from Python.
+API_PHRASES: list[tuple[re.Pattern, str]] = [
+    (re.compile(r"pass --expect FUNC"), "pass expect=[FUNC] to .findings()"),
+    (re.compile(r"dumpx hprof histo --diff"), "dump.histogram().diff(other.histogram())"),
+    (re.compile(r"dumpx hprof dominators FILE"), "dump.graph().top_retained()"),
+    (re.compile(r"dumpx hprof path FILE ID"), "g = dump.graph(); g.path_to(g.resolve(ID))"),
+    (re.compile(r"dumpx core verify --binary"), "core.verify(binaries=[...])"),
+    (re.compile(r"dumpx pyspy capture PID"), "dumpx.pyspy.capture(PID, out)"),
+    (re.compile(r"`dumpx examine` (one of them|on it)"), r"dumpx.examine(...) \1"),
+    (re.compile(r"--memory-limit"), "memory_limit="),
+]
+
+
+def for_api(step: str) -> str:
+    """A next step as it reads from Python (``API_PHRASES``)."""
+    for rx, repl in API_PHRASES:
+        step = rx.sub(repl, step)
+    return step
+
+
 @dataclass
 class Finding:
     """A claim about the dump, with the evidence for it and the next steps."""
@@ -115,24 +136,25 @@ class Finding:
                    [Evidence(e["label"], e["value"], bool(e.get("hex"))) for e in d["evidence"]],
                    list(d.get("next_steps", [])))
 
-    def text(self) -> str:
+    def text(self, api: bool = False) -> str:
+        """The finding for a terminal; ``api=True`` phrases the next steps for Python (notebooks)."""
         tag = f"[{str(self.severity).upper()}]"
         if COLOUR:
             tag = f"{_SEVERITY_COLOUR[str(self.severity).upper()]}{tag}\x1b[0m"
         lines = [f"{tag} {safe_text(self.title)}  ({safe_text(self.kind)})"]
         lines += [f"    {e.text()}" for e in self.evidence]
-        lines += [f"    -> {safe_text(s)}" for s in self.next_steps]
+        lines += [f"    -> {safe_text(for_api(s) if api else s)}" for s in self.next_steps]
         return "\n".join(lines)
 
     __str__ = text
 
     def _repr_pretty_(self, p, cycle) -> None:
-        p.text(self.text())
+        p.text(self.text(api=True))
 
     def _repr_html_(self) -> str:
         ev = "".join(f"<tr><th>{safe_html(e.label)}</th><td><code>{safe_html(fmt_value(e.value, e.hex))}"
                      f"</code></td></tr>" for e in self.evidence)
-        steps = "".join(f"<li>{safe_html(s)}</li>" for s in self.next_steps)
+        steps = "".join(f"<li>{safe_html(for_api(s))}</li>" for s in self.next_steps)
         return (f"<div class='dumpx-finding'><b>[{safe_html(str(self.severity).upper())}]</b> "
                 f"{safe_html(self.title)} <small>({safe_html(self.kind)})</small>"
                 f"<table>{ev}</table>" + (f"<ol>{steps}</ol>" if steps else "") + "</div>")
@@ -156,14 +178,14 @@ class Findings(list):
     def of_kind(self, kind: str) -> "Findings":
         return Findings(f for f in self if f.kind == kind)
 
-    def text(self) -> str:
-        return "\n\n".join(f.text() for f in self.sorted()) or "(no findings)"
+    def text(self, api: bool = False) -> str:
+        return "\n\n".join(f.text(api) for f in self.sorted()) or "(no findings)"
 
     def __str__(self) -> str:
         return self.text()
 
     def _repr_pretty_(self, p, cycle) -> None:
-        p.text(f"<{len(self)} findings>" if cycle else self.text())
+        p.text(f"<{len(self)} findings>" if cycle else self.text(api=True))
 
     def _repr_html_(self) -> str:
         return "".join(f._repr_html_() for f in self.sorted()) or "<i>no findings</i>"

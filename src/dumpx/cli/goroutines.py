@@ -72,6 +72,8 @@ def run(args) -> int:
                "buckets": b.head(args.top).rows(), "findings": fs.to_dicts(),
                "problems": [str(p) for p in d.problems], "notes": d.notes}
         for r in out["buckets"]:
+            for k in ("wait_min_minutes", "wait_max_minutes"):      # none reported: null, not -1
+                r[k] = r[k] if r[k] >= 0 else None
             st = d.stacks[int(r["stack"])]
             r["frames"] = [{"func": f.func, "file": f.file, "line": f.line} for f in st.frames]
         if other is not None:
