@@ -57,3 +57,27 @@ def test_graph_findings_verdicts_and_report_display_briefly(tmp_path):
         r = dumpx.examine([str(evil)])
         assert "<script>" not in r._repr_html_() and "\x1b" not in _pretty(r)
         assert "<script>" not in dumpx.open(str(evil))._repr_html_()
+
+
+def test_progress_true_updates_one_line_in_a_notebook(monkeypatch):
+    """``dumpx.open(path, progress=True)`` in a kernel: a display handle updated in place through the
+    scan and the graph build (each step named), closed with the time taken."""
+    import sys
+    import types
+    updates = []
+
+    class Handle:
+        def update(self, obj):
+            updates.append(obj)
+    fake = types.ModuleType("IPython.display")
+    fake.display = lambda obj, display_id=False: (updates.append(obj), Handle())[1]
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setitem(sys.modules, "IPython.display", fake)
+    monkeypatch.setenv("DUMPX_CACHE_DIR", "off")
+    d = dumpx.open(FIXTURES / "hprof/out/heapshape-coops.hprof.gz", progress=True)
+    d.histogram()
+    d.graph()
+    from dumpx.notebook import NotebookProgress
+    assert isinstance(d._progress, NotebookProgress)
+    assert any("%" in u for u in updates) and updates[-1].split(": done in ")[-1].endswith(" s")
+    assert len(updates) < 200                         # throttled, not one per chunk

@@ -34,7 +34,8 @@ def open(origin, progress=None, **kw):  # noqa: A001 - the public name is dumpx.
     The format is sniffed from the content. A format dumpx recognises but cannot read yet
     raises :class:`UnsupportedFormatError` naming what was detected. ``progress(done, total)``
     is called during the long passes of readers that have them (the HPROF scan and graph build;
-    with a ``phase(label)`` method it is also told each step's name).
+    with a ``phase(label)`` method it is also told each step's name). ``progress=True``: a line
+    that updates itself in a notebook, or on a terminal's stderr (``dumpx.notebook.default_progress``).
     """
     if isinstance(origin, (str, os.PathLike)) and os.path.isdir(origin):
         names = set(os.listdir(origin))
@@ -55,7 +56,10 @@ def open(origin, progress=None, **kw):  # noqa: A001 - the public name is dumpx.
             detected=det.format)
     mod, _, fn = target.partition(":")
     reader = getattr(importlib.import_module(mod), fn)(source, det)
-    if progress is not None and hasattr(reader, "_progress"):
+    if progress is True:
+        from .notebook import default_progress
+        progress = default_progress(os.fspath(source.name) if source.name else "dumpx")
+    if progress not in (None, False) and hasattr(reader, "_progress"):
         reader._progress = progress
     return reader
 

@@ -52,3 +52,46 @@ class Listing(list):
         more = f"<p>... {len(self) - limit} more</p>" if len(self) > limit else ""
         return (f"<table class='dumpx-table'><caption>{safe_html(self.title)}</caption><thead><tr>{head}</tr>"
                 f"</thead><tbody>{body}</tbody></table>{more}")
+
+
+class NotebookProgress:
+    """``progress=True`` in a notebook: one line (step, percent, bytes, rate) that updates itself in
+    place through IPython's display handle, at most five times a second."""
+
+    def __init__(self, label: str = "dumpx"):
+        import time
+        from IPython.display import display
+        self._time = time.monotonic
+        self.label = label
+        self.start = self.last = self._time()
+        self.handle = display(f"{label} ...", display_id=True)
+
+    def __call__(self, done: int, total: int | None) -> None:
+        from .render import human_bytes
+        now = self._time()
+        if now - self.last < 0.2 and (total is None or done < total):
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        pct = f"{100 * done / total:5.1f}% " if total else ""
+        self.handle.update(f"{safe_text(self.label)}: {pct}{human_bytes(done)} at {human_bytes(rate)}/s")
+
+    def phase(self, label: str) -> None:
+        self.label, self.start, self.last = label, self._time(), 0.0
+        self.handle.update(f"{safe_text(label)} ...")
+
+    def close(self) -> None:
+        self.handle.update(f"{safe_text(self.label)}: done in {self._time() - self.start:.1f} s")
+
+
+def default_progress(label: str = "dumpx"):
+    """What ``progress=True`` means where dumpx runs: a self-updating line in a notebook kernel, a
+    line on stderr in a terminal, nothing when stderr is neither."""
+    import sys
+    if "ipykernel" in sys.modules:
+        try:
+            return NotebookProgress(label)
+        except Exception:
+            pass
+    from .cli.progress import Progress
+    return Progress(label)
