@@ -203,8 +203,17 @@ def test_next_steps_read_as_python_calls_in_a_notebook():
     """From Python a next step names the call, not the command: each phrase of findings.API_PHRASES
     is in some next step the code writes (so the table cannot rot), and a finding shown in a
     notebook (plain text and HTML) has the Python phrasing while its terminal text keeps the CLI's."""
-    from IPython.lib.pretty import pretty
     from dumpx.findings import API_PHRASES
+
+    def pretty(obj):                        # IPython's printer protocol, without IPython
+        class P:
+            out = []
+
+            def text(self, t):
+                self.out.append(t)
+        p = P()
+        obj._repr_pretty_(p, False)
+        return "".join(p.out)
     src = Path(__file__).resolve().parent.parent / "src" / "dumpx"
     code = "\n".join(p.read_text() for p in src.rglob("*.py") if p.name != "findings.py")
     assert all(rx.search(code) for rx, _ in API_PHRASES), [rx.pattern for rx, _ in API_PHRASES if not rx.search(code)]

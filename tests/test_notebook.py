@@ -72,6 +72,7 @@ def test_progress_true_updates_one_line_in_a_notebook(monkeypatch):
     fake = types.ModuleType("IPython.display")
     fake.display = lambda obj, display_id=False: (updates.append(obj), Handle())[1]
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))   # IPython need not be installed
     monkeypatch.setitem(sys.modules, "IPython.display", fake)
     monkeypatch.setenv("DUMPX_CACHE_DIR", "off")
     d = dumpx.open(FIXTURES / "hprof/out/heapshape-coops.hprof.gz", progress=True)
