@@ -323,3 +323,24 @@ def test_heap_dumps_cluster_by_accumulation_point_and_a_small_heap_is_an_outlier
     assert r.clusters["signature"][0].startswith("accumulates in class HeapShape")
     outliers = kinds(r, "fleet-outlier")
     assert outliers and all(ev(f)["inputs"] == [paths[-1]] for f in outliers)
+
+
+def test_minidumps_are_read_like_cores(tmp_path):
+    """Minidumps go through the cores' unwinder (Minidump.process()): their signature has the crashing
+    thread's frames with their trust, and the modules' build-ids are compared like a core's."""
+    M = FIXTURES / "minidump/out"
+    paths = []
+    for i in range(6):
+        shutil.copy(M / "unwind-O2cfi.dmp", tmp_path / f"app{i}.dmp")
+        paths.append(str(tmp_path / f"app{i}.dmp"))
+    shutil.copy(M / "nullderef-aarch64.dmp", tmp_path / "arm.dmp")
+    r = dumpx.fleet(paths + [str(tmp_path / "arm.dmp")], workers=1)
+    assert list(r.clusters["size"]) == [6, 1] and r.members[1] == [str(tmp_path / "arm.dmp")]
+    sig = r.clusters["signature"][0]
+    # the minidump's exception (SIGSEGV, 0xb) and frame 0 from the thread context, as minidump-stackwalk
+    # reads it (fixtures/minidump/out/unwind-O2cfi.stackwalk.json: frame 0 trust "context")
+    want = json.loads((M / "unwind-O2cfi.stackwalk.json").read_text())
+    top = want["crashing_thread"]["frames"][0]
+    assert sig.startswith("exception 0xb in unwind-O2cfi: ")
+    assert f"unwind-O2cfi+0x{int(top['module_offset'], 16):x} [{top['trust']}]" in sig
+    assert not kinds(r, "fleet-odd-build")

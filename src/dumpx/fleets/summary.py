@@ -7,7 +7,8 @@ are per family:
 - goroutine dumps: goroutines, the functions of the program and its libraries on any stack with how
   many goroutines run them (the runtime's and ``sync``/``time`` plumbing left out; at most
   ``MAX_FUNCTIONS``, the rest counted), the largest stuck sets, the absent-counterpart readings;
-- cores and minidumps: the signal, the crashing thread's top frames with their trust, the faulting
+- cores and minidumps (a minidump through ``Minidump.process()``, the cores' unwinder): the signal, the
+  crashing thread's top frames with their trust, the faulting
   module, every module's build-id;
 - HPROF: objects, the largest retainer's accumulation point (class, retained bytes, the classes on
   its path from the GC roots);
@@ -113,7 +114,7 @@ def _facts(fmt: str, reader, e, options) -> dict[str, Any]:
     if fmt == "hprof" and options.get("graph", True):
         return _heap_facts(reader)
     if fmt == "minidump":
-        return _minidump_facts(reader)
+        return _minidump_facts(reader, options)
     return {}
 
 
@@ -168,15 +169,16 @@ def _core_facts(c, options) -> dict[str, Any]:
             "faulting_module": faulting, "modules": modules, "threads": len(c.threads)}
 
 
-def _minidump_facts(m) -> dict[str, Any]:
-    modules = {}
-    for mod in m.modules:
+def _minidump_facts(m, options) -> dict[str, Any]:
+    """A minidump read as a core (``Minidump.process()``: the same unwinder and module list)."""
+    facts = _core_facts(m.process(), options)
+    if not facts.get("signal") and m.exception is not None:
+        facts["signal"] = f"exception 0x{m.exception.code:x}"
+    for mod in m.modules:                       # Windows modules carry a PDB debug id instead
         name = str(mod.name or "").replace("\\", "/").rsplit("/", 1)[-1]
-        if name:
-            modules[name] = mod.build_id or mod.debug_id
-    exc = m.exception
-    return {"signal": f"exception 0x{exc.code:x}" if exc is not None else None, "crash_frames": [],
-            "faulting_module": None, "modules": modules, "threads": len(m.threads)}
+        if name and not facts["modules"].get(name):
+            facts["modules"][name] = mod.build_id or mod.debug_id
+    return facts
 
 
 def _heap_facts(h) -> dict[str, Any]:
