@@ -8,6 +8,10 @@ import struct
 from dataclasses import dataclass, field
 
 AMD64_CONTEXT_SIZE = 1232
+X86_CONTEXT_SIZE = 716                # CONTEXT_X86
+ARM_CONTEXT_SIZE = 368                # Breakpad's MDRawContextARM
+X86 = ("gs", "fs", "es", "ds", "edi", "esi", "ebx", "edx", "ecx", "eax", "ebp", "eip", "cs", "eflags", "esp", "ss")
+ARM = tuple(f"r{i}" for i in range(13)) + ("sp", "lr", "pc", "cpsr")
 ARM64_CONTEXT_SIZE = 912              # CONTEXT_ARM64 (Windows layout, which Crashpad writes and rust-minidump reads)
 REGS = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
         "r14", "r15", "rip")
@@ -22,11 +26,23 @@ class Spec:
     thread_count: int | None = None                                                        # override (damage)
     stream_size_extra: int = 0                                                             # module list past the end
     linux: dict[int, bytes] = field(default_factory=dict)                                  # Breakpad Linux streams
-    arch: int = 9                                                                          # 9 AMD64, 12 ARM64
+    arch: int = 9                                                                          # 9 AMD64, 12 ARM64, 0 x86, 5 arm
+    crashpad: dict | None = None   # {"report_id": 16 bytes, "client_id": 16 bytes, "simple": {k: v},
+    #                                "modules": [(module index, [list annotations], {simple}, {name: (type, bytes)})]}
     memory_info: list[tuple[int, int, int]] = field(default_factory=list)                  # base, size, PAGE_*
 
 
 def _context(regs: dict[str, int], arch: int = 9) -> bytes:
+    if arch == 0:
+        b = bytearray(X86_CONTEXT_SIZE)
+        struct.pack_into("<I", b, 0, 0x00010007)                 # CONTEXT_X86 | CONTROL | INTEGER | SEGMENTS
+        struct.pack_into("<16I", b, 140, *(regs.get(r, 0) for r in X86))
+        return bytes(b)
+    if arch == 5:
+        b = bytearray(ARM_CONTEXT_SIZE)
+        struct.pack_into("<I", b, 0, 0x40000002)                 # MD_CONTEXT_ARM | INTEGER
+        struct.pack_into("<17I", b, 4, *(regs.get(r, 0) for r in ARM))
+        return bytes(b)
     if arch == 12:
         b = bytearray(ARM64_CONTEXT_SIZE)
         struct.pack_into("<II", b, 0, 0x00400003, regs.get("pstate", 0) & 0xFFFFFFFF)   # CONTROL | INTEGER
@@ -53,7 +69,8 @@ def build(spec: Spec) -> bytes:
             offset[0] += pad
         return rva
 
-    nstreams = (5 if spec.exception else 4) + len(spec.linux) + (1 if spec.memory_info else 0)
+    nstreams = (5 if spec.exception else 4) + len(spec.linux) + (1 if spec.memory_info else 0) \
+        + (1 if spec.crashpad is not None else 0)
     put(bytes(32))                                           # header, written last
     dir_rva = put(bytes(12 * nstreams))
     streams: list[tuple[int, int, int]] = []
@@ -101,11 +118,43 @@ def build(spec: Spec) -> bytes:
             struct.pack("<QQIIQIIII", b, b, p, 0, n, 0x1000, p, 0x20000, 0) for b, n, p in spec.memory_info)
         streams.append((16, len(mi), put(mi)))
 
+    if spec.crashpad is not None:
+        streams.append((0x43500001, 52, _crashpad(spec.crashpad, put)))
+
     out = bytearray(b"".join(blobs))
     struct.pack_into("<IIIIIIQ", out, 0, 0x504D444D, 0xA793, len(streams), dir_rva, 0, 1700000000, 0)
     for i, (t, size, rva) in enumerate(streams):
         struct.pack_into("<III", out, dir_rva + 12 * i, t, size, rva)
     return bytes(out)
+
+
+def _crashpad(info: dict, put) -> int:
+    """A MinidumpCrashpadInfo (crashpad/minidump/minidump_extensions.h) and what it points to;
+    returns its offset."""
+    def utf8(t: str) -> int:
+        b = t.encode()
+        return put(struct.pack("<I", len(b)) + b + b"\0")
+
+    def dictionary(d: dict) -> tuple[int, int]:
+        body = struct.pack("<I", len(d)) + b"".join(struct.pack("<II", utf8(k), utf8(v)) for k, v in d.items())
+        return len(body), put(body)
+    mods = []
+    for index, lst, simple, objects in info.get("modules", []):
+        rvas = [utf8(x) for x in lst]
+        ll = struct.pack("<I", len(rvas)) + b"".join(struct.pack("<I", r) for r in rvas)
+        l_loc = (len(ll), put(ll))
+        s_loc = dictionary(simple)
+        objs = b"".join(struct.pack("<IHHI", utf8(name), typ, 0, put(struct.pack("<I", len(val)) + val))
+                        for name, (typ, val) in objects.items())
+        ol = struct.pack("<I", len(objects)) + objs
+        o_loc = (len(ol), put(ol))
+        m = struct.pack("<IIIIIII", 1, *l_loc, *s_loc, *o_loc)
+        mods.append(struct.pack("<III", index, len(m), put(m)))
+    ml = struct.pack("<I", len(mods)) + b"".join(mods)
+    ml_loc = (len(ml), put(ml))
+    s_loc = dictionary(info.get("simple", {}))
+    return put(struct.pack("<I", 1) + info.get("report_id", bytes(16)) + info.get("client_id", bytes(16))
+               + struct.pack("<IIII", *s_loc, *ml_loc))
 
 
 def crash(pc: int, stack: bytes | None = None, exception_address: int = 0x45) -> Spec:

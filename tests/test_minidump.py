@@ -318,3 +318,56 @@ def test_a_minidump_without_an_exception_says_nothing_about_a_crash():
     md = Minidump(build(spec))
     assert md.exception is None and md.crashing_thread is None
     assert not {f.kind for f in md.findings()} & {"minidump-exception", "minidump-fault-null"}
+
+
+@pytest.mark.parametrize("name", ["x86-crashpad", "arm-crashpad"])
+def test_32_bit_contexts_and_crashpad_annotations_read_as_rust_minidump_reads_them(name):
+    """x86 (CONTEXT_X86) and arm (MDRawContextARM) minidumps with a CrashpadInfo stream
+    (fixtures/minidump/make.sh): the crashing thread's registers, its frame 0 (pc, module offset,
+    trust "context") as `minidump-stackwalk --json` reads them, and the process and module
+    annotations as `minidump-stackwalk --dump` prints them (both kept beside the fixture)."""
+    out = Path(__file__).resolve().parent.parent / "fixtures/minidump/out"
+    ref = json.loads((out / f"{name}.stackwalk.json").read_text())
+    md = Minidump(out / f"{name}.dmp")
+    assert md.arch == ref["system_info"]["cpu_arch"] and not md.problems
+    crashed = next(t for t in md.threads if t.tid == ref["crashing_thread"]["thread_id"])
+    want = {("r11" if k == "fp" else k): int(v, 16) for k, v in ref["crashing_thread"]["frames"][0]["registers"].items()}
+    assert {k: crashed.registers[k] for k in want} == want
+    bt = md.process().backtraces()[0]
+    f0, r0 = bt.frames[0], ref["crashing_thread"]["frames"][0]
+    assert (f0.pc, f0.module_offset, f0.trust) == (int(r0["offset"], 16), int(r0["module_offset"], 16), r0["trust"])
+    assert "not supported" in bt.stop                   # dumpx does not unwind 32-bit code: it says so
+    # the annotations, line by line as rust-minidump prints them
+    text = (out / f"{name}.crashpad.txt").read_text()
+    cp = md.crashpad_info()
+    seen = {(m.group(1), m.group(2)) for m in __import__("re").finditer(r'^  simple_annotations\["(.*)"\] = (.*)$', text, 8)}
+    assert seen == set(cp["simple_annotations"].items())
+    for key in ("report_id", "client_id"):
+        assert f"  {key} = {cp[key]}\n" in text
+    mod = cp["modules"][0]
+    for i, v in enumerate(mod["list_annotations"]):
+        assert f"  module_list[0].list_annotations[{i}] = {v}\n" in text
+    for k, v in mod["simple_annotations"].items():
+        assert f'  module_list[0].simple_annotations["{k}"] = {v}\n' in text
+    assert f'  module_list[0].annotation_objects["ptype"] = {mod["annotation_objects"]["ptype"]}\n' in text
+    assert mod["annotation_objects"]["blob"] == "0102ff"       # a non-string object as hex (rust-minidump: unsupported)
+    assert md.provenance()["crashpad"]["simple_annotations"]["ver"] == "4.2.1"
+
+
+def test_crashpad_info_with_counts_past_the_end_is_cut_not_fatal(tmp_path):
+    """A CrashpadInfo whose annotation count is 2^32-1 and whose module record points past the end:
+    what fits is read, the rest is a problem, nothing raises."""
+    from minidumpbuilder import Spec
+    spec = crash(0x401000)
+    spec.crashpad = {"simple": {"a": "b"}, "modules": [(0, [], {}, {})]}
+    data = bytearray(build(spec))
+    md = Minidump(bytes(data))
+    cp_rva = next(s.rva for s in md.streams if s.name == "CrashpadInfo")
+    simple_rva = struct.unpack_from("<I", data, cp_rva + 40)[0]
+    struct.pack_into("<I", data, simple_rva, 0xFFFFFFFF)
+    ml_rva = struct.unpack_from("<I", data, cp_rva + 48)[0]
+    struct.pack_into("<I", data, ml_rva + 12, len(data) + 100)         # the module record's offset (after count, index, size)
+    md = Minidump(bytes(data))
+    cp = md.crashpad_info()
+    assert cp["simple_annotations"].get("a") == "b" and cp["modules"] == []
+    assert any("entries stated" in p for p in md.problems) and any("not in the file" in p for p in md.problems)

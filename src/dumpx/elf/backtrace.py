@@ -152,14 +152,15 @@ class Unwinder:
                  max_frames: int = MAX_FRAMES):
         self.core = core
         self.arch = core.machine
-        if self.arch not in ("x86-64", "aarch64"):
-            raise DumpError(f"unwinding {self.arch} cores is not supported")
-        self.names = X86_64_DWARF if self.arch == "x86-64" else AARCH64_DWARF
+        # another architecture (a minidump's x86 or arm): frame 0 from the thread's context, nothing unwound
+        self.context_only = self.arch not in ("x86-64", "aarch64")
+        self.names = X86_64_DWARF if self.arch == "x86-64" else AARCH64_DWARF if self.arch == "aarch64" else []
         self.max_frames = max_frames
         if verdicts is None:
             verdicts = core.verify(binaries, search_paths)
         self.verdicts = verdicts
-        self.problems: list[str] = []
+        self.problems: list[str] = ([f"unwinding {self.arch} is not supported: each thread's frame 0 is its "
+                                     f"context"] if self.context_only else [])
         self._mods = self._modules(verdicts)
         self._starts = [m.start for m in self._mods]
         self._text_cache: dict[int, bytes | None] = {}
@@ -288,7 +289,27 @@ class Unwinder:
 
     # ------------------------------------------------------------------ one thread
     def backtrace(self, thread: int) -> Backtrace:
+        if self.context_only:
+            return self._context_frame(thread)
         return self._finish(*self._unwind(thread))
+
+    def _context_frame(self, thread: int) -> Backtrace:
+        """Frame 0 of a thread on an architecture dumpx does not unwind: its pc and sp from the
+        context, the module that holds the pc; the stop reason says why there is nothing above."""
+        core = self.core
+        if not 0 <= thread < len(core.threads):
+            raise DumpError(f"thread {thread} does not exist (the core has {len(core.threads)} threads)")
+        t = core.threads[thread]
+        stop = f"unwinding {self.arch} is not supported: only the thread's context (frame 0)"
+        if t.pc is None:
+            return Backtrace(thread, t.pid, [], "the thread's registers are not in the dump")
+        f = Frame(0, t.pc, t.sp, TRUST_CONTEXT, exact=True)
+        for m in core.modules():
+            if m.start <= t.pc < m.start + m.size:
+                f.module, f.module_offset, f.build = m.path, t.pc - m.start, "unverified build"
+                break
+        f.symbolized = True
+        return Backtrace(thread, t.pid, [f], stop)
 
     def _finish(self, thread: int, pid: int, frames: list[Frame], stop: str) -> Backtrace:
         """Symbols and inlined frames for frames that were unwound."""
@@ -397,6 +418,8 @@ class Unwinder:
         inflating on another core (``prefetch``), every thread is unwound first and symbolized
         after. The cyclic garbage collector is paused: the frames are many small acyclic
         objects, and its passes over them cost a third of the time."""
+        if self.context_only:
+            return [self._context_frame(i) for i in range(len(self.core.threads))]
         import gc
         was = gc.isenabled()
         gc.disable()

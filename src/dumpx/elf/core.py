@@ -61,17 +61,19 @@ class Segment:
 
 
 class ThreadRegisters:
-    """pc and sp from a thread's ``registers`` by name (x86-64 or aarch64)."""
+    """pc and sp from a thread's ``registers`` by name (x86-64, aarch64, and a minidump's x86 or arm)."""
 
     registers: dict[str, int]
 
     @property
     def pc(self) -> int | None:
-        return self.registers.get("rip", self.registers.get("pc"))
+        r = self.registers
+        return r.get("rip", r.get("pc", r.get("eip")))
 
     @property
     def sp(self) -> int | None:
-        return self.registers.get("rsp", self.registers.get("sp"))
+        r = self.registers
+        return r.get("rsp", r.get("sp", r.get("esp")))
 
 
 @dataclass

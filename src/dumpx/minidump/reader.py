@@ -33,9 +33,22 @@ PLATFORM = {0x8101: "macOS", 0x8102: "iOS", 0x8201: "Linux", 0x8202: "Solaris", 
 # Windows layout Crashpad writes; Breakpad's older arm64 layout is not decoded yet): x0..x30, sp, pc
 _AMD64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
           "r14", "r15", "rip")
+# CONTEXT_X86 (716 bytes): flags, 6 debug registers, a 112-byte FLOATING_SAVE_AREA, then from offset 140
+# gs fs es ds edi esi ebx edx ecx eax ebp eip cs eflags esp ss, then 512 bytes of extended registers
+_X86 = ("gs", "fs", "es", "ds", "edi", "esi", "ebx", "edx", "ecx", "eax", "ebp", "eip", "cs", "eflags", "esp", "ss")
+# Breakpad's MDRawContextARM (368 bytes): flags, r0..r15 (r13 sp, r14 lr, r15 pc), cpsr, then VFP registers
+_ARM = tuple(f"r{i}" for i in range(13)) + ("sp", "lr", "pc", "cpsr")
 MAX_THREADS = 1 << 20
 MAX_MODULES = 1 << 20
 MAX_RANGES = 1 << 24
+
+
+def _guid(b: bytes) -> str:
+    """A 16-byte UUID as Crashpad and rust-minidump print it (the first three fields little-endian)."""
+    if len(b) < 16:
+        return ""
+    return (f"{int.from_bytes(b[0:4], 'little'):08x}-{int.from_bytes(b[4:6], 'little'):04x}-"
+            f"{int.from_bytes(b[6:8], 'little'):04x}-{b[8:10].hex()}-{b[10:16].hex()}")
 
 
 @dataclass
@@ -176,6 +189,10 @@ class Minidump:
             regs = {f"x{i}": vals[i] for i in range(31)}
             regs.update(sp=vals[31], pc=vals[32], pstate=cpsr)
             return regs
+        if self.arch == "x86" and size >= 204:
+            return dict(zip(_X86, self.view.unpack("<16I", rva + 140)))
+        if self.arch == "arm" and size >= 72:
+            return dict(zip(_ARM, self.view.unpack("<17I", rva + 4)))
         self.problems.append(f"{who}: a {self.arch} CPU context of {size} bytes is not decoded yet")
         return {}
 
@@ -311,6 +328,79 @@ class Minidump:
         got = self._stream(t) if t is not None else None
         return got[0].read(0, got[0].size) if got is not None else None
 
+    def crashpad_info(self) -> dict[str, Any] | None:
+        """Crashpad's own stream (``MinidumpCrashpadInfo``): report and client ids, the process's
+        simple annotations, and per module its list annotations, simple annotations and annotation
+        objects (string objects as text, others as hex). Every offset and count is checked; what
+        does not fit is a problem and left out. None when the minidump has no such stream."""
+        got = self._stream(0x43500001)
+        if got is None:
+            return None
+        d, _ = got
+        if d.size < 52:
+            self.problems.append(f"CrashpadInfo: {d.size} bytes, less than its 52-byte header")
+            return None
+        version = d.unpack("<I", 0)[0]
+        rid, cid = d.read(4, 16), d.read(20, 16)
+        simple_size, simple_rva, ml_size, ml_rva = d.unpack("<IIII", 36)
+        out: dict[str, Any] = {"version": version, "report_id": _guid(rid), "client_id": _guid(cid),
+                               "simple_annotations": self._dictionary(simple_rva, simple_size, "CrashpadInfo"),
+                               "modules": []}
+        for i in range(self._list_count(ml_rva, ml_size, 12, "CrashpadInfo module list")):
+            index, loc_size, loc_rva = self.view.unpack("<III", ml_rva + 4 + 12 * i)
+            who = f"CrashpadInfo module {i}"
+            if loc_size < 28 or loc_rva + 28 > self.view.size:
+                self.problems.append(f"{who}: its record (offset {loc_rva}, {loc_size} bytes) is not in the file")
+                continue
+            _, l_size, l_rva, s_size, s_rva, o_size, o_rva = self.view.unpack("<IIIIIII", loc_rva)
+            name = self.modules[index].name if index < len(self.modules) else None
+            if name is None:
+                self.problems.append(f"{who}: module index {index} is past the module list ({len(self.modules)})")
+            lists = [self._utf8(self.view.unpack("<I", l_rva + 4 + 4 * k)[0])
+                     for k in range(self._list_count(l_rva, l_size, 4, f"{who} list annotations"))]
+            objects = {}
+            for k in range(self._list_count(o_rva, o_size, 12, f"{who} annotation objects")):
+                n_rva, typ, _, v_rva = self.view.unpack("<IHHI", o_rva + 4 + 12 * k)
+                raw = self._bytes(v_rva)
+                objects[self._utf8(n_rva)] = raw.decode("utf-8", "backslashreplace") if typ == 1 else raw.hex()
+            out["modules"].append({"module_index": index, "module": name, "list_annotations": lists,
+                                   "simple_annotations": self._dictionary(s_rva, s_size, who),
+                                   "annotation_objects": objects})
+        return out
+
+    def _list_count(self, rva: int, size: int, entry: int, who: str) -> int:
+        """The count at ``rva`` of a list of ``entry``-byte items, cut to what the file and the stated
+        size hold (a count of 2^32-1 costs nothing)."""
+        if size == 0 and rva == 0:
+            return 0
+        if rva + 4 > self.view.size:
+            self.problems.append(f"{who}: offset {rva} is past the end of the file")
+            return 0
+        n = self.view.unpack("<I", rva)[0]
+        fits = max(0, min(self.view.size - rva - 4, max(size, 4) - 4 if size else self.view.size) // entry)
+        if n > fits:
+            self.problems.append(f"{who}: {n} entries stated, {fits} fit; the rest are left out")
+            n = fits
+        return min(n, 1 << 16)
+
+    def _dictionary(self, rva: int, size: int, who: str) -> dict[str, str]:
+        out = {}
+        for k in range(self._list_count(rva, size, 8, f"{who} simple annotations")):
+            key_rva, val_rva = self.view.unpack("<II", rva + 4 + 8 * k)
+            out[self._utf8(key_rva)] = self._utf8(val_rva)
+        return out
+
+    def _bytes(self, rva: int) -> bytes:
+        """A MinidumpUTF8String or MinidumpByteArray: a 32-bit length and the bytes (at most 64 KiB)."""
+        if rva + 4 > self.view.size:
+            self.problems.append(f"a string or byte array at offset {rva} is past the end of the file")
+            return b""
+        n = min(self.view.unpack("<I", rva)[0], self.view.size - rva - 4, 1 << 16)
+        return self.view.read(rva + 4, n)
+
+    def _utf8(self, rva: int) -> str:
+        return self._bytes(rva).decode("utf-8", "backslashreplace")
+
     def provenance(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format": "minidump", "version": self.version, "timestamp": self.timestamp,
                                **self.system, "threads": len(self.threads), "modules": len(self.modules),
@@ -318,6 +408,14 @@ class Minidump:
         cmd = self.linux_stream("LinuxCmdLine")
         if cmd:
             out["cmdline"] = cmd.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "backslashreplace")
+        cp = self.crashpad_info()
+        if cp is not None:
+            out["crashpad"] = {"report_id": cp["report_id"], "client_id": cp["client_id"],
+                               "simple_annotations": cp["simple_annotations"],
+                               "module_annotations": {m["module"] or f"#{m['module_index']}":
+                                                      {**m["simple_annotations"], **m["annotation_objects"],
+                                                       **({"list": m["list_annotations"]} if m["list_annotations"] else {})}
+                                                      for m in cp["modules"]}}
         lsb = self.linux_stream("LinuxLsbRelease")
         if lsb:
             for line in lsb.decode("utf-8", "backslashreplace").splitlines():
