@@ -371,3 +371,23 @@ def test_crashpad_info_with_counts_past_the_end_is_cut_not_fatal(tmp_path):
     cp = md.crashpad_info()
     assert cp["simple_annotations"].get("a") == "b" and cp["modules"] == []
     assert any("entries stated" in p for p in md.problems) and any("not in the file" in p for p in md.problems)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=st.sampled_from(["x86-crashpad", "arm-crashpad"]), cut=st.integers(0, 4000),
+       edits=st.lists(st.tuples(st.integers(0, 3567), st.integers(0, 255)), max_size=12))
+def test_damaged_32_bit_crashpad_minidumps_raise_only_dumperrors(name, cut, edits):
+    """Cuts and byte edits of the Crashpad fixtures (contexts, annotation lists, strings): the reader,
+    the Crashpad stream, the process view and its frame-0 backtraces raise only DumpErrors."""
+    data = bytearray((Path(__file__).resolve().parent.parent / f"fixtures/minidump/out/{name}.dmp").read_bytes())
+    for at, v in edits:
+        if at < len(data):
+            data[at] = v
+    try:
+        md = Minidump(bytes(data[:max(cut, 32)] if cut < len(data) else data))
+        md.crashpad_info()
+        md.provenance()
+        md.findings()
+        md.process().backtraces()
+    except DumpError:
+        pass
