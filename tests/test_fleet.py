@@ -46,6 +46,15 @@ def go_fleet(tmp: Path, n: int = 60, died=(7, 23, 41), broken: bool = True):
     return paths + bad, planted, bad
 
 
+def copies(src: Path, tmp: Path, names) -> list[str]:
+    """``src`` copied to each of ``names`` in ``tmp``; the paths in that order."""
+    out = []
+    for n in names:
+        shutil.copy(src, tmp / n)
+        out.append(str(tmp / n))
+    return out
+
+
 def kinds(report, kind):
     return [f for f in report.findings if f.kind == kind]
 
@@ -311,13 +320,9 @@ def test_heap_dumps_cluster_by_accumulation_point_and_a_small_heap_is_an_outlier
     CacheEntry objects (1.85x the objects: a legitimately larger heap, not flagged), and one of
     another program (hidden: 26,429 objects, a LambdaForm transform array on top)."""
     H = FIXTURES / "hprof/out"
-    paths = []
-    for i in range(6):
-        shutil.copy(H / "heapshape-coops.hprof.gz", tmp_path / f"replica{i}.hprof.gz")
-        paths.append(str(tmp_path / f"replica{i}.hprof.gz"))
-    shutil.copy(H / "heapshape-coops-grown.hprof.gz", tmp_path / "replica-grown.hprof.gz")
-    shutil.copy(H / "hidden-coops.hprof.gz", tmp_path / "other.hprof.gz")
-    paths += [str(tmp_path / "replica-grown.hprof.gz"), str(tmp_path / "other.hprof.gz")]
+    paths = copies(H / "heapshape-coops.hprof.gz", tmp_path, [f"replica{i}.hprof.gz" for i in range(6)]) \
+        + copies(H / "heapshape-coops-grown.hprof.gz", tmp_path, ["replica-grown.hprof.gz"]) \
+        + copies(H / "hidden-coops.hprof.gz", tmp_path, ["other.hprof.gz"])
     r = dumpx.fleet(paths, workers=1)
     assert list(r.clusters["size"]) == [7, 1] and r.members[1] == [paths[-1]]
     assert r.clusters["signature"][0].startswith("accumulates in class HeapShape")
@@ -329,11 +334,8 @@ def test_minidumps_are_read_like_cores(tmp_path):
     """Minidumps go through the cores' unwinder (Minidump.process()): their signature has the crashing
     thread's frames with their trust, and the modules' build-ids are compared like a core's."""
     M = FIXTURES / "minidump/out"
-    paths = []
-    for i in range(6):
-        shutil.copy(M / "unwind-O2cfi.dmp", tmp_path / f"app{i}.dmp")
-        paths.append(str(tmp_path / f"app{i}.dmp"))
-    shutil.copy(M / "nullderef-aarch64.dmp", tmp_path / "arm.dmp")
+    paths = copies(M / "unwind-O2cfi.dmp", tmp_path, [f"app{i}.dmp" for i in range(6)])
+    copies(M / "nullderef-aarch64.dmp", tmp_path, ["arm.dmp"])
     r = dumpx.fleet(paths + [str(tmp_path / "arm.dmp")], workers=1)
     assert list(r.clusters["size"]) == [6, 1] and r.members[1] == [str(tmp_path / "arm.dmp")]
     sig = r.clusters["signature"][0]
