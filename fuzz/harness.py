@@ -94,6 +94,10 @@ def seeds(fmt: str) -> list[bytes]:
             p = fx / "elf" / "out" / f"{name}.core.zst"
             if p.exists():
                 out.append(from_core(Core(p)))
+        for name in ("x86-crashpad", "arm-crashpad"):          # 32-bit contexts and Crashpad annotations
+            p = fx / "minidump" / "out" / f"{name}.dmp"
+            if p.exists():
+                out.append(p.read_bytes())
         if (real / "minidump" / "linux-mini.dmp").exists():
             out.append((real / "minidump" / "linux-mini.dmp").read_bytes())
     elif fmt == "pyspy":
