@@ -223,6 +223,9 @@ def test_resume_reads_only_what_is_not_done(tmp_path):
     again = dumpx.fleet(paths, workers=1, resume=journal)
     assert again.mode.endswith(f"{len(paths) - 1} resumed from the journal")
     assert paths[0] in ev(kinds(again, "fleet-odd-function")[0])["dumps without them"]
+    # other options (an expected function): nothing in the journal was made with them, all read again
+    other = dumpx.fleet(paths, workers=1, resume=journal, expect=[CONSUMER])
+    assert "resumed" not in other.mode
 
 
 def test_cli_fleet_json_is_valid_and_exit_code_says_partial(tmp_path):

@@ -49,10 +49,13 @@ def _run_batch(task, paths: list[str], options: dict) -> list[dict]:
 
 
 class Journal:
-    """The resume file: one JSON summary per line, appended as results arrive (``--resume``)."""
+    """The resume file: one JSON summary per line, appended as results arrive (``--resume``). A line
+    counts only for a run with the same options (binaries, expected functions, graph): a summary
+    made with other options is read again, not reused."""
 
-    def __init__(self, path):
+    def __init__(self, path, options: dict | None = None):
         self.path = path
+        self.fingerprint = json.dumps(options or {}, sort_keys=True)
         self.done: dict[str, dict] = {}
         if path and os.path.exists(path):
             with open(path, encoding="utf-8") as f:
@@ -61,13 +64,13 @@ class Journal:
                         s = json.loads(line)
                     except ValueError:
                         continue              # the line a killed run was writing
-                    if isinstance(s, dict) and "key" in s:
+                    if isinstance(s, dict) and "key" in s and s.pop("options", None) == self.fingerprint:
                         self.done[s["key"]] = s
         self._f = open(path, "a", encoding="utf-8") if path else None
 
     def add(self, s: dict) -> None:
         if self._f is not None:
-            self._f.write(json.dumps(s) + "\n")
+            self._f.write(json.dumps({**s, "options": self.fingerprint}) + "\n")
             self._f.flush()
 
     def close(self) -> None:
@@ -154,8 +157,8 @@ def run_pool(paths: list[str], options: dict, emit, workers: int, memory_limit: 
     suspects: list[str] = []
 
     def pool(n):
-        return ProcessPoolExecutor(n, mp_context=ctx, initializer=_limit_memory, initargs=(memory_limit,),
-                                   max_tasks_per_child=tasks_per_worker)
+        recycle = {"max_tasks_per_child": tasks_per_worker} if sys.version_info >= (3, 11) else {}
+        return ProcessPoolExecutor(n, mp_context=ctx, initializer=_limit_memory, initargs=(memory_limit,), **recycle)
     ex = pool(workers)
     running: dict = {}
     try:
@@ -249,7 +252,7 @@ def execute(paths: Iterable[str], options: dict, *, workers: int | None, client=
             resume=None, progress=None):
     """(summaries in input order, retried inputs, mode)."""
     paths = list(paths)
-    journal = Journal(resume)
+    journal = Journal(resume, options)
     results: dict[str, dict] = {}
     todo = []
     for p in paths:
