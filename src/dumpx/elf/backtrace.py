@@ -159,8 +159,9 @@ class Unwinder:
         if verdicts is None:
             verdicts = core.verify(binaries, search_paths)
         self.verdicts = verdicts
-        self.problems: list[str] = ([f"unwinding {self.arch} is not supported: each thread's frame 0 is its "
-                                     f"context"] if self.context_only else [])
+        self.problems: list[str] = ([f"{self.arch} is unwound by frame pointers only (no CFI)"] if self.arch == "x86"
+                                    else [f"unwinding {self.arch} is not supported: each thread's frame 0 is its "
+                                          f"context"] if self.context_only else [])
         self._mods = self._modules(verdicts)
         self._starts = [m.start for m in self._mods]
         self._text_cache: dict[int, bytes | None] = {}
@@ -294,22 +295,56 @@ class Unwinder:
         return self._finish(*self._unwind(thread))
 
     def _context_frame(self, thread: int) -> Backtrace:
-        """Frame 0 of a thread on an architecture dumpx does not unwind: its pc and sp from the
-        context, the module that holds the pc; the stop reason says why there is nothing above."""
+        """A thread on an architecture dumpx has no CFI unwinder for (a minidump's x86 or arm): frame 0
+        from the context, and for x86 the callers on the frame-pointer chain (``ebp``: the saved
+        ``ebp`` at [ebp], the return address at [ebp+4]), each checked to go up the captured stack;
+        the stop reason says where and why the walk ended."""
         core = self.core
         if not 0 <= thread < len(core.threads):
             raise DumpError(f"thread {thread} does not exist (the core has {len(core.threads)} threads)")
         t = core.threads[thread]
-        stop = f"unwinding {self.arch} is not supported: only the thread's context (frame 0)"
         if t.pc is None:
             return Backtrace(thread, t.pid, [], "the thread's registers are not in the dump")
-        f = Frame(0, t.pc, t.sp, TRUST_CONTEXT, exact=True)
-        for m in core.modules():
-            if m.start <= t.pc < m.start + m.size:
-                f.module, f.module_offset, f.build = m.path, t.pc - m.start, "unverified build"
+        frames = [self._placed(Frame(0, t.pc, t.sp, TRUST_CONTEXT, exact=True))]
+        if self.arch != "x86":
+            return Backtrace(thread, t.pid, frames, f"unwinding {self.arch} is not supported: only the "
+                                                    f"thread's context (frame 0)")
+        ebp, sp = t.registers.get("ebp"), t.sp or 0
+        stop = f"depth limit of {self.max_frames} frames reached"
+        while len(frames) < self.max_frames:
+            if not ebp:
+                stop = "frame pointer 0: the outermost frame (x86 is unwound by frame pointers only)"
+                break
+            if ebp < sp or ebp & 3:
+                stop = f"the frame pointer 0x{ebp:x} does not point up the stack (x86: frame pointers only)"
+                break
+            try:
+                saved, ret = struct.unpack("<II", core.read(ebp, 8))
+            except (UnmappedAddressError, DumpError):
+                stop = f"the frame pointer 0x{ebp:x} points outside the captured memory"
+                break
+            if ret == 0:
+                stop = "end of stack (return address 0)"
+                break
+            f = self._placed(Frame(len(frames), ret, ebp + 8, TRUST_FP))
+            if f.module is None:
+                stop = f"the return address 0x{ret:x} at [ebp+4] is in no module: not a caller's frame"
+                break
+            frames.append(f)
+            if saved and saved <= ebp:
+                stop = f"the saved frame pointer 0x{saved:x} does not go up the stack"
+                break
+            sp, ebp = ebp + 8, saved
+        return Backtrace(thread, t.pid, frames, stop)
+
+    def _placed(self, f: Frame) -> Frame:
+        """The frame with the module that holds its pc (no symbols: this path reads no images)."""
+        for m in self.core.modules():
+            if m.start <= f.pc < m.start + m.size:
+                f.module, f.module_offset, f.build = m.path, f.pc - m.start, "unverified build"
                 break
         f.symbolized = True
-        return Backtrace(thread, t.pid, [f], stop)
+        return f
 
     def _finish(self, thread: int, pid: int, frames: list[Frame], stop: str) -> Backtrace:
         """Symbols and inlined frames for frames that were unwound."""
