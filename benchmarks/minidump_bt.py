@@ -4,8 +4,9 @@ rust-minidump's minidump-stackwalk on the same file, whole commands, in turns (i
 The minidump is the one a Breakpad handler would write for a real crash: `benchmarks/gen/
 manythreads.c` run with N threads, its kernel core taken, and `tests/minidumpbuilder.from_core`
 writing threads, stacks, modules with build-ids, maps and auxv. dumpx symbolizes from the local
-binaries (verified by build-id); minidump-stackwalk has no Breakpad symbol files here (no
-dump_syms), so it unwinds by scanning and prints no function names — both run local, no network.
+binaries (verified by build-id); minidump-stackwalk runs twice: without symbols (it unwinds by
+scanning and names nothing) and, when `dump_syms` is installed (cargo install dump_syms), with a
+local Breakpad symbol store made from the same binary and libc's debug file — all local, no network.
 
     python benchmarks/minidump_bt.py --threads 100
     python benchmarks/minidump_bt.py --input fixtures/minidump/out/unwind-O2cfi.dmp \
@@ -24,6 +25,18 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from core_backtrace import WORK, fresh_cache, generate, interleaved  # noqa: E402
+
+
+def symbol_store(dmp: Path, exe: Path) -> Path | None:
+    """A Breakpad symbol store for the minidump's program and libc (dump_syms), or None."""
+    from breakpad_syms import store
+    from dumpx.minidump import Minidump
+    files = [(exe.name, exe)]
+    for m in Minidump(dmp).modules:
+        if m.build_id and Path(m.name).name == "libc.so.6":
+            dbg = Path(f"/usr/lib/debug/.build-id/{m.build_id[:2]}/{m.build_id[2:]}.debug")
+            files.append(("libc.so.6", dbg if dbg.exists() else Path(m.name)))
+    return store(WORK / f"syms-{dmp.stem}", files)
 
 
 def main() -> None:
@@ -53,6 +66,12 @@ def main() -> None:
     if Path(tool).exists():
         cmds["minidump-stackwalk --json"] = ([tool, "--json", str(dmp)], lambda: None)
         cmds["minidump-stackwalk --human"] = ([tool, "--human", str(dmp)], lambda: None)
+        syms = symbol_store(dmp, exe)
+        if syms is not None:
+            cmds["minidump-stackwalk --human, Breakpad symbols"] = (
+                [tool, "--human", "--symbols-path", str(syms), str(dmp)], lambda: None)
+            cmds["minidump-stackwalk --json, Breakpad symbols"] = (
+                [tool, "--json", "--symbols-path", str(syms), str(dmp)], lambda: None)
     res = {"minidump": str(dmp), "minidump_kib": round(dmp.stat().st_size / 1024, 1)}
     res.update(interleaved(cmds, a.repeat))
     print(json.dumps(res, indent=2))

@@ -421,3 +421,44 @@ def test_x86_frame_pointer_chain_unwinds_as_rust_minidump_unwinds_it(tmp_path):
         theirs = [(int(f["offset"], 16), f["trust"]) for f in ref["crashing_thread"]["frames"]]
         ours = [(f.pc - (0 if f.index == 0 else 1), f.trust.replace(" ", "_")) for f in bt.frames]
         assert ours == theirs
+
+
+def test_every_frame_dumpx_unwinds_is_one_minidump_stackwalk_finds_with_breakpad_symbols(tmp_path):
+    """The peer with symbols: a Breakpad symbol store made by dump_syms (the threads fixture binary
+    and libc's debug file), minidump-stackwalk on the minidump of the threads fixture core. Every
+    physical frame dumpx unwinds (by CFI from the binaries) is, in order, a frame stackwalk reports
+    for the same thread — by address (stackwalk's offset of a caller is its return address minus
+    one) — and their function names agree where stackwalk names one. (Where the sym files carry no
+    CFI for libc's futex waits, stackwalk scans and finds extra frames; those are not compared.)"""
+    from breakpad_syms import store, tool
+    from dumpx.elf import Core
+    from minidumpbuilder import from_core
+    libc_debug = Path("/usr/lib/debug/.build-id/93/ac61ec5a8eb1396f9fbd350e3169a558528a40.debug")
+    walk = tool("minidump-stackwalk")
+    if walk is None or tool("dump_syms") is None or not libc_debug.exists():
+        pytest.skip("needs minidump-stackwalk and dump_syms (cargo install) and this libc's libc6-dbg")
+    fx = Path(__file__).resolve().parent.parent / "fixtures/elf/out"
+    dmp = tmp_path / "threads.dmp"
+    dmp.write_bytes(from_core(Core(fx / "threads.core.zst")))
+    syms = store(tmp_path / "syms", [("threads", fx / "threads"), ("libc.so.6", libc_debug)])
+    ref = json.loads(subprocess.run([walk, "--json", "--symbols-path", str(syms), str(dmp)],
+                                    capture_output=True, text=True, timeout=120).stdout)
+    bts = Minidump(dmp).process().unwinder([fx / "threads"]).all()
+    assert len(bts) == len(ref["threads"]) == 5
+    named = 0
+    for bt, t in zip(bts, ref["threads"]):
+        theirs = {int(f["offset"], 16) + (f["trust"] != "context"): f.get("function") for f in t["frames"]}
+        order = [int(f["offset"], 16) + (f["trust"] != "context") for f in t["frames"]]
+        ours = []
+        for f in bt.frames:                           # physical frames: inlined ones share the pc
+            if not ours or ours[-1][0] != f.pc:
+                ours.append((f.pc, f.function))
+            else:
+                ours[-1] = (f.pc, f.function)
+        it = iter(order)
+        assert all(pc in it for pc, _ in ours), (bt.tid, [hex(p) for p, _ in ours], [hex(p) for p in order])
+        for pc, fn in ours:
+            if theirs.get(pc) and fn and fn.lstrip("_") in ("main", "parked", "crasher", "start_thread"):
+                assert theirs[pc] == fn
+                named += 1
+    assert named >= 5
