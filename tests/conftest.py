@@ -49,3 +49,23 @@ def real_dumps_dir() -> Path:
 def _private_symbol_cache(tmp_path_factory, monkeypatch):
     """Tests never read or write the user's symbol cache (~/.cache/dumpx)."""
     monkeypatch.setenv("DUMPX_CACHE_DIR", str(tmp_path_factory.mktemp("dumpx-cache")))
+
+
+@pytest.fixture
+def notebook_display(monkeypatch) -> list:
+    """A notebook kernel as dumpx sees one (``ipykernel`` loaded, ``IPython.display.display`` returning
+    a handle), without IPython installed: every object displayed or updated is appended to the list."""
+    import sys
+    import types
+    shown: list = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(obj)
+    fake = types.ModuleType("IPython.display")
+    fake.display = lambda obj, display_id=False: (shown.append(obj), Handle())[1]
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
+    monkeypatch.setitem(sys.modules, "IPython.display", fake)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    return shown

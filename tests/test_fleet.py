@@ -351,20 +351,9 @@ def test_minidumps_are_read_like_cores(tmp_path):
     assert not kinds(r, "fleet-odd-build")
 
 
-def test_fleet_progress_updates_one_line_in_a_notebook(tmp_path, monkeypatch):
+def test_fleet_progress_updates_one_line_in_a_notebook(tmp_path, notebook_display):
     """In a notebook kernel the fleet's progress (done, failed, rate) is one display updated in place."""
-    import types
-    updates = []
-
-    class Handle:
-        def update(self, obj):
-            updates.append(obj)
-    fake = types.ModuleType("IPython.display")
-    fake.display = lambda obj, display_id=False: (updates.append(obj), Handle())[1]
-    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
-    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
-    monkeypatch.setitem(sys.modules, "IPython.display", fake)
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    updates = notebook_display
     paths, _, bad = go_fleet(tmp_path, n=8)
     dumpx.fleet(paths, workers=1)
     assert updates[0].startswith("dumpx fleet: 0/10 done")

@@ -59,21 +59,10 @@ def test_graph_findings_verdicts_and_report_display_briefly(tmp_path):
         assert "<script>" not in dumpx.open(str(evil))._repr_html_()
 
 
-def test_progress_true_updates_one_line_in_a_notebook(monkeypatch):
+def test_progress_true_updates_one_line_in_a_notebook(monkeypatch, notebook_display):
     """``dumpx.open(path, progress=True)`` in a kernel: a display handle updated in place through the
     scan and the graph build (each step named), closed with the time taken."""
-    import sys
-    import types
-    updates = []
-
-    class Handle:
-        def update(self, obj):
-            updates.append(obj)
-    fake = types.ModuleType("IPython.display")
-    fake.display = lambda obj, display_id=False: (updates.append(obj), Handle())[1]
-    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
-    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))   # IPython need not be installed
-    monkeypatch.setitem(sys.modules, "IPython.display", fake)
+    updates = notebook_display
     monkeypatch.setenv("DUMPX_CACHE_DIR", "off")
     d = dumpx.open(FIXTURES / "hprof/out/heapshape-coops.hprof.gz", progress=True)
     d.histogram()
