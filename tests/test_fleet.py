@@ -358,3 +358,21 @@ def test_fleet_progress_updates_one_line_in_a_notebook(tmp_path, notebook_displa
     dumpx.fleet(paths, workers=1)
     assert updates[0].startswith("dumpx fleet: 0/10 done")
     assert updates[-1].startswith("dumpx fleet: 10/10 done, 2 failed")      # the cut and the foreign file
+
+
+def test_cli_runs_on_a_dask_scheduler_by_address(tmp_path):
+    """`dumpx fleet ... --scheduler ADDRESS`: the command connects to a running scheduler (a loopback
+    LocalCluster here) and reads what the serial run reads."""
+    paths, planted, _ = go_fleet(tmp_path, n=20, died=(6,), broken=False)
+    cluster, client = _cluster()
+    try:
+        r = subprocess.run([sys.executable, "-m", "dumpx", "fleet", str(tmp_path / "pod*.txt"), "--json",
+                            "--scheduler", cluster.scheduler_address], capture_output=True, text=True, timeout=300)
+    finally:
+        client.close()
+        cluster.close()
+    assert r.returncode == 0, r.stderr[-2000:]
+    d = json.loads(r.stdout)
+    assert d["mode"] == "dask" and len(d["inputs"]) == 20
+    odd = [f for f in d["findings"] if f["kind"] == "fleet-odd-function"]
+    assert [e["value"] for e in odd[0]["evidence"] if e["key"] == "dumps_without_them"] == [planted]
