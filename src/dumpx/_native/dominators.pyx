@@ -208,7 +208,7 @@ def dominators(const ptr_t[::1] indptr, const int32_t[::1] indices, int32_t root
     lists are 32-bit when the edges allow: at the peak (the semi-dominator phase) the kernel holds
     about 20 bytes per reachable vertex plus 4 per edge and 4 per vertex of offsets."""
     cdef int64_t n = indptr.shape[0] - 1
-    cdef int64_t count, i, e, total = 0
+    cdef int64_t count, i
     cdef int32_t v, w, x
     if n <= 0 or root < 0 or root >= n:
         raise ValueError("root must be a vertex")
@@ -219,18 +219,16 @@ def dominators(const ptr_t[::1] indptr, const int32_t[::1] indices, int32_t root
     cdef int32_t[::1] vert = np.empty(n, dtype=np.int32)
     cdef int32_t[::1] par = np.empty(n, dtype=np.int32)
     count = dfs(indptr, indices, root, dfn, vert, par)
-    for i in range(count):
-        v = vert[i]
-        for e in range(indptr[v], indptr[v + 1]):
-            if dfn[indices[e]] > 0:
-                total += 1
-    cdef int32_t[::1] preds = np.empty(total, dtype=np.int32)
+    cdef int32_t[::1] preds
     cdef int32_t[::1] p32
     cdef int64_t[::1] p64
     cdef int32_t[::1] semi = np.arange(count, dtype=np.int32)
-    if total < OFFSETS32_LIMIT:
+    # the predecessor lists hold at most every edge: 32-bit offsets when the edges are fewer than
+    # 2**31, known without a pass of its own; their total comes from the counting pass
+    if indices.shape[0] < OFFSETS32_LIMIT:
         p32 = np.zeros(count + 1, dtype=np.int32)
         count_predecessors(indptr, indices, dfn, vert, count, p32)
+        preds = np.empty(p32[count], dtype=np.int32)
         predecessors(indptr, indices, dfn, vert, count, p32, preds)
         dfn = None                          # dropped before the semi-dominators' own arrays
         semidominators(p32, preds, par, semi, count)
@@ -238,6 +236,7 @@ def dominators(const ptr_t[::1] indptr, const int32_t[::1] indices, int32_t root
     else:
         p64 = np.zeros(count + 1, dtype=np.int64)
         count_predecessors(indptr, indices, dfn, vert, count, p64)
+        preds = np.empty(p64[count], dtype=np.int32)
         predecessors(indptr, indices, dfn, vert, count, p64, preds)
         dfn = None
         semidominators(p64, preds, par, semi, count)
