@@ -360,7 +360,6 @@ def test_32_bit_contexts_and_crashpad_annotations_read_as_rust_minidump_reads_th
 def test_crashpad_info_with_counts_past_the_end_is_cut_not_fatal(tmp_path):
     """A CrashpadInfo whose annotation count is 2^32-1 and whose module record points past the end:
     what fits is read, the rest is a problem, nothing raises."""
-    from minidumpbuilder import Spec
     spec = crash(0x401000)
     spec.crashpad = {"simple": {"a": "b"}, "modules": [(0, [], {}, {})]}
     data = bytearray(build(spec))
@@ -401,7 +400,6 @@ def test_x86_frame_pointer_chain_unwinds_as_rust_minidump_unwinds_it(tmp_path):
     module, the last saved ebp 0): the frames, their trust and where the walk ends, checked against
     minidump-stackwalk's reading of the same file when it is installed (its offset of a caller is
     the return address minus one)."""
-    from minidumpbuilder import Spec
     esp = 0xBFFF0000
     words = [0] * 64
     chain = [(esp + 0x18, esp + 0x40, 0x08049100), (esp + 0x40, esp + 0x80, 0x08049200), (esp + 0x80, 0, 0x08049300)]
