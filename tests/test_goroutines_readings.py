@@ -402,3 +402,28 @@ def test_goroutine_json_says_null_where_no_minutes_were_reported(capsys):
         assert all(r["wait_max_minutes"] is None or r["wait_max_minutes"] >= 0 for r in b)
         assert all(r["wait_min_minutes"] is None or r["wait_min_minutes"] >= 0 for r in b)
         assert any(r["wait_max_minutes"] is None for r in b)   # these fixtures report no minutes (construction)
+
+
+def test_up_to_fifty_stuck_sets_are_each_a_finding_and_nothing_is_summed(tmp_path):
+    """The look-alike of the capped list: 40 stuck sets (of 10 goroutines each, by construction) are
+    40 go-stuck-set findings and no go-stuck-sets-unlisted; their package's absent-producer reading is
+    still one finding that counts the other 39 buckets."""
+    blocks = [_block(2 + k * 10 + j, "chan receive", func=f"main.wait{k}") for k in range(40) for j in range(10)]
+    p = tmp_path / "s40.txt"
+    p.write_bytes(_dump(blocks))
+    fs = dumpx.open(p).findings()
+    assert len(fs.of_kind("go-stuck-set")) == 40 and not fs.of_kind("go-stuck-sets-unlisted")
+    (absent,) = fs.of_kind("go-absent-producer")
+    ev = {e.label: e.value for e in absent.evidence}
+    assert ev["other stuck buckets of package main read the same way"] == 39 and ev["goroutines in all of them"] == 400
+
+
+def test_stuck_buckets_of_different_packages_are_not_summed_into_one_reading(tmp_path):
+    """One absent-producer reading per package: waiters in main and in example.com/queue are two
+    findings, each with its own count (by construction: 20 and 30 goroutines)."""
+    blocks = [_block(2 + j, "chan receive", func="main.wait") for j in range(20)]
+    blocks += [_block(100 + j, "chan receive", func="example.com/queue.(*Q).pop") for j in range(30)]
+    p = tmp_path / "two.txt"
+    p.write_bytes(_dump(blocks))
+    got = {f.evidence[2].value: f.evidence[0].value for f in dumpx.open(p).findings().of_kind("go-absent-producer")}
+    assert got == {"main.wait": 20, "example.com/queue.(*Q).pop": 30}
