@@ -260,3 +260,26 @@ def test_a_dump_without_objects_has_no_graph_findings_but_says_why(tmp_path):
     assert "no objects" in str(n.evidence[0].value) and n.evidence[1].value == 31   # just after the header
     full = HeapDump(fixture_file("hprof/out/heapshape-coops.hprof.gz"), index=False).findings()
     assert not full.of_kind("hprof-graph-unavailable") and full.of_kind("hprof-accumulation")
+
+
+def test_int64_vertex_ids_give_the_same_graph_and_answers(graph, monkeypatch, tmp_path):
+    """Dumps of 2**31 objects or more get int64 vertex ids (where MAT stops); forced on the
+    fixture, every array and every query answer equals the int32 build's."""
+    import dumpx.hprof.graph as G
+    monkeypatch.setattr(G, "VERTEX32_LIMIT", 0)
+    wide = G.build_graph(HeapDump(fixture_file("hprof/out/heapshape-coops.hprof.gz"), index=False))
+    assert wide.idom.dtype == wide.indices.dtype == np.int64 and graph.idom.dtype == np.int32
+    for k in ("ids", "cls", "shallow", "indptr", "indices", "idom", "retained"):
+        assert np.array_equal(getattr(wide, k), getattr(graph, k)), k
+    for k, a in wide.arrays().items():
+        assert np.array_equal(a, graph.arrays()[k]), k
+    assert wide.retained_by_class().rows() == graph.retained_by_class().rows()
+    reg = Fields(graph.dump).static("HeapShape", "REGISTRY")
+    assert wide.vertex(reg) == graph.vertex(reg)
+    table = graph.accumulation_point(graph.vertex(reg))
+    assert wide.path_to(table) == graph.path_to(table)
+    assert wide.path_to(table, exclude_weak=True) == graph.path_to(table, exclude_weak=True)
+    assert wide.instances("HeapShape$CacheEntry").rows() == graph.instances("HeapShape$CacheEntry").rows()
+    assert wide.referrers(table).rows() == graph.referrers(table).rows()
+    from dumpx.hprof.graph import graph_findings
+    assert graph_findings(wide).to_dicts() == graph_findings(graph).to_dicts()

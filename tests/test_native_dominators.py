@@ -135,3 +135,50 @@ def test_tree_children_equal_the_idom_array(case):
     assert ptr.dtype == kids.dtype == np.int32 and len(ptr) == n + 1
     for v in range(n):
         assert kids[ptr[v]:ptr[v + 1]].tolist() == [u for u in range(n) if u != root and idom[u] == v]
+
+
+@settings(max_examples=200, deadline=None)
+@given(graphs(), st.booleans())
+def test_int64_vertex_ids_give_the_same_tree(case, narrow_offsets):
+    """The same kernels over int64 vertex ids (graphs of 2**31 vertices or more, forced here on
+    small ones): the same dominators, retained sizes, children and shortest-path parents, in int64."""
+    from dumpx._native.dominators import bfs_parents, retained_by_group, tree_children
+    n, edges, root = case
+    ip, ix = csr(n, edges)
+    ip = ip.astype(np.int32) if narrow_offsets else ip
+    shallow = (np.arange(n, dtype=np.int64) * 31) % 97 + 8
+    idom32, ret32 = dominators(ip, ix, root, shallow)
+    idom64, ret64 = dominators(ip, ix.astype(np.int64), root, shallow)
+    assert idom64.dtype == np.int64 and idom32.dtype == np.int32
+    assert idom64.tolist() == reference(n, edges, root)[0].tolist() == idom32.tolist()
+    assert ret64.tolist() == ret32.tolist()
+    p32, k32 = tree_children(idom32, root)
+    p64, k64 = tree_children(idom64, root)
+    assert p64.dtype == k64.dtype == np.int64 and p64.tolist() == p32.tolist() and k64.tolist() == k32.tolist()
+    assert bfs_parents(ip, ix.astype(np.int64), root).tolist() == bfs_parents(ip, ix, root).tolist()
+    group = np.arange(n, dtype=np.int64) % 3
+    assert (retained_by_group(p64, k64, root, group, ret64, 3).tolist()
+            == retained_by_group(p32, k32, root, group, ret32, 3).tolist())
+
+
+def test_a_work_allocator_places_the_kernels_arrays():
+    """``work`` makes every array the kernel needs (a caller with a memory budget maps them from
+    files): it is asked for them, and the result is the same."""
+    asked = []
+
+    def work(length, dtype, fill):
+        asked.append((length, dtype))
+        return np.empty(length, dtype) if fill is None else np.full(length, fill, dtype)
+
+    n = 1000
+    ip = np.arange(n + 1, dtype=np.int64)
+    ip[-1] = n - 1
+    ix = np.arange(1, n, dtype=np.int32)
+    idom, ret = dominators(ip, ix, 0, np.ones(n, np.int64), work=work)
+    assert idom[-1] == n - 2 and ret[0] == n
+    assert (n, np.dtype(np.int32)) in asked and (n, np.dtype(np.int64)) in asked and len(asked) >= 8
+
+    def wrong(length, dtype, fill):
+        return np.zeros(length + 1, dtype)
+    with pytest.raises(ValueError):
+        dominators(ip, ix, 0, work=wrong)

@@ -20,6 +20,10 @@ from cython.view cimport array as cvarray
 
 import numpy as np
 
+ctypedef fused vid_t:            # vertex ids of the object graph
+    int32_t
+    int64_t
+
 DEF MOD = 64
 DEF TOPK = 64
 DEF SAMPLE = 262144
@@ -423,16 +427,17 @@ cdef class Scanner:
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
-    def graph_edges(self, const uint64_t[::1] sorted_ids, const int32_t[::1] order,
-                    int32_t[::1] count, const int32_t[::1] roots):
-        """The references as vertices (int32), the root edges after them: each id is looked up in
-        ``sorted_ids`` (``order`` gives its vertex) and written over the front of its own 8-byte
-        slot, so no second edge array is ever allocated; references to ids not in the dump are
-        dropped and ``count`` lowered for their source. Returns (indices, dangling)."""
+    def graph_edges(self, const uint64_t[::1] sorted_ids, const vid_t[::1] order,
+                    int32_t[::1] count, const vid_t[::1] roots):
+        """The references as vertices (in the width of ``order``: int32, or int64 for 2**31
+        objects or more), the root edges after them: each id is looked up in ``sorted_ids``
+        (``order`` gives its vertex) and written over the front of its own 8-byte slot, so no
+        second edge array is ever allocated; references to ids not in the dump are dropped and
+        ``count`` lowered for their source. Returns (indices, dangling)."""
         cdef int64_t m = self.e_dst.n, n = count.shape[0], k = 0, w = 0, j, c, lo, hi, mid
         cdef int64_t ns = sorted_ids.shape[0], r = roots.shape[0], total, dangling = 0
         cdef int64_t* d = self.e_dst.data
-        cdef int32_t* out
+        cdef vid_t* out
         cdef uint64_t x
         if order.shape[0] != ns:
             raise ValueError("sorted ids and their order differ in length")
@@ -449,7 +454,7 @@ cdef class Scanner:
         for j in range(r):
             if roots[j] < 0 or roots[j] >= n:
                 raise ValueError("a root names a vertex outside the objects")
-        out = <int32_t*>d
+        out = <vid_t*>d
         for j in range(n):
             c = k + count[j]
             while k < c:
@@ -469,7 +474,7 @@ cdef class Scanner:
                 else:
                     count[j] -= 1
                     dangling += 1
-        out = <int32_t*>realloc(d, max(w + r, 1) * sizeof(int32_t))
+        out = <vid_t*>realloc(d, max(w + r, 1) * sizeof(vid_t))
         if out == NULL:
             raise MemoryError()
         for j in range(r):
@@ -477,8 +482,8 @@ cdef class Scanner:
         self.e_dst.data = NULL
         self.e_dst.n = 0
         self.e_dst.cap = 0
-        cdef cvarray a = cvarray(shape=(max(w + r, 1),), itemsize=sizeof(int32_t), format="i",
-                                 mode="c", allocate_buffer=False)
+        cdef cvarray a = cvarray(shape=(max(w + r, 1),), itemsize=sizeof(vid_t),
+                                 format="i" if vid_t is int32_t else "q", mode="c", allocate_buffer=False)
         a.data = <char*>out
         a.callback_free_data = free
         return np.asarray(a)[:w + r], dangling

@@ -23,6 +23,13 @@ from .reader import ELEM_SIZE, HeapDump
 
 CLASS_OBJECT = -1
 
+VERTEX32_LIMIT = 2**31 - 1      # vertex ids are int32 below this many (objects + the root); tests lower it
+
+
+def vertex_dtype(vertices: int) -> type:
+    """int32 vertex ids while they fit, int64 from 2**31 vertices on (where MAT stops)."""
+    return np.int32 if vertices < VERTEX32_LIMIT else np.int64
+
 
 class ObjectId(int):
     """An object id passed where a vertex is also accepted (``g.referrers(ObjectId(0xfc1f..))``)."""
@@ -43,7 +50,7 @@ class HeapGraph:
     shallow: np.ndarray        # uint32 (int64 if an object is 4 GiB or more)
     indptr: np.ndarray
     indices: np.ndarray
-    idom: np.ndarray           # int32, -1 unreachable; the root dominates itself
+    idom: np.ndarray           # vertex ids (int32, or int64 from 2**31 objects), -1 unreachable; the root dominates itself
     retained: np.ndarray       # int64
     dangling: int              # references to ids not in the dump
 
@@ -104,7 +111,7 @@ class HeapGraph:
         """Vertices of many object ids (KeyError naming the first that is not in the dump); the
         sorted index this builds is kept."""
         if getattr(self, "_sorted", None) is None:
-            self._order = np.argsort(self.ids, kind="stable").astype(np.int32)
+            self._order = np.argsort(self.ids, kind="stable").astype(self.idom.dtype)
             self._sorted = self.ids[self._order]
         want = np.asarray([int(x) & (2**64 - 1) for x in object_ids], dtype=np.uint64)
         pos = np.minimum(np.searchsorted(self._sorted, want), len(self._sorted) - 1)
@@ -157,7 +164,7 @@ class HeapGraph:
                       "vertex": top}, title="top objects by retained size", hex_columns={"object_id"})
 
     def children(self):
-        """Dominator-tree children in CSR (ptr, kids; int32, 8 bytes per object, kept)."""
+        """Dominator-tree children in CSR (ptr, kids; two vertex ids per object, kept)."""
         if not hasattr(self, "_kids"):
             self._kids = tree_children(np.ascontiguousarray(self.idom), self.root)
         return self._kids
@@ -524,7 +531,7 @@ def _layout_arrays(dump: HeapDump, layout):
 
 def _dense(x: np.ndarray, sorted_ids: np.ndarray, order: np.ndarray, chunk: int = 1 << 22) -> np.ndarray:
     """Vertex of each id (-1: not in the dump), a chunk at a time to bound temporaries."""
-    out = np.empty(len(x), dtype=np.int32)
+    out = np.empty(len(x), dtype=order.dtype)
     last = len(sorted_ids) - 1
     for a in range(0, len(x), chunk):
         part = x[a:a + chunk]
@@ -596,13 +603,14 @@ def build_graph(dump: HeapDump, workdir=None, progress=None) -> HeapGraph:
     if n == 0:
         raise CorruptDumpError("the heap dump holds no objects to build a graph from",
                                offset=dump.header.length, expected="heap dump records")
-    order = np.argsort(g["id"], kind="stable").astype(np.int32)
+    vid = vertex_dtype(n + 1)
+    order = np.argsort(g["id"], kind="stable").astype(vid)
     sorted_ids = g["id"][order]
     root_records = _dense(g.pop("roots"), sorted_ids, order)
     kept = root_records >= 0
     root_info = {"root_vertex": root_records[kept], "root_kind": g.pop("root_kind")[kept],
                  "root_thread": g.pop("root_thread")[kept].astype(np.int64)}
-    roots = np.unique(root_info["root_vertex"]).astype(np.int32)
+    roots = np.unique(root_info["root_vertex"]).astype(vid)
     count = g.pop("count")
     indices, dangling = sc.graph_edges(sorted_ids, order, count, roots)
     del sc, order, sorted_ids
