@@ -192,6 +192,27 @@ def test_hprof_dominators_json(capsys):
     assert by["class HeapShape"]["dominator_chain"] == ["class HeapShape"]
 
 
+def test_hprof_dominators_under_a_memory_budget(capsys, monkeypatch, tmp_path):
+    """--memory below what the in-memory build needs: the same answers, built in work files in
+    $DUMPX_TMPDIR (which it leaves empty); a size that is none is a usage error (exit 2)."""
+    from conftest import fixture_file
+    import dumpx.hprof.workspace as W
+    p = str(fixture_file("hprof/out/heapshape-coops.hprof.gz"))
+    assert main(["hprof", "dominators", "--json", "--quiet", "--no-index", "--top", "5", p]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    monkeypatch.setattr(W, "SPILL_FROM", 0)
+    monkeypatch.setenv("DUMPX_TMPDIR", str(tmp_path))
+    made = []
+    real = W.WorkSpace.array
+    monkeypatch.setattr(W.WorkSpace, "array", lambda self, *a, **k: made.append(self.directory) or real(self, *a, **k))
+    assert main(["hprof", "dominators", "--json", "--quiet", "--no-index", "--memory", "1M", "--top", "5", p]) == 0
+    budget = json.loads(capsys.readouterr().out)
+    assert budget["top"] == plain["top"] and budget["findings"] == plain["findings"]
+    assert made and set(made) == {str(tmp_path)} and not any(tmp_path.iterdir())
+    assert main(["hprof", "dominators", "--quiet", "--no-index", "--memory", "lots", p]) == 2
+    assert "--memory" in capsys.readouterr().err
+
+
 def test_hprof_path(capsys):
     from conftest import fixture_file
     from dumpx.hprof import HeapDump
@@ -267,3 +288,4 @@ def test_goroutines_text_prints_each_buckets_stack(capsys):
     assert marked == ["main.locker"] and "sync.(*Mutex).Lock" in plain
     assert block[-1].strip().startswith("created by main.main") and "stuck/main.go:" in block[-1]
     assert "50: chan receive" in out and "  * main.consumer" in out
+

@@ -199,6 +199,23 @@ def test_examine_scans_a_heap_dump_once(monkeypatch):
     assert r.inputs[0].provenance["hprof_version"] == "1.0.2" and len(calls) == 1
 
 
+def test_examine_builds_the_graph_within_a_memory_budget(monkeypatch, tmp_path):
+    """``memory=`` reaches the graph build: below what the in-memory build needs it is made in
+    work files (and says so on the graph), with the same findings."""
+    import dumpx.hprof.graph as G
+    import dumpx.hprof.workspace as W
+    monkeypatch.setenv("DUMPX_CACHE_DIR", "off")
+    monkeypatch.setattr(W, "SPILL_FROM", 0)
+    spaces = []
+    real = G.build_graph
+    monkeypatch.setattr(G, "build_graph", lambda *a, **k: spaces.append(real(*a, **k)) or spaces[-1])
+    path = FIXTURES / "hprof/out/heapshape-coops.hprof.gz"
+    plain = _examine([path]).to_dict()["findings"]
+    budget = _examine([path], memory="1M").to_dict()["findings"]
+    assert [g.space.spill for g in spaces] == [False, True]
+    assert budget == plain and any(f["kind"] == "hprof-accumulation" for f in budget)
+
+
 def test_next_steps_read_as_python_calls_in_a_notebook():
     """From Python a next step names the call, not the command: each phrase of findings.API_PHRASES
     is in some next step the code writes (so the table cannot rot), and a finding shown in a

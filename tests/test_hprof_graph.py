@@ -283,3 +283,59 @@ def test_int64_vertex_ids_give_the_same_graph_and_answers(graph, monkeypatch, tm
     assert wide.referrers(table).rows() == graph.referrers(table).rows()
     from dumpx.hprof.graph import graph_findings
     assert graph_findings(wide).to_dicts() == graph_findings(graph).to_dicts()
+
+
+def test_a_build_under_a_memory_budget_keeps_its_arrays_in_work_files(graph, monkeypatch, tmp_path):
+    """``memory=`` below what the in-memory build needs: the pass hands its objects and
+    references to work files after every window, the sort, the edges and the dominator kernel's
+    arrays are mapped files in the work directory (unlinked: nothing is left there), and every
+    array and answer equals the in-memory build's, in int32 and in int64 vertex ids."""
+    import dumpx.hprof.graph as G
+    import dumpx.hprof.workspace as W
+    monkeypatch.setattr(W, "SPILL_FROM", 0)
+    monkeypatch.setattr(G, "GRAPH_WINDOW", 1 << 16)        # many windows, many drains
+    for limit in (2**31 - 1, 0):
+        monkeypatch.setattr(G, "VERTEX32_LIMIT", limit)
+        d = HeapDump(fixture_file("hprof/out/heapshape-coops.hprof.gz"), index=False)
+        g = G.build_graph(d, workdir=tmp_path, memory=1 << 20)
+        assert g.space.spill and g.space.files >= 12 and not any(tmp_path.iterdir())
+        assert mapped(g.indices) and mapped(g.idom) and mapped(g.retained) and mapped(g.ids)
+        for k in ("ids", "cls", "shallow", "indptr", "indices", "idom", "retained"):
+            assert np.array_equal(getattr(g, k), getattr(graph, k)), k
+        for k, a in g.arrays().items():
+            assert np.array_equal(a, graph.arrays()[k]), k
+        assert mapped(g.children()[1]) and mapped(g.bfs_parents())
+        from dumpx.hprof.graph import graph_findings
+        assert graph_findings(g).to_dicts() == graph_findings(graph).to_dicts()
+    # a budget the in-memory build fits in changes nothing
+    g = G.build_graph(HeapDump(fixture_file("hprof/out/heapshape-coops.hprof.gz"), index=False),
+                      memory=8 << 30)
+    assert not g.space.spill and not mapped(g.indices) and not mapped(g.idom)
+
+
+def mapped(a) -> bool:
+    """Whether an array's memory is a mapped file (through any views of it)."""
+    while a is not None:
+        if isinstance(a, np.memmap):
+            return True
+        a = getattr(a, "base", None)
+    return False
+
+
+def test_queries_on_a_graph_built_under_a_budget_keep_their_arrays_in_work_files(graph, monkeypatch):
+    """The queries that need per-object arrays of their own (retained size by class, the sorted
+    id index behind object-id lookups, referrers' fields) use the build's work files too, and
+    answer as the in-memory graph does."""
+    import dumpx.hprof.graph as G
+    import dumpx.hprof.workspace as W
+    monkeypatch.setattr(W, "SPILL_FROM", 0)
+    g = G.build_graph(HeapDump(fixture_file("hprof/out/heapshape-coops.hprof.gz"), index=False), memory=1)
+    made = g.space.files
+    assert g.retained_by_class().rows() == graph.retained_by_class().rows()
+    assert g.space.files > made + 3                  # group, stack, cursor, seen (and the children)
+    reg = Fields(graph.dump).static("HeapShape", "REGISTRY")
+    assert g.vertices([reg]).tolist() == graph.vertices([reg]).tolist()
+    assert mapped(g._order) and mapped(g._sorted)
+    e = int(graph.instances("HeapShape$CacheEntry")["vertex"][0])
+    assert g.fields(e).rows() == graph.fields(e).rows()
+    assert g.path_to(e, exclude_weak=True) == graph.path_to(e, exclude_weak=True)

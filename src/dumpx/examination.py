@@ -110,7 +110,7 @@ class Report:
         return f"<ol start='0'>{inputs}</ol>" + "".join(_finding(f, owner.get(id(f))) for f in self.findings[:100])
 
 
-def _examine_one(path, *, binaries, search_paths, expect, then, graph, inspect=None) -> Examined:
+def _examine_one(path, *, binaries, search_paths, expect, then, graph, inspect=None, memory=None) -> Examined:
     """``inspect(format, reader, examined)``, if given, runs after the readings while the reader is
     open (``dumpx.fleet`` takes its comparable facts there, without a second read)."""
     from . import formats
@@ -138,7 +138,7 @@ def _examine_one(path, *, binaries, search_paths, expect, then, graph, inspect=N
                                       reader.histogram().top_by_bytes(SECTION_ROWS)))
             if graph:
                 from .hprof.graph import graph_findings
-                g = reader.graph()
+                g = reader.graph(memory=memory)
                 e.findings.extend(graph_findings(g))
                 e.sections.append(_retainers(g))
         elif fmt == "elf-core":
@@ -217,15 +217,16 @@ def _backtraces(bts) -> Section:
 
 
 def examine(inputs: str | os.PathLike | Iterable[str | os.PathLike], *, binaries=(), search_paths=(),
-            expect=(), then=None, graph: bool = True) -> Report:
+            expect=(), then=None, graph: bool = True, memory: int | str | None = None) -> Report:
     """Read every input and run every analysis that applies: HPROF histogram *and* dominator
-    findings (``graph=False`` leaves the graph out), cores verified against ``binaries`` and the
+    findings (``graph=False`` leaves the graph out; ``memory``: a budget for the graph build, as
+    ``HeapDump.graph(memory=)``), cores verified against ``binaries`` and the
     paths they record before their backtraces are read, goroutine dumps with ``expect`` and a
     later dump ``then`` (the diff readings), py-spy captures and minidumps with their readings."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     return Report([_examine_one(p, binaries=binaries, search_paths=search_paths, expect=expect,
-                                then=then, graph=graph) for p in inputs])
+                                then=then, graph=graph, memory=memory) for p in inputs])
 
 
 __all__ = ["Examined", "Finding", "Report", "SCHEMA_VERSION", "examine"]

@@ -338,7 +338,7 @@ def retained_sizes(const vid_t[::1] idom, const vid_t[::1] preorder, const int64
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def retained_by_group(const vid_t[::1] kid_ptr, const vid_t[::1] kids, int64_t root,
-                      const int64_t[::1] group, const int64_t[::1] retained, int64_t ngroups):
+                      const int64_t[::1] group, const int64_t[::1] retained, int64_t ngroups, work=None):
     """Retained size of the set of all vertices of each group (class): the sum over the members
     that no other member dominates. One iterative walk of the dominator tree keeps, per group,
     how many members are on the current path."""
@@ -361,9 +361,9 @@ def retained_by_group(const vid_t[::1] kid_ptr, const vid_t[::1] kids, int64_t r
     out = np.zeros(ngroups, dtype=np.int64)
     cdef int64_t[::1] o = out
     cdef int64_t[::1] onpath = np.zeros(ngroups, dtype=np.int64)
-    cdef vid_t[::1] stack = np.empty(n + 1, dtype=dt)
-    cdef vid_t[::1] cursor = np.empty(n, dtype=dt)
-    cdef unsigned char[::1] seen = np.zeros(n, dtype=np.uint8)
+    cdef vid_t[::1] stack = new_array(work, n + 1, dt, None)
+    cdef vid_t[::1] cursor = new_array(work, n, dt, None)
+    cdef unsigned char[::1] seen = new_array(work, n, np.uint8, 0)
     stack[0] = <vid_t>root
     cursor[root] = kid_ptr[root]
     seen[root] = 1

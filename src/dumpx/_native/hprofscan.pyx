@@ -197,6 +197,63 @@ cdef inline uint64_t be8(const uint8_t* p) noexcept nogil:
     return (<uint64_t>be4(p) << 32) | be4(p + 4)
 
 
+cdef inline int64_t find_id(const uint64_t[::1] sorted_ids, int64_t ns, uint64_t x) noexcept nogil:
+    """Position of ``x`` in ``sorted_ids`` (``ns`` long, bounds checked by the caller), or ``ns``."""
+    cdef int64_t lo = 0, hi = ns, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if sorted_ids[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < ns and sorted_ids[lo] == x else ns
+
+
+cdef int check_vertices(const uint64_t[::1] sorted_ids, const vid_t[::1] order, int64_t n) except -1:
+    cdef int64_t j
+    if order.shape[0] != sorted_ids.shape[0]:
+        raise ValueError("sorted ids and their order differ in length")
+    for j in range(order.shape[0]):
+        if order[j] < 0 or order[j] >= n:
+            raise ValueError("order names a vertex outside the objects")
+    return 0
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def map_references(const uint64_t[::1] dst, const uint64_t[::1] sorted_ids, const vid_t[::1] order,
+                   int32_t[::1] count, vid_t[::1] out):
+    """``graph_edges`` for references kept outside the scanner (in work files, under a memory
+    budget): each id of ``dst`` becomes its vertex in ``out`` (as long as ``dst``; may be the same
+    memory, as each slot is read before anything at or after it is written); references to ids not
+    in the dump are dropped and ``count`` lowered for their source. Returns (kept, dangling)."""
+    cdef int64_t m = dst.shape[0], n = count.shape[0], ns = sorted_ids.shape[0]
+    cdef int64_t k = 0, w = 0, j, c, total = 0, dangling = 0, at
+    cdef uint64_t x
+    if out.shape[0] < m:
+        raise ValueError("the output is shorter than the references")
+    for j in range(n):
+        if count[j] < 0:
+            raise ValueError("negative reference count")
+        total += count[j]
+    if total != m:
+        raise ValueError(f"reference counts add up to {total}, not the {m} references given")
+    check_vertices(sorted_ids, order, n)
+    for j in range(n):
+        c = k + count[j]
+        while k < c:
+            x = dst[k]
+            k += 1
+            at = find_id(sorted_ids, ns, x)
+            if at < ns:
+                out[w] = order[at]
+                w += 1
+            else:
+                count[j] -= 1
+                dangling += 1
+    return w, dangling
+
+
 class ScanError(Exception):
     """(message, offset, expected): raised where the structure cannot be read past."""
 
@@ -425,6 +482,15 @@ cdef class Scanner:
         out["root_thread"] = vec_take(&self.e_rthread)
         return out
 
+    def graph_drain(self):
+        """The objects and raw references emitted since the last drain (``id``, ``cls``, ``size``
+        int64, ``count``, ``dst`` uint64 ids), handed over and forgotten: a caller under a memory
+        budget appends them to work files after each window, so the scanner never holds the graph.
+        Safe between feeds, which consume whole records only."""
+        return {"id": vec_take(&self.e_id).view(np.uint64), "cls": vec_take(&self.e_cls).astype(np.int32),
+                "size": vec_take(&self.e_size), "count": vec_take(&self.e_cnt).astype(np.int32),
+                "dst": vec_take(&self.e_dst).view(np.uint64)}
+
     @cython.boundscheck(False)
     @cython.wraparound(False)
     def graph_edges(self, const uint64_t[::1] sorted_ids, const vid_t[::1] order,
@@ -434,13 +500,11 @@ cdef class Scanner:
         (``order`` gives its vertex) and written over the front of its own 8-byte slot, so no
         second edge array is ever allocated; references to ids not in the dump are dropped and
         ``count`` lowered for their source. Returns (indices, dangling)."""
-        cdef int64_t m = self.e_dst.n, n = count.shape[0], k = 0, w = 0, j, c, lo, hi, mid
+        cdef int64_t m = self.e_dst.n, n = count.shape[0], k = 0, w = 0, j, c, lo
         cdef int64_t ns = sorted_ids.shape[0], r = roots.shape[0], total, dangling = 0
         cdef int64_t* d = self.e_dst.data
         cdef vid_t* out
         cdef uint64_t x
-        if order.shape[0] != ns:
-            raise ValueError("sorted ids and their order differ in length")
         total = 0
         for j in range(n):
             if count[j] < 0:
@@ -448,9 +512,7 @@ cdef class Scanner:
             total += count[j]
         if total != m:
             raise ValueError(f"reference counts add up to {total}, not the {m} references emitted")
-        for j in range(ns):
-            if order[j] < 0 or order[j] >= n:
-                raise ValueError("order names a vertex outside the objects")
+        check_vertices(sorted_ids, order, n)
         for j in range(r):
             if roots[j] < 0 or roots[j] >= n:
                 raise ValueError("a root names a vertex outside the objects")
@@ -460,15 +522,8 @@ cdef class Scanner:
             while k < c:
                 x = <uint64_t>d[k]                # read before the slot's front is written
                 k += 1
-                lo = 0
-                hi = ns
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    if sorted_ids[mid] < x:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                if lo < ns and sorted_ids[lo] == x:
+                lo = find_id(sorted_ids, ns, x)
+                if lo < ns:
                     out[w] = order[lo]
                     w += 1
                 else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 
 def add_parser(sub) -> None:
@@ -19,6 +20,8 @@ def add_parser(sub) -> None:
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", metavar="FILE", help="dumps of any supported kind")
     p.add_argument("--then", metavar="LATER", help="a later goroutine dump of the same process: the diff readings")
+    p.add_argument("--memory", metavar="SIZE", help="HPROF: a memory budget for the object graph (e.g. 8G; "
+                                                      "see dumpx hprof dominators --memory)")
     add_reading_options(p, top=50, schema="examine")
     p.set_defaults(run=run)
 
@@ -41,8 +44,14 @@ def add_reading_options(p, *, top: int, schema: str) -> None:
 
 def run(args) -> int:
     from ..examination import examine
+    from ..sources import parse_size
+    try:
+        memory = parse_size(args.memory) if args.memory else None
+    except ValueError as e:
+        print(f"dumpx: --memory: {e}", file=sys.stderr)
+        return 2
     report = examine(args.files, binaries=args.binary, search_paths=args.search_path, expect=args.expect,
-                     then=args.then, graph=not args.no_graph)
+                     then=args.then, graph=not args.no_graph, memory=memory)
     if args.html:
         from ..reporters import html_report
         with open(args.html, "w", encoding="utf-8") as f:

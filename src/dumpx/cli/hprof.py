@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 
 from ..render import safe_text
 from .jsonout import dumps
@@ -48,6 +49,10 @@ def _graph_command(hs, name: str, help_: str, run, object_id: bool = False):
     p.add_argument("--json", action="store_true", help="machine-readable output (schema/command.schema.json)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--snapshot", type=int, default=0, help="which heap dump of a multi-dump file")
+    p.add_argument("--memory", metavar="SIZE",
+                   help="a memory budget for building the graph (e.g. 8G): a dump whose in-memory build "
+                        "needs more (about 64 bytes per object) is built in memory-mapped work files in "
+                        "$DUMPX_TMPDIR instead, slower but within it")
     _index_options(p)
     p.set_defaults(run=run)
     return p
@@ -69,11 +74,27 @@ def _load(path: str, args):
     expect(path, "hprof")
     prog = Progress(f"scanning {safe_text(path)}", enabled=False if args.quiet else None)
     index = False if getattr(args, "no_index", False) else getattr(args, "index", None)
-    d = HeapDump(path, progress=prog, snapshot=args.snapshot, index=index)
+    memory = getattr(args, "memory", None)
+    if memory is not None:
+        from ..errors import DumpError
+        from ..sources import parse_size
+        try:
+            memory = parse_size(memory)
+        except ValueError as e:
+            raise DumpError(f"--memory: {e}", offset=None) from None
+    d = HeapDump(path, progress=prog, snapshot=args.snapshot, index=index, memory=memory)
     try:
         d.scan
     finally:
         prog.close()
+    if memory is not None:
+        from ..hprof.graph import object_count
+        from ..hprof.workspace import SORT_BYTES_PER_OBJECT
+        n = object_count(d)
+        if n * SORT_BYTES_PER_OBJECT > memory:
+            print(f"dumpx: warning: --memory {safe_text(args.memory)} is below what sorting the ids of {n:,} "
+                  f"objects holds in memory (about {n * SORT_BYTES_PER_OBJECT:,} bytes): the build will go over it",
+                  file=sys.stderr)
     return d
 
 

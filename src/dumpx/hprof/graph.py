@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._native.dominators import bfs_parents, dominators, largest, retained_by_group, tree_children
-from .._native.hprofscan import ScanError, Scanner
+from .._native.hprofscan import ScanError, Scanner, map_references
 from ..errors import CorruptDumpError
 from ..table import LazyColumn, Table
 from .layout import MAX_CLASS_DEPTH, class_model, instance_sizes
@@ -77,10 +77,15 @@ class HeapGraph:
                 "indices": self.indices, "idom": self.idom, "retained": self.retained,
                 "kid_ptr": ptr, "kids": kids, "bfs": self.bfs_parents(), **self.root_records}
 
+    def _work(self):
+        """The allocator for new per-vertex arrays: the build's work files when it spilled."""
+        space = getattr(self, "space", None)
+        return space if space is not None and space.spill else None
+
     def bfs_parents(self) -> np.ndarray:
         """Each vertex's parent on a shortest reference path from the GC roots (-1: unreached)."""
         if getattr(self, "_bfs", None) is None:
-            self._bfs = bfs_parents(self.indptr, self.indices, self.root)
+            self._bfs = bfs_parents(self.indptr, self.indices, self.root, work=self._work())
         return self._bfs
 
     def class_name(self, v: int) -> str:
@@ -111,8 +116,19 @@ class HeapGraph:
         """Vertices of many object ids (KeyError naming the first that is not in the dump); the
         sorted index this builds is kept."""
         if getattr(self, "_sorted", None) is None:
-            self._order = np.argsort(self.ids, kind="stable").astype(self.idom.dtype)
-            self._sorted = self.ids[self._order]
+            order = np.argsort(self.ids, kind="stable")
+            work = self._work()
+            if work is None:
+                self._order = order.astype(self.idom.dtype)
+                self._sorted = self.ids[self._order]
+            else:                              # under a memory budget: both in work files
+                self._order = work(len(order), self.idom.dtype)
+                self._sorted = work(len(order), self.ids.dtype)
+                for a in range(0, len(order), 1 << 24):
+                    part = order[a:a + (1 << 24)]
+                    self._order[a:a + len(part)] = part
+                    self._sorted[a:a + len(part)] = self.ids[part]
+                del order
         want = np.asarray([int(x) & (2**64 - 1) for x in object_ids], dtype=np.uint64)
         pos = np.minimum(np.searchsorted(self._sorted, want), len(self._sorted) - 1)
         bad = np.flatnonzero(self._sorted[pos] != want)
@@ -166,7 +182,7 @@ class HeapGraph:
     def children(self):
         """Dominator-tree children in CSR (ptr, kids; two vertex ids per object, kept)."""
         if not hasattr(self, "_kids"):
-            self._kids = tree_children(np.ascontiguousarray(self.idom), self.root)
+            self._kids = tree_children(np.ascontiguousarray(self.idom), self.root, work=self._work())
         return self._kids
 
     def dominated(self, v: int) -> int:
@@ -179,12 +195,19 @@ class HeapGraph:
         member of the same class are not counted twice), largest first."""
         names = self._names
         ncls = len(names)
-        c = self.cls.astype(np.int64)
-        group = np.where(c >= 0, c, np.where(c == CLASS_OBJECT, ncls, ncls + 1 + (-100 - c)))
-        group = np.concatenate([group, [-1]])
+        nv = len(self.cls)
+        work = self._work()
+        group = work(nv + 1, np.int64) if work is not None else np.empty(nv + 1, np.int64)
+        count = np.zeros(ncls + 13, np.int64)
+        for a in range(0, nv, 1 << 24):        # a chunk at a time: no per-object temporaries
+            c = self.cls[a:a + (1 << 24)].astype(np.int64)
+            g = np.where(c >= 0, c, np.where(c == CLASS_OBJECT, ncls, ncls + 1 + (-100 - c)))
+            group[a:a + len(g)] = g
+            count += np.bincount(g[self.idom[a:a + len(g)] >= 0], minlength=ncls + 13)
+        group[nv] = -1
         ptr, kids = self.children()
-        total = retained_by_group(ptr, kids, self.root, group, self.retained, ncls + 13)
-        count = np.bincount(group[:-1][self.idom[:-1] >= 0], minlength=ncls + 13)
+        total = retained_by_group(ptr, kids, self.root, group, self.retained, ncls + 13, work=work)
+        del group
         from .reader import ARRAY_CODES
         labels = list(names) + ["java.lang.Class"] + ["[" + ARRAY_CODES.get(t, "?") for t in range(12)]
         keep = np.flatnonzero(count > 0)
@@ -553,9 +576,10 @@ def _spill(arr: np.ndarray, workdir, name: str) -> np.ndarray:
 GRAPH_WINDOW = 64 << 20          # bytes of the mapped dump per feed of the graph pass
 
 
-def _feed_graph(sc, buf, start: int, progress) -> None:
+def _feed_graph(sc, buf, start: int, progress, after=None) -> None:
     """The graph pass over the mapped dump in windows, so that ``progress(done, total)`` is told
-    as it goes; a window that holds no whole record (a huge array) is doubled until it does."""
+    as it goes (and ``after()`` called after each window); a window that holds no whole record (a
+    huge array) is doubled until it does."""
     n = len(buf)
     pos = start
     window = GRAPH_WINDOW
@@ -567,19 +591,34 @@ def _feed_graph(sc, buf, start: int, progress) -> None:
             continue
         window = GRAPH_WINDOW
         pos += used
+        if after is not None:
+            after()
         if progress is not None:
             progress(pos, n)
         if end >= n:
             break
 
 
-def build_graph(dump: HeapDump, workdir=None, progress=None) -> HeapGraph:
+def object_count(dump: HeapDump) -> int:
+    """Objects the scan counted (instances, arrays and class objects): the graph's vertices."""
+    raw = dump.scan.raw
+    return int(raw["n_instances"]) + int(raw["n_objarrays"]) + int(raw["n_primarrays"]) + int(raw["n_classdumps"])
+
+
+def build_graph(dump: HeapDump, workdir=None, progress=None, memory: int | None = None) -> HeapGraph:
     """One more pass over the dump (mapped; a compressed one is spilled once) into a HeapGraph.
 
     With ``workdir`` the graph's arrays (ids, classes, sizes, CSR, dominators, retained sizes)
     are kept in memory-mapped files there once built, so analyses of a huge heap do not hold
-    them in RAM.
+    them in RAM. With ``memory`` (bytes) and a dump whose in-memory build would not fit in it,
+    the build itself keeps its large arrays in work files (``dumpx.hprof.workspace``; in
+    ``workdir`` when given, else ``$DUMPX_TMPDIR`` or the temporary directory): slower, within
+    the budget.
     """
+    import os
+
+    from .workspace import WorkSpace
+    space = WorkSpace.for_budget(memory, object_count(dump), workdir or os.environ.get("DUMPX_TMPDIR") or None)
     layout = dump.layout()
     ids, sizes, rs, rc, ro = _layout_arrays(dump, layout)
     prim = [0] * 12
@@ -592,45 +631,78 @@ def build_graph(dump: HeapDump, workdir=None, progress=None) -> HeapGraph:
     buf = dump.source.view().buffer
     phase = getattr(progress, "phase", None)
     if phase is not None:
-        phase("object graph: references")
+        phase("object graph: references" + (" (work files)" if space.spill else ""))
+    columns = after = None
+    if space.spill:
+        from .workspace import Column
+        columns = {k: Column(space, dt) for k, dt in (("id", np.uint64), ("cls", np.int32), ("size", np.int64),
+                                                     ("count", np.int32), ("dst", np.uint64))}
+
+        def after():
+            for k, a in sc.graph_drain().items():
+                columns[k].append(a)
     try:
-        _feed_graph(sc, buf, dump.header.length, progress)
+        _feed_graph(sc, buf, dump.header.length, progress, after)
     except ScanError as e:
         msg, off, expected = e.args
         dump.scan.problems.append(CorruptDumpError(msg, offset=off, expected=expected))
+    if columns is not None:
+        after()
     g = sc.graph_results()
+    if columns is not None:
+        g.update({k: c.array() for k, c in columns.items() if k not in ("size", "dst")})
     n = len(g["id"])
     if n == 0:
         raise CorruptDumpError("the heap dump holds no objects to build a graph from",
                                offset=dump.header.length, expected="heap dump records")
     vid = vertex_dtype(n + 1)
-    order = np.argsort(g["id"], kind="stable").astype(vid)
-    sorted_ids = g["id"][order]
+    order = np.argsort(g["id"], kind="stable")
+    if space.spill:
+        sorted_ids = space.array(n, np.uint64)
+        for a in range(0, n, 1 << 24):
+            sorted_ids[a:a + (1 << 24)] = g["id"][order[a:a + (1 << 24)]]
+        order = space.copy(order, vid)
+    else:
+        order = order.astype(vid)
+        sorted_ids = g["id"][order]
     root_records = _dense(g.pop("roots"), sorted_ids, order)
     kept = root_records >= 0
     root_info = {"root_vertex": root_records[kept], "root_kind": g.pop("root_kind")[kept],
                  "root_thread": g.pop("root_thread")[kept].astype(np.int64)}
     roots = np.unique(root_info["root_vertex"]).astype(vid)
     count = g.pop("count")
-    indices, dangling = sc.graph_edges(sorted_ids, order, count, roots)
+    if columns is None:
+        indices, dangling = sc.graph_edges(sorted_ids, order, count, roots)
+    else:
+        dst = columns["dst"].array()
+        indices = space.array(len(dst) + len(roots), vid)
+        kept_refs, dangling = map_references(dst, sorted_ids, order, count, indices)
+        del dst
+        indices[kept_refs:kept_refs + len(roots)] = roots
+        indices = indices[:kept_refs + len(roots)]
     del sc, order, sorted_ids
     # objects were emitted in order, so edges are already grouped by source; the virtual root
     # (vertex n) comes last, its edges (the GC roots) after every object's
-    indptr = np.zeros(n + 2, dtype=np.int32 if len(indices) < 2**31 else np.int64)
+    indptr = space.array(n + 2, np.int32 if len(indices) < 2**31 else np.int64, 0)
     np.cumsum(count, out=indptr[1:n + 1])
     indptr[n + 1] = indptr[n] + len(roots)
     del count
-    size = g.pop("size")
-    shallow = np.concatenate([size, np.zeros(1, size.dtype)])
-    del size
+    if columns is not None:
+        shallow = columns["size"].array(extra=1)
+    else:
+        size = g.pop("size")
+        shallow = np.concatenate([size, np.zeros(1, size.dtype)])
+        del size
     if phase is not None:
-        phase(f"dominators of {n:,} objects")
-    idom, retained = dominators(indptr, indices, n, shallow)
+        phase(f"dominators of {n:,} objects" + (" (work files)" if space.spill else ""))
+    idom, retained = dominators(indptr, indices, n, shallow, work=space if space.spill else None)
     arrays = {"ids": g["id"], "cls": g["cls"], "shallow": shallow, "indptr": indptr,
               "indices": indices, "idom": idom, "retained": retained, **root_info}
-    if workdir is not None:
+    if workdir is not None and not space.spill:
         arrays = {k: _spill(v, workdir, k) for k, v in arrays.items()}
-    return graph_from_arrays(dump, arrays, int(dangling))
+    hg = graph_from_arrays(dump, arrays, int(dangling))
+    hg.space = space
+    return hg
 
 
 def graph_from_arrays(dump: HeapDump, arrays: dict[str, np.ndarray], dangling: int,

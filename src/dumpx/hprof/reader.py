@@ -310,9 +310,11 @@ class HeapDump:
     The records are streamed once, on first use, by the native scanner.
     """
 
-    def __init__(self, source, detection=None, *, progress=None, snapshot: int = 0, index=None):
+    def __init__(self, source, detection=None, *, progress=None, snapshot: int = 0, index=None,
+                 memory: int | str | None = None):
         self.snapshot = snapshot
         self.index = index              # None: the cache directory; a path: there; False: none
+        self.memory = memory            # a budget for the graph build (bytes, or "8G"); None: none
         self.source = open_source(source)
         self.detection = detection
         self.header = read_header(self.source.head(64), self.source.name)
@@ -378,9 +380,14 @@ class HeapDump:
             self._index_loaded = ix.load(where, key) if where is not None else None
         return self._index_loaded
 
-    def graph(self):
+    def graph(self, memory: int | str | None = None):
         """The object graph with dominators and retained sizes (``dumpx.hprof.graph.HeapGraph``):
-        from the index when this dump's was built before, else built once and indexed."""
+        from the index when this dump's was built before, else built once and indexed.
+        ``memory`` (or the dump's ``memory``): a budget in bytes or as ``"8G"``; a graph whose
+        in-memory build would not fit in it is built in memory-mapped work files instead
+        (``dumpx.hprof.workspace``), slower but within it."""
+        if memory is not None:
+            self.memory = memory
         if getattr(self, "_graph", None) is None:
             from dataclasses import asdict
 
@@ -398,7 +405,11 @@ class HeapDump:
                     self._index_loaded = None           # nothing from it is kept: read the dump
                     self._scan = self._layout = self._histogram = None
             if getattr(self, "_graph", None) is None:
-                g = build_graph(self, progress=self._progress)
+                budget = self.memory
+                if isinstance(budget, str):
+                    from ..sources import parse_size
+                    budget = parse_size(budget)
+                g = build_graph(self, progress=self._progress, memory=budget)
                 close = getattr(self._progress, "close", None)
                 if close is not None:
                     close()

@@ -1,0 +1,100 @@
+"""Where the object graph's large arrays live while it is built and queried.
+
+Without a memory budget they are ordinary numpy arrays. With one (``HeapDump(memory=...)``,
+``--memory 8G``) and a graph whose in-memory build would not fit in it, every array of at least
+``SPILL_FROM`` bytes is a shared mapping of an unlinked file in the work directory: only the pages
+in use are resident, and the kernel writes dirty pages back and drops them when memory is short,
+so the build trades speed for staying inside the budget instead of failing. Nothing is left on
+disk: the files are unlinked when created and their space returns when the arrays are dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+SPILL_FROM = 16 << 20             # arrays below this stay in memory even under a budget
+IN_MEMORY_BYTES_PER_OBJECT = 64   # the whole dominators command's measured peak, rounded up
+SORT_BYTES_PER_OBJECT = 16        # the id sort's own arrays (int64 order and its merge buffer), never spilled
+
+
+class WorkSpace:
+    """Allocates the graph's arrays: in memory, or (``spill``) in memory-mapped work files."""
+
+    def __init__(self, spill: bool = False, directory: str | os.PathLike | None = None):
+        self.spill = spill
+        self.directory = os.fspath(directory) if directory is not None else tempfile.gettempdir()
+        self.files = 0                 # work files made so far (for the tests and the report)
+        self.bytes = 0                 # and their bytes
+
+    @classmethod
+    def for_budget(cls, budget: int | None, objects: int, directory=None) -> "WorkSpace":
+        """In memory when ``objects`` fit the budget at the in-memory peak per object, else spilled
+        (with a warning when the budget is below what the id sort alone holds in memory)."""
+        if budget is not None and objects * SORT_BYTES_PER_OBJECT > budget:
+            import warnings
+
+            from ..errors import DumpWarning
+            warnings.warn(DumpWarning(
+                f"dumpx: a memory budget of {budget:,} bytes is below what sorting the ids of {objects:,} "
+                f"objects holds in memory (about {objects * SORT_BYTES_PER_OBJECT:,} bytes): the graph "
+                f"build will go over it"), stacklevel=3)
+        return cls(spill=budget is not None and objects * IN_MEMORY_BYTES_PER_OBJECT > budget,
+                   directory=directory)
+
+    def array(self, length: int, dtype, fill=None) -> np.ndarray:
+        """A new 1-d array (``fill`` None: contents undefined; a work file starts as zeros)."""
+        dtype = np.dtype(dtype)
+        length = int(length)
+        if not self.spill or length * dtype.itemsize < SPILL_FROM:
+            return np.empty(length, dtype) if fill is None else np.full(length, fill, dtype)
+        with tempfile.TemporaryFile(dir=self.directory, prefix="dumpx-graph-") as f:
+            f.truncate(length * dtype.itemsize)
+            a = np.memmap(f, dtype=dtype, mode="r+", shape=(length,))
+        self.files += 1
+        self.bytes += length * dtype.itemsize
+        if fill is not None and fill != 0:
+            for s in range(0, length, 1 << 24):
+                a[s:s + (1 << 24)] = fill
+        return a.view(np.ndarray)
+
+    def __call__(self, length: int, dtype, fill=None) -> np.ndarray:
+        return self.array(length, dtype, fill)
+
+    def copy(self, a: np.ndarray, dtype=None) -> np.ndarray:
+        """``a`` (converted to ``dtype``) in a new array of this space, a chunk at a time."""
+        out = self.array(len(a), dtype or a.dtype)
+        for s in range(0, len(a), 1 << 24):
+            out[s:s + (1 << 24)] = a[s:s + (1 << 24)]
+        return out
+
+
+class Column:
+    """An array appended to a chunk at a time (the graph pass's objects and references, when
+    spilling): a work file written sequentially, mapped when complete."""
+
+    def __init__(self, space: WorkSpace, dtype):
+        self.space = space
+        self.dtype = np.dtype(dtype)
+        self.n = 0
+        self._file = tempfile.TemporaryFile(dir=space.directory, prefix="dumpx-graph-")
+
+    def append(self, a: np.ndarray) -> None:
+        a = np.ascontiguousarray(a, dtype=self.dtype)
+        self._file.write(memoryview(a).cast("B"))
+        self.n += len(a)
+
+    def array(self, extra: int = 0) -> np.ndarray:
+        """The whole column with ``extra`` zero entries after it, mapped; the column is done with."""
+        f, self._file = self._file, None
+        with f:
+            size = (self.n + extra) * self.dtype.itemsize
+            if size == 0:
+                return np.zeros(0, self.dtype)
+            f.truncate(size)
+            f.flush()
+            self.space.files += 1
+            self.space.bytes += size
+            return np.memmap(f, dtype=self.dtype, mode="r+", shape=(self.n + extra,)).view(np.ndarray)
