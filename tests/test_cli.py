@@ -289,3 +289,33 @@ def test_goroutines_text_prints_each_buckets_stack(capsys):
     assert block[-1].strip().startswith("created by main.main") and "stuck/main.go:" in block[-1]
     assert "50: chan receive" in out and "  * main.consumer" in out
 
+
+@pytest.mark.parametrize("argv", [
+    ["hprof", "dominators", "--memory", "8G", "--top", "3", "heap.hprof"],
+    ["--max-decompressed", "5G", "core", "bt", "--all", "core.1"],
+    ["--max-decompressed=5G", "goroutines", "--expect", "handler", "dump.txt"],
+    ["minidump", "bt", "crash.dmp", "--binary", "./app"],
+    ["examine", "a", "b", "--memory", "1G"], ["fleet", "x/*.txt", "--workers", "2"],
+    ["info", "core"], ["pyspy", "capture"],
+])
+def test_a_run_builds_only_its_commands_parser_and_reads_the_same(argv):
+    """The parser of the one command named gives the same arguments as the whole parser (a run
+    does not import or build the other seven)."""
+    from dumpx.cli import build_parser, command_of
+    assert command_of(argv) == next(a for a in argv if a in {"hprof", "core", "goroutines", "minidump",
+                                                           "examine", "fleet", "info", "pyspy"})
+    one, full = build_parser(command_of(argv)).parse_args(argv), build_parser().parse_args(argv)
+    assert vars(one) == vars(full)
+
+
+def test_help_and_unknown_commands_still_see_every_command(capsys):
+    from dumpx.cli import COMMANDS, command_of
+    assert command_of(["--help"]) is None and command_of(["nonsense", "x"]) is None and command_of([]) is None
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS)
+    with pytest.raises(SystemExit) as e:
+        main(["nonsense"])
+    assert e.value.code == 2 and "minidump" in capsys.readouterr().err

@@ -8,19 +8,30 @@ import warnings
 
 from ..errors import DumpError, DumpWarning
 from ..render import safe_text
-from . import core as _core
-from . import examine as _examine
-from . import fleet as _fleet
-from . import goroutines as _goroutines
-from . import hprof as _hprof
-from . import info as _info
-from . import minidump as _minidump
-from . import pyspy as _pyspy
 
-COMMANDS = [_examine, _fleet, _info, _hprof, _goroutines, _pyspy, _core, _minidump]
+# command name -> the module that adds its parser and runs it, in the order --help lists them
+COMMANDS = {"examine": "examine", "fleet": "fleet", "info": "info", "hprof": "hprof",
+            "goroutines": "goroutines", "pyspy": "pyspy", "core": "core", "minidump": "minidump"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: list[str]) -> str | None:
+    """The command an argument list names (its first positional argument past the global
+    options), or None: then every command's parser is built, as for ``--help``."""
+    it = iter(argv)
+    for a in it:
+        if a == "--max-decompressed":
+            next(it, None)
+        elif not a.startswith("-"):
+            return a if a in COMMANDS else None
+        elif a in ("-h", "--help"):
+            return None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: every command's, or ``only`` the named one's (a run imports
+    and builds just the command it runs)."""
+    import importlib
     from .. import __version__
     p = argparse.ArgumentParser(
         prog="dumpx", description="Cross-examine crash and heap dumps.",
@@ -31,13 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cap on the bytes a compressed dump may decompress to (e.g. 50G; default: 90%% of the "
                         "work directory's free space when spilling, DUMPX_MAX_DECOMPRESSED when set)")
     sub = p.add_subparsers(dest="command", required=True)
-    for mod in COMMANDS:
-        mod.add_parser(sub)
+    for name, mod in COMMANDS.items():
+        if only is None or name == only:
+            importlib.import_module(f"{__name__}.{mod}").add_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(command_of(argv)).parse_args(argv)
     import os
     from ..sources import parse_size
     given = args.max_decompressed or os.environ.get("DUMPX_MAX_DECOMPRESSED")
