@@ -84,6 +84,37 @@ def test_damaged_dumps_build_a_graph_or_raise_dump_errors(cut, flips):
         pass
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cut=st.floats(0.05, 1), flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 7)), max_size=4))
+def test_damaged_dumps_under_a_memory_budget_read_as_in_memory(cut, flips):
+    """A cut or bit-flipped real dump built in work files: the same error, or the same graph and
+    the same problems, as the in-memory build."""
+    import dumpx.hprof.workspace as W
+    data = bytearray(_AGENT.setdefault("d", real_dump("hprof/sun_jdk6_31_hprofagent_compressedOops.hprof").read_bytes()))
+    for pos, bit in flips:
+        data[pos % len(data)] ^= 1 << bit
+    data = bytes(data[: int(len(data) * cut)])
+
+    def build(memory):
+        try:
+            d = HeapDump(data, index=False)
+            g = build_graph(d, memory=memory)
+        except DumpError as e:
+            return ("error", type(e).__name__, str(e)), None
+        return ("graph", [str(p) for p in d.scan.problems]), g
+    saved = W.SPILL_FROM
+    W.SPILL_FROM = 0
+    try:
+        (a, ga), (b, gb) = build(None), build(1)
+    finally:
+        W.SPILL_FROM = saved
+    assert a == b
+    if ga is not None:
+        assert gb.space.spill or len(ga.ids) == 0
+        for k in ("ids", "cls", "shallow", "indptr", "indices", "idom", "retained"):
+            assert np.array_equal(getattr(ga, k), getattr(gb, k)), k
+
+
 def test_retained_by_class_and_paths(graph):
     by = {r["class_name"]: r for r in graph.retained_by_class().rows()}
     # every CacheEntry holds its own byte[24]: 20000 x (32 + 40)
