@@ -221,15 +221,13 @@ cdef int check_vertices(const uint64_t[::1] sorted_ids, const vid_t[::1] order, 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def map_references(const uint64_t[::1] dst, const uint64_t[::1] sorted_ids, const vid_t[::1] order,
-                   int32_t[::1] count, vid_t[::1] out):
-    """``graph_edges`` for references kept outside the scanner (in work files, under a memory
-    budget): each id of ``dst`` becomes its vertex in ``out`` (as long as ``dst``; may be the same
-    memory, as each slot is read before anything at or after it is written); references to ids not
-    in the dump are dropped and ``count`` lowered for their source. Returns (kept, dangling)."""
+cdef int64_t map_into(const uint64_t[::1] dst, const uint64_t[::1] sorted_ids, const vid_t[::1] order,
+                      int32_t[::1] count, vid_t[::1] out, int64_t* dangling) except -1:
+    """Each id of ``dst`` as its vertex in ``out``, dropping ids not in the dump (``count``
+    lowered for their source, ``dangling`` counted); returns how many were kept. ``out`` may be
+    ``dst``'s own memory: each slot is read before anything at or after it is written."""
     cdef int64_t m = dst.shape[0], n = count.shape[0], ns = sorted_ids.shape[0]
-    cdef int64_t k = 0, w = 0, j, c, total = 0, dangling = 0, at
-    cdef uint64_t x
+    cdef int64_t k = 0, w = 0, j, c, total = 0, at
     if out.shape[0] < m:
         raise ValueError("the output is shorter than the references")
     for j in range(n):
@@ -242,16 +240,24 @@ def map_references(const uint64_t[::1] dst, const uint64_t[::1] sorted_ids, cons
     for j in range(n):
         c = k + count[j]
         while k < c:
-            x = dst[k]
+            at = find_id(sorted_ids, ns, dst[k])
             k += 1
-            at = find_id(sorted_ids, ns, x)
             if at < ns:
                 out[w] = order[at]
                 w += 1
             else:
                 count[j] -= 1
-                dangling += 1
-    return w, dangling
+                dangling[0] += 1
+    return w
+
+
+def map_references(const uint64_t[::1] dst, const uint64_t[::1] sorted_ids, const vid_t[::1] order,
+                   int32_t[::1] count, vid_t[::1] out):
+    """``Scanner.graph_edges`` for references kept outside the scanner (in work files, under a
+    memory budget): returns (kept, dangling), the kept vertices at the front of ``out``."""
+    cdef int64_t dangling = 0
+    kept = map_into(dst, sorted_ids, order, count, out, &dangling)
+    return kept, dangling
 
 
 class ScanError(Exception):
@@ -500,35 +506,23 @@ cdef class Scanner:
         (``order`` gives its vertex) and written over the front of its own 8-byte slot, so no
         second edge array is ever allocated; references to ids not in the dump are dropped and
         ``count`` lowered for their source. Returns (indices, dangling)."""
-        cdef int64_t m = self.e_dst.n, n = count.shape[0], k = 0, w = 0, j, c, lo
-        cdef int64_t ns = sorted_ids.shape[0], r = roots.shape[0], total, dangling = 0
+        cdef int64_t m = self.e_dst.n, n = count.shape[0], r = roots.shape[0], w, j, dangling = 0
         cdef int64_t* d = self.e_dst.data
         cdef vid_t* out
-        cdef uint64_t x
-        total = 0
-        for j in range(n):
-            if count[j] < 0:
-                raise ValueError("negative reference count")
-            total += count[j]
-        if total != m:
-            raise ValueError(f"reference counts add up to {total}, not the {m} references emitted")
-        check_vertices(sorted_ids, order, n)
         for j in range(r):
             if roots[j] < 0 or roots[j] >= n:
                 raise ValueError("a root names a vertex outside the objects")
-        out = <vid_t*>d
-        for j in range(n):
-            c = k + count[j]
-            while k < c:
-                x = <uint64_t>d[k]                # read before the slot's front is written
-                k += 1
-                lo = find_id(sorted_ids, ns, x)
-                if lo < ns:
-                    out[w] = order[lo]
-                    w += 1
-                else:
-                    count[j] -= 1
-                    dangling += 1
+        cdef const uint64_t[::1] ids_in
+        cdef vid_t[::1] vertices_out
+        if m:                                  # the same memory, read as ids and written as vertices
+            ids_in = <uint64_t[:m]><uint64_t*>d
+            vertices_out = <vid_t[:m]><vid_t*>d
+        else:
+            ids_in = np.zeros(0, np.uint64)
+            vertices_out = np.zeros(0, np.int32 if vid_t is int32_t else np.int64)
+        w = map_into(ids_in, sorted_ids, order, count, vertices_out, &dangling)
+        ids_in = None
+        vertices_out = None
         out = <vid_t*>realloc(d, max(w + r, 1) * sizeof(vid_t))
         if out == NULL:
             raise MemoryError()
