@@ -149,7 +149,7 @@ def test_findings_name_the_accumulation_and_the_red_herring(graph):
 
 def test_spilled_graph_equals_the_in_memory_one(graph, tmp_path):
     g2 = build_graph(HeapDump(fixture_file("hprof/out/heapshape-coops.hprof.gz")), workdir=tmp_path)
-    assert isinstance(g2.retained.base, np.memmap) and any(tmp_path.iterdir())   # a view of a mapped file
+    assert mapped(g2.retained) and mapped(g2.idom) and not any(tmp_path.iterdir())   # unlinked mapped files
     assert np.array_equal(g2.retained, graph.retained) and np.array_equal(g2.idom, graph.idom)
     assert g2.top_retained(3).rows() == graph.top_retained(3).rows()
 

@@ -563,16 +563,6 @@ def _dense(x: np.ndarray, sorted_ids: np.ndarray, order: np.ndarray, chunk: int 
     return out
 
 
-def _spill(arr: np.ndarray, workdir, name: str) -> np.ndarray:
-    """``arr`` moved into a memory-mapped file under ``workdir`` (its RAM is then released)."""
-    import os
-    path = os.path.join(os.fspath(workdir), f"dumpx-graph-{os.getpid()}-{name}.npy")
-    m = np.lib.format.open_memmap(path, mode="w+", dtype=arr.dtype, shape=arr.shape)
-    m[...] = arr
-    m.flush()
-    return np.load(path, mmap_mode="r")
-
-
 GRAPH_WINDOW = 64 << 20          # bytes of the mapped dump per feed of the graph pass
 
 
@@ -608,12 +598,11 @@ def object_count(dump: HeapDump) -> int:
 def build_graph(dump: HeapDump, workdir=None, progress=None, memory: int | None = None) -> HeapGraph:
     """One more pass over the dump (mapped; a compressed one is spilled once) into a HeapGraph.
 
-    With ``workdir`` the graph's arrays (ids, classes, sizes, CSR, dominators, retained sizes)
-    are kept in memory-mapped files there once built, so analyses of a huge heap do not hold
-    them in RAM. With ``memory`` (bytes) and a dump whose in-memory build would not fit in it,
-    the build itself keeps its large arrays in work files (``dumpx.hprof.workspace``; in
-    ``workdir`` when given, else ``$DUMPX_TMPDIR`` or the temporary directory): slower, within
-    the budget.
+    With ``memory`` (bytes) and a dump whose in-memory build would not fit in it, the build
+    keeps its large arrays in work files (``dumpx.hprof.workspace``: unlinked memory-mapped files
+    in ``workdir``, else ``$DUMPX_TMPDIR`` or the temporary directory): slower, within the budget.
+    ``workdir`` alone moves the built graph's arrays into work files there, so that analyses of
+    a huge heap do not hold them in RAM.
     """
     import os
 
@@ -699,7 +688,8 @@ def build_graph(dump: HeapDump, workdir=None, progress=None, memory: int | None 
     arrays = {"ids": g["id"], "cls": g["cls"], "shallow": shallow, "indptr": indptr,
               "indices": indices, "idom": idom, "retained": retained, **root_info}
     if workdir is not None and not space.spill:
-        arrays = {k: _spill(v, workdir, k) for k, v in arrays.items()}
+        moved = WorkSpace(spill=True, directory=workdir, spill_from=0)
+        arrays = {k: moved.copy(v) for k, v in arrays.items()}
     hg = graph_from_arrays(dump, arrays, int(dangling))
     hg.space = space
     return hg

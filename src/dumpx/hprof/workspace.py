@@ -23,8 +23,10 @@ SORT_BYTES_PER_OBJECT = 16        # the id sort's own arrays (int64 order and it
 class WorkSpace:
     """Allocates the graph's arrays: in memory, or (``spill``) in memory-mapped work files."""
 
-    def __init__(self, spill: bool = False, directory: str | os.PathLike | None = None):
+    def __init__(self, spill: bool = False, directory: str | os.PathLike | None = None,
+                 spill_from: int | None = None):
         self.spill = spill
+        self.spill_from = spill_from   # None: SPILL_FROM
         self.directory = os.fspath(directory) if directory is not None else tempfile.gettempdir()
         self.files = 0                 # work files made so far (for the tests and the report)
         self.bytes = 0                 # and their bytes
@@ -48,7 +50,8 @@ class WorkSpace:
         """A new 1-d array (``fill`` None: contents undefined; a work file starts as zeros)."""
         dtype = np.dtype(dtype)
         length = int(length)
-        if not self.spill or length * dtype.itemsize < SPILL_FROM:
+        if not self.spill or length == 0 or length * dtype.itemsize < (
+                SPILL_FROM if self.spill_from is None else self.spill_from):
             return np.empty(length, dtype) if fill is None else np.full(length, fill, dtype)
         with tempfile.TemporaryFile(dir=self.directory, prefix="dumpx-graph-") as f:
             f.truncate(length * dtype.itemsize)
