@@ -370,3 +370,22 @@ def test_queries_on_a_graph_built_under_a_budget_keep_their_arrays_in_work_files
     e = int(graph.instances("HeapShape$CacheEntry")["vertex"][0])
     assert g.fields(e).rows() == graph.fields(e).rows()
     assert g.path_to(e, exclude_weak=True) == graph.path_to(e, exclude_weak=True)
+
+
+def test_work_space_arrays_and_columns(tmp_path):
+    """Work files by construction: filled as asked, columns joined in order with zero room after
+    them, empty arrays without a file, and nothing left in the directory."""
+    from dumpx.hprof.workspace import Column, WorkSpace
+    w = WorkSpace(spill=True, directory=tmp_path, spill_from=0)
+    assert len(w.array(0, np.int64)) == 0 and w.files == 0
+    a = w.array(1000, np.int32, -1)
+    assert mapped(a) and (a == -1).all() and (w.array(10, np.int64, 0) == 0).all()
+    assert np.array_equal(w.copy(np.arange(7), np.int16), np.arange(7)) and w.files == 3
+    c = Column(w, np.uint64)
+    for part in (np.arange(3), np.arange(10, 15), np.zeros(0)):
+        c.append(part)
+    col = c.array(extra=2)
+    assert col.tolist() == [0, 1, 2, 10, 11, 12, 13, 14, 0, 0] and mapped(col)
+    assert w.bytes == 1000 * 4 + 10 * 8 + 7 * 2 + 10 * 8 and not any(tmp_path.iterdir())
+    small = WorkSpace(spill=True, directory=tmp_path)         # below SPILL_FROM: in memory
+    assert not mapped(small.array(100, np.int32))
