@@ -43,3 +43,27 @@ def walk(text: str) -> list[dict]:
             cur["lines"].pop()
             cur = None
     return out
+
+
+def reference_diff(before, after) -> list[tuple]:
+    """The diff of two goroutine dumps made the plain way, one stack object per bucket: key =
+    (state, or "(any state)" when one dump's states are inferred and the other's read; the
+    stack's functions outside the runtime, or all of them), the dump writer's buckets left out.
+    Rows (state, top function, before, after, growth, status), sorted."""
+    from dumpx.goroutines.idle import is_dump_writer
+    by_state = before.state_inferred == after.state_inferred
+    tops: dict = {}
+
+    def keyed(d):
+        out: dict = {}
+        for r in d.buckets().rows():
+            st = d.stacks[int(r["stack"])]
+            if is_dump_writer(st.functions()):
+                continue
+            k = (r["state"] if by_state else "(any state)", st.user_functions() or st.functions())
+            out[k] = out.get(k, 0) + r["count"]
+            tops[k] = st.top()
+        return out
+    a, b = keyed(before), keyed(after)
+    return sorted((k[0], tops[k], a.get(k, 0), b.get(k, 0), b.get(k, 0) - a.get(k, 0),
+                   "appeared" if k not in a else "vanished" if k not in b else "") for k in set(a) | set(b))

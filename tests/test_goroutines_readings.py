@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -427,3 +428,48 @@ def test_stuck_buckets_of_different_packages_are_not_summed_into_one_reading(tmp
     p.write_bytes(_dump(blocks))
     got = {f.evidence[2].value: f.evidence[0].value for f in dumpx.open(p).findings().of_kind("go-absent-producer")}
     assert got == {"main.wait": 20, "example.com/queue.(*Q).pop": 30}
+
+
+@pytest.mark.parametrize("before,after", [
+    ("stuck.debug2.txt", "stuck.later.debug2.txt"), ("stuck.later.debug2.txt", "stuck.debug2.txt"),
+    ("incident.died.debug1.txt", "incident.died.debug2.txt.gz"), ("incident.healthy.debug2.txt", "incident.died.debug2.txt.gz"),
+    ("fleet.healthy-40.debug2.txt", "fleet.died-50.debug2.txt"), ("stuck.debug1.txt", "stuck.debug2.txt"),
+    ("stuck.sigquit.txt", "stuck.panic.txt"), ("stuck.debug0.pb.gz", "stuck.later.debug2.txt"),
+])
+def test_diff_equals_the_plain_one_stack_object_per_bucket_reference(before, after):
+    """The array diff (keys as byte strings of function ids shared by both dumps) gives the rows
+    of tests/go_reference.reference_diff, the plain way, on every pair of formats of the fixtures."""
+    from go_reference import reference_diff
+    a, b = dumpx.open(fixture_file(f"{OUT}/{before}")), dumpx.open(fixture_file(f"{OUT}/{after}"))
+    t = analysis.diff(a, b)
+    got = sorted(zip(t["state"].tolist(), t["top_function"].tolist(), t["before"].tolist(),
+                     t["after"].tolist(), t["growth"].tolist(), t["status"].tolist()))
+    assert got == reference_diff(a, b) and len(got) > 0
+    g = np.abs(t["growth"])
+    assert (g[:-1] >= g[1:]).all()                        # the largest change first
+
+
+def test_diff_of_many_changed_buckets_lists_fifty_and_sums_the_rest(tmp_path):
+    """Thousands of buckets gone between two dumps (another build, a restart): the 50 largest
+    changes as findings and one go-diff-unlisted with what the rest add up to, from the diff table."""
+    def dump(prefix, n):
+        blocks = []
+        for k in range(n):
+            blocks.append(f"goroutine {k + 1} [chan receive]:\nmain.{prefix}{k}(...)\n\t/app/main.go:{k + 1} +0x1\n"
+                          f"created by main.main in goroutine 1\n\t/app/main.go:9 +0x2\n")
+        p = tmp_path / f"{prefix}.txt"
+        p.write_text("\n".join(blocks))
+        return dumpx.open(p)
+    a, b = dump("old", 3000), dump("new", 10)
+    fs = a.findings(diff=b)
+    listed = [f for f in fs if f.kind == "go-diff-vanished"]
+    rest = [f for f in fs if f.kind == "go-diff-unlisted"]
+    assert len(listed) == analysis.DIFF_LISTED and len(rest) == 1
+    ev = {e.label: e.value for e in rest[0].evidence}
+    assert ev["buckets gone, not listed"] == 3000 - analysis.DIFF_LISTED
+    assert ev["goroutines in them"] == 3000 - analysis.DIFF_LISTED
+    t = analysis.diff(a, b)
+    assert int((t["status"] == "vanished").sum()) == 3000 and int((t["status"] == "appeared").sum()) == 10
+    from go_reference import reference_diff
+    assert sorted(zip(t["state"].tolist(), t["top_function"].tolist(), t["before"].tolist(), t["after"].tolist(),
+                      t["growth"].tolist(), t["status"].tolist())) == reference_diff(a, b)

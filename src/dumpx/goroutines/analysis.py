@@ -9,7 +9,7 @@ from ..errors import TruncatedDumpError
 from ..findings import Evidence, Finding, Findings, Severity
 from ..table import LazyColumn, Table
 from .idle import DUMP_WRITERS, IDLE_BY_DESIGN, SLEEP, expect_matcher, idle_reason, is_dump_writer
-from .model import GoroutineDump, package, plumbing_package
+from .model import GoroutineDump, package, plumbing_package, runtime_package
 
 PARKED = ("chan receive", "chan send", "select", "sync.Mutex.Lock", "sync.RWMutex.Lock",
           "sync.RWMutex.RLock", "sync.WaitGroup.Wait", "sync.Cond.Wait", "semacquire", "IO wait",
@@ -467,50 +467,118 @@ def _absent_counterparts(d, ix, stuck) -> Findings:
     return out
 
 
+def _diff_side(d: GoroutineDump, by_state: bool, funcs: dict, seqs: dict, states: dict):
+    """Per group of ``d`` (the dump writer's left out): a state id and a stack-key id shared with
+    the other dump. The key is the stack's functions outside the runtime (all of them when it has
+    none), as one byte string of ids from ``funcs``, one dict over the distinct names of both
+    dumps; equal keys are equal sequences, compared in full. Linear in frames + distinct stacks."""
+    ix = _index(d)
+    T = ix.T
+    S, F = len(T), len(T.func_package)
+    fid = np.fromiter((funcs.setdefault(n, len(funcs)) for n in T.func_names), np.int64, count=F)
+    rt = (np.array([runtime_package(p) for p in T.package_names] or [False], bool)[T.func_package]
+          if F else np.zeros(0, bool))
+    fs = T.frame_stack()
+    user = ~rt[T.func] if len(T.func) else np.zeros(0, bool)
+    n_user = np.bincount(fs[user], minlength=S) if S else np.zeros(0, np.int64)
+    sel = user | (n_user[fs] == 0) if len(T.func) else np.zeros(0, bool)
+    flat = fid[T.func[sel]].astype("<i8").tobytes()
+    ends = np.cumsum(np.bincount(fs[sel], minlength=S)) * 8 if S else np.zeros(0, np.int64)
+    starts = np.concatenate([[0], ends[:-1]]) if S else ends
+    key = np.fromiter((seqs.setdefault(flat[x:y], len(seqs)) for x, y in zip(starts.tolist(), ends.tolist())),
+                      np.int64, count=S)
+    keep = ~ix.writer
+    if by_state:
+        sid = np.array([states.setdefault(st, len(states)) for st in list(d.states) + [""]], np.int64)[d.group_state]
+    else:
+        sid = np.full(len(ix.gstack), states.setdefault("(any state)", len(states)), np.int64)
+    return sid[keep], key[ix.gstack[keep]], ix.count[keep], ix.gstack[keep], ix
+
+
 def diff(before: GoroutineDump, after: GoroutineDump) -> Table:
-    """Buckets (state + stack, arguments ignored) that appeared, vanished, grew or shrank."""
-    tops: dict = {}
-
-    # a state inferred in one format and read in the other cannot be compared: match by stack only
+    """Buckets (state + stack, arguments ignored) that appeared, vanished, grew or shrank, the
+    largest change first. A state inferred in one dump and read in the other cannot be compared:
+    then buckets are matched by stack only, under the state "(any state)". Array operations over
+    the distinct stacks of both dumps (kept once made for the same pair)."""
+    cached = getattr(before, "_diff_cache", None)
+    if cached is not None and cached[0] is after:
+        return cached[1]
     by_state = before.state_inferred == after.state_inferred
+    funcs: dict = {}
+    seqs: dict = {}
+    states: dict = {}
+    sa, ka, ca, ga, ixa = _diff_side(before, by_state, funcs, seqs, states)
+    sb, kb, cb, gb, ixb = _diff_side(after, by_state, funcs, seqs, states)
+    nk = max(len(seqs), 1)
+    ck = np.concatenate([sa * nk + ka, sb * nk + kb])
+    uk, inv = np.unique(ck, return_inverse=True)
+    inv = inv.reshape(-1)
+    na = len(ka)
+    n_before = np.bincount(inv[:na], weights=ca, minlength=len(uk)).astype(np.int64)
+    n_after = np.bincount(inv[na:], weights=cb, minlength=len(uk)).astype(np.int64)
+    in_a = np.bincount(inv[:na], minlength=len(uk)) > 0
+    in_b = np.bincount(inv[na:], minlength=len(uk)) > 0
+    # a key's top function: from the later dump's stack where it has one
+    rep = np.full(len(uk), -1, np.int64)
+    rep[inv[:na]] = np.arange(na)
+    rep[inv[na:]] = na + np.arange(len(kb))
+    growth = n_after - n_before
+    order = np.lexsort((uk, -n_after, -np.abs(growth)))
+    state_names = np.array(list(states) or [""], dtype=object)
+    stack_of = np.concatenate([ga, gb])
+    sides = ((ixa.T, ixa.stack_top), (ixb.T, ixb.stack_top))
 
-    def keyed(d):
-        b = buckets(d, exact=False)
-        out = {}
-        for r in b.rows():
-            st = d.stacks[int(r["stack"])]
-            if is_dump_writer(st.functions()):
-                continue                      # the goroutine writing each dump is not the program's
-            k = (r["state"] if by_state else "(any state)", st.user_functions() or st.functions())
-            out[k] = out.get(k, 0) + r["count"]
-            tops[k] = st.top()
+    def tops(rows):
+        out = np.empty(len(rows), dtype=object)
+        for k, r in enumerate(np.asarray(rows, np.int64).tolist()):
+            T, top = sides[r >= na]
+            f = int(top[stack_of[r]])
+            out[k] = T.name(f) if f >= 0 else "?"
         return out
-    a, b = keyed(before), keyed(after)
-    keys = sorted(set(a) | set(b), key=lambda k: -abs(b.get(k, 0) - a.get(k, 0)))
-    return Table({"state": np.array([k[0] for k in keys], dtype=object),
-                  "top_function": np.array([tops[k] for k in keys], dtype=object),
-                  "before": np.array([a.get(k, 0) for k in keys], np.int64),
-                  "after": np.array([b.get(k, 0) for k in keys], np.int64),
-                  "growth": np.array([b.get(k, 0) - a.get(k, 0) for k in keys], np.int64),
-                  "status": np.array(["appeared" if k not in a else "vanished" if k not in b else ""
-                                      for k in keys], dtype=object)}, title="goroutine diff")
+    status = np.where(~in_a, "appeared", np.where(~in_b, "vanished", "")).astype(object)
+    t = Table({"state": state_names[(uk // nk)[order]], "top_function": LazyColumn(rep[order], tops),
+               "before": n_before[order], "after": n_after[order], "growth": growth[order],
+               "status": status[order]}, title="goroutine diff")
+    before._diff_cache = (after, t)
+    return t
+
+
+DIFF_LISTED = 50           # changed buckets reported one by one by diff_findings; the rest in one finding
 
 
 def diff_findings(before: GoroutineDump, after: GoroutineDump) -> Findings:
+    """Buckets that vanished, and buckets of at least STUCK_MIN that grew: the DIFF_LISTED largest
+    changes one by one, the rest in one ``go-diff-unlisted`` finding."""
     t = diff(before, after)
     out = Findings()
-    for r in t.rows():
-        if r["status"] == "vanished" and r["before"] >= 1:
+    vanished = (t["status"] == "vanished") & (t["before"] >= 1)
+    grew = (t["status"] != "vanished") & (t["growth"] > 0) & (t["after"] >= STUCK_MIN)
+    rows = np.flatnonzero(vanished | grew)
+    for r in t[rows[:DIFF_LISTED]].rows():
+        if r["status"] == "vanished":
             out.append(Finding("go-diff-vanished", Severity.NOTICE,
                                f"{r['before']} goroutines in {r['top_function']} ({r['state']}) are gone",
                                [Evidence("function", r["top_function"]), Evidence("before", r["before"]),
                                 Evidence("after", 0)],
                                ["if this was a producer or a worker, the goroutines still waiting "
                                 "on it are its victims"]))
-        elif r["growth"] > 0 and r["after"] >= STUCK_MIN:
+        else:
             out.append(Finding("go-diff-grew", Severity.WARNING,
                                f"{r['top_function']} ({r['state']}) grew by {r['growth']:,}",
                                [Evidence("function", r["top_function"]), Evidence("before", r["before"]),
                                 Evidence("after", r["after"])],
                                ["a bucket that keeps growing is a goroutine leak"]))
+    rest = rows[DIFF_LISTED:]
+    if len(rest):
+        v, g = vanished[rest], grew[rest]
+        gone, grown = int(t["before"][rest][v].sum()), int(t["growth"][rest][g].sum())
+        out.append(Finding(
+            "go-diff-unlisted", Severity.NOTICE,
+            f"{len(rest):,} smaller changes not listed one by one: {int(v.sum()):,} buckets gone "
+            f"({gone:,} goroutines), {int(g.sum()):,} grown (by {grown:,})",
+            [Evidence("changes listed", DIFF_LISTED), Evidence("buckets gone, not listed", int(v.sum())),
+             Evidence("goroutines in them", gone), Evidence("buckets grown, not listed", int(g.sum())),
+             Evidence("growth in them", grown)],
+            ["dumpx.goroutines.diff(before, after) is the whole table; thousands of buckets gone at "
+             "once is a restart or another build, not a leak"]))
     return out
