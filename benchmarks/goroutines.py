@@ -122,14 +122,35 @@ def measure(path: Path, with_peer: bool) -> dict:
     return res
 
 
+def measure_diff(before: Path, after: Path) -> dict:
+    """The diff of two dumps: in process (read both, then ``diff`` and ``diff_findings``) and the
+    whole ``dumpx goroutines BEFORE --diff AFTER --json`` command."""
+    from dumpx.goroutines.analysis import diff, diff_findings
+    from dumpx.goroutines.text import read_text
+    a, b = read_text(before), read_text(after)
+    t = time.perf_counter()
+    rows = len(diff(a, b))
+    t_diff = time.perf_counter() - t
+    t = time.perf_counter()
+    n = len(diff_findings(a, b))
+    exe = shutil.which("dumpx") or "dumpx"
+    return {"before": str(before), "after": str(after), "distinct_stacks": [len(a.stacks), len(b.stacks)],
+            "diff_rows": rows, "diff_s": round(t_diff, 3), "diff_findings_s": round(time.perf_counter() - t, 3),
+            "findings": n, "dumpx_command": timed([exe, "goroutines", "--json", str(before), "--diff", str(after)])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--diff", nargs=2, metavar=("BEFORE", "AFTER"), help="time the diff of two dumps")
     ap.add_argument("--input")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--shapes", action="store_true",
                     help="the many-stack shapes: 64 MiB with 10,000 and with ~every stack distinct, "
                          "1,000,000 goroutines with 100,000 distinct stacks")
     args = ap.parse_args()
+    if args.diff:
+        print(json.dumps(measure_diff(Path(args.diff[0]), Path(args.diff[1]))))
+        return
     if args.input:
         print(json.dumps(measure(Path(args.input), not args.no_peer)))
         return
