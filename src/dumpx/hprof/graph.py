@@ -589,6 +589,14 @@ def _feed_graph(sc, buf, start: int, progress, after=None) -> None:
             break
 
 
+def _drain_into(columns: dict, drain):
+    """After each window: the scanner's objects and references so far, appended to the columns."""
+    def after():
+        for k, a in drain().items():
+            columns[k].append(a)
+    return after
+
+
 def object_count(dump: HeapDump) -> int:
     """Objects the scan counted (instances, arrays and class objects): the graph's vertices."""
     raw = dump.scan.raw
@@ -626,10 +634,7 @@ def build_graph(dump: HeapDump, workdir=None, progress=None, memory: int | None 
         from .workspace import Column
         columns = {k: Column(space, dt) for k, dt in (("id", np.uint64), ("cls", np.int32), ("size", np.int64),
                                                      ("count", np.int32), ("dst", np.uint64))}
-
-        def after():
-            for k, a in sc.graph_drain().items():
-                columns[k].append(a)
+        after = _drain_into(columns, sc.graph_drain)
     try:
         _feed_graph(sc, buf, dump.header.length, progress, after)
     except ScanError as e:
