@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+import _common  # noqa: F401  (byte-compiles dumpx first, as an installed package is)
+
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work" / "crafted"
 sys.path.insert(0, str(HERE.parent / "tests"))

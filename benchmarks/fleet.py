@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+import _common  # noqa: F401  (byte-compiles dumpx first, as an installed package is)
+
 HERE = Path(__file__).resolve().parent
 FIX = HERE.parent / "fixtures"
 WORK = HERE / "work" / "fleet"

@@ -15,9 +15,7 @@ with the offset and the number of bytes that were available.
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
 import mmap
 import os
 import stat
@@ -30,10 +28,22 @@ from typing import BinaryIO, Iterator
 from .errors import (CorruptDumpError, DecompressionLimitError, TruncatedDumpError, TruncationWarning,
                      UnreadableInputError)
 
-try:                                     # zlib-ng inflates twice as fast as the stdlib, same API
-    from zlib_ng import zlib_ng as zlib
-except ImportError:  # pragma: no cover
-    import zlib
+
+def _zlib():
+    """zlib-ng when installed (it inflates twice as fast as the stdlib, same API), else zlib;
+    imported on the first compressed input, not by every command."""
+    try:
+        from zlib_ng import zlib_ng as z
+    except ImportError:  # pragma: no cover
+        import zlib as z
+    return z
+
+
+def __getattr__(name: str):
+    if name == "zlib":                    # ``from dumpx.sources import zlib``: the inflater in use
+        return _zlib()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 MAGICS: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gzip"),
@@ -240,10 +250,12 @@ def detect_compression(head: bytes) -> str | None:
 
 def _new_decoder(kind: str):
     if kind == "gzip":
-        return zlib.decompressobj(wbits=31)
+        return _zlib().decompressobj(wbits=31)
     if kind == "bzip2":
+        import bz2
         return bz2.BZ2Decompressor()
     if kind == "xz":
+        import lzma
         return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
     if kind == "zstd":
         import zstandard
@@ -255,7 +267,8 @@ def _new_decoder(kind: str):
 
 
 def _decoder_errors() -> tuple[type[BaseException], ...]:
-    errs: list[type[BaseException]] = [zlib.error, OSError, lzma.LZMAError, EOFError, ValueError]
+    import lzma
+    errs: list[type[BaseException]] = [_zlib().error, OSError, lzma.LZMAError, EOFError, ValueError]
     try:
         import zstandard
         errs.append(zstandard.ZstdError)
