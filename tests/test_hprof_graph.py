@@ -389,3 +389,14 @@ def test_work_space_arrays_and_columns(tmp_path):
     assert w.bytes == 1000 * 4 + 10 * 8 + 7 * 2 + 10 * 8 and not any(tmp_path.iterdir())
     small = WorkSpace(spill=True, directory=tmp_path)         # below SPILL_FROM: in memory
     assert not mapped(small.array(100, np.int32))
+
+
+def test_dumpx_open_passes_a_memory_budget_to_the_heap_dump(monkeypatch):
+    import dumpx
+    import dumpx.hprof.workspace as W
+    monkeypatch.setattr(W, "SPILL_FROM", 0)
+    monkeypatch.setenv("DUMPX_CACHE_DIR", "off")
+    d = dumpx.open(fixture_file("hprof/out/heapshape-coops.hprof.gz"), memory="1M")
+    assert d.memory == "1M" and d.graph().space.spill
+    with pytest.raises(TypeError):
+        dumpx.open(fixture_file("go/out/stuck.debug2.txt"), memory="1M")

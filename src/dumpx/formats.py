@@ -28,7 +28,7 @@ def register(fmt: str, target: str) -> None:
     READERS[fmt] = target
 
 
-def open(origin, progress=None, **kw):  # noqa: A001 - the public name is dumpx.open
+def open(origin, progress=None, memory=None, **kw):  # noqa: A001 - the public name is dumpx.open
     """Open a dump (path, file object or bytes) and return the reader for its format.
 
     The format is sniffed from the content. A format dumpx recognises but cannot read yet
@@ -36,6 +36,8 @@ def open(origin, progress=None, **kw):  # noqa: A001 - the public name is dumpx.
     is called during the long passes of readers that have them (the HPROF scan and graph build;
     with a ``phase(label)`` method it is also told each step's name). ``progress=True``: a line
     that updates itself in a notebook, or on a terminal's stderr (``dumpx.notebook.default_progress``).
+    ``memory`` (bytes or ``"8G"``): a budget for readers that build large structures (a heap dump's
+    object graph, see ``HeapDump.graph``); other formats refuse it.
     """
     if isinstance(origin, (str, os.PathLike)) and os.path.isdir(origin):
         names = set(os.listdir(origin))
@@ -61,6 +63,11 @@ def open(origin, progress=None, **kw):  # noqa: A001 - the public name is dumpx.
         progress = default_progress(os.fspath(source.name) if source.name else "dumpx")
     if progress not in (None, False) and hasattr(reader, "_progress"):
         reader._progress = progress
+    if memory is not None:
+        if not hasattr(reader, "memory"):
+            source.close()
+            raise TypeError(f"memory= is a budget for heap dumps' object graphs; a {det.format} dump takes none")
+        reader.memory = memory
     return reader
 
 
