@@ -196,6 +196,8 @@ cdef class Stacks:
         line[0] = -1
         while end < n and p[end] != 0x20:
             end += 1
+        while end > 1 and p[end - 1] == 0x0D:        # a CR before the space, as text.parse_stack strips it
+            end -= 1
         for i in range(1, end):
             if p[i] == 0x3A:
                 colon = i
