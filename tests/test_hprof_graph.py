@@ -400,3 +400,46 @@ def test_dumpx_open_passes_a_memory_budget_to_the_heap_dump(monkeypatch):
     assert d.memory == "1M" and d.graph().space.spill
     with pytest.raises(TypeError):
         dumpx.open(fixture_file("go/out/stuck.debug2.txt"), memory="1M")
+
+
+def test_a_full_disk_is_an_error_naming_the_work_directory_not_a_crash(monkeypatch, tmp_path):
+    """Work files reserve their blocks when made: no room is an OSError naming the directory (the
+    command says it and exits 2), never a SIGBUS on the first write to a mapped page."""
+    import errno
+    import os
+
+    import dumpx.hprof.workspace as W
+    from dumpx.cli import main
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(W, "SPILL_FROM", 0)
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(OSError, match=str(tmp_path)):
+        W.WorkSpace(spill=True, directory=tmp_path).array(1000, np.int32)
+    monkeypatch.setenv("DUMPX_TMPDIR", str(tmp_path))
+    p = str(fixture_file("hprof/out/heapshape-coops.hprof.gz"))
+    assert main(["hprof", "dominators", "--quiet", "--no-index", "--memory", "1M", p]) == 2
+
+
+def test_work_files_in_memory_are_warned_about(monkeypatch, capsys):
+    """A work directory on tmpfs (/tmp is one on many systems) would spend the memory the work
+    files are to save: the library warns, the command says so; a budget the build fits in does not."""
+    import warnings
+
+    import dumpx.hprof.workspace as W
+    from dumpx.cli import main
+    from dumpx.errors import DumpWarning
+    if W.filesystem_type("/dev/shm") not in W.MEMORY_FILESYSTEMS:
+        pytest.skip("no tmpfs at /dev/shm here")
+    with pytest.warns(DumpWarning, match="in memory"):
+        assert W.WorkSpace.for_budget(1 << 20, 10**6, "/dev/shm").spill
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not W.WorkSpace.for_budget(1 << 30, 10**6, "/dev/shm").spill
+    monkeypatch.setenv("DUMPX_TMPDIR", "/dev/shm")
+    p = str(fixture_file("hprof/out/heapshape-coops.hprof.gz"))
+    assert main(["hprof", "dominators", "--quiet", "--no-index", "--memory", "2M", p]) == 0
+    assert "/dev/shm, which is in memory (tmpfs)" in capsys.readouterr().err
+    assert main(["hprof", "dominators", "--quiet", "--no-index", "--memory", "1G", p]) == 0
+    assert "in memory" not in capsys.readouterr().err

@@ -6,6 +6,10 @@ Without a memory budget they are ordinary numpy arrays. With one (``HeapDump(mem
 in use are resident, and the kernel writes dirty pages back and drops them when memory is short,
 so the build trades speed for staying inside the budget instead of failing. Nothing is left on
 disk: the files are unlinked when created and their space returns when the arrays are dropped.
+Each file's blocks are reserved when it is made, so a full disk is an ``OSError`` naming the
+directory, never a SIGBUS when a page is first written; a directory in memory (tmpfs, as
+``/tmp`` is on many systems) is warned about, since work files there spend the memory they
+were to save.
 """
 
 from __future__ import annotations
@@ -18,6 +22,37 @@ import numpy as np
 SPILL_FROM = 16 << 20             # arrays below this stay in memory even under a budget
 IN_MEMORY_BYTES_PER_OBJECT = 64   # the whole dominators command's measured peak, rounded up
 SORT_BYTES_PER_OBJECT = 16        # the id sort's own arrays (int64 order and its merge buffer), never spilled
+MEMORY_FILESYSTEMS = {"tmpfs", "ramfs"}
+
+
+def filesystem_type(path: str | os.PathLike) -> str | None:
+    """The type of the filesystem ``path`` is on (from /proc/self/mounts; None where unknown)."""
+    try:
+        real = os.path.realpath(path)
+        best, kind = "", None
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 3:
+                    continue
+                mnt = parts[1].replace("\\040", " ")
+                if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                    best, kind = mnt, parts[2]
+        return kind
+    except OSError:
+        return None
+
+
+def _reserve(f, size: int, directory: str) -> None:
+    """The file's blocks, reserved now (a full disk fails here, not as SIGBUS on a mapped page)."""
+    try:
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(f.fileno(), 0, size)
+        else:  # pragma: no cover
+            f.truncate(size)
+    except OSError as e:
+        raise OSError(e.errno, f"no room for a {size:,}-byte work file in {directory} ({e.strerror}); "
+                               f"set DUMPX_TMPDIR to a directory with more space") from None
 
 
 class WorkSpace:
@@ -43,8 +78,17 @@ class WorkSpace:
                 f"dumpx: a memory budget of {budget:,} bytes is below what sorting the ids of {objects:,} "
                 f"objects holds in memory (about {objects * SORT_BYTES_PER_OBJECT:,} bytes): the graph "
                 f"build will go over it"), stacklevel=3)
-        return cls(spill=budget is not None and objects * IN_MEMORY_BYTES_PER_OBJECT > budget,
-                   directory=directory)
+        space = cls(spill=budget is not None and objects * IN_MEMORY_BYTES_PER_OBJECT > budget,
+                    directory=directory)
+        if space.spill and filesystem_type(space.directory) in MEMORY_FILESYSTEMS:
+            import warnings
+
+            from ..errors import DumpWarning
+            warnings.warn(DumpWarning(
+                f"dumpx: the work files go to {space.directory}, which is in memory "
+                f"({filesystem_type(space.directory)}): they will not keep the graph within the budget; "
+                f"set DUMPX_TMPDIR to a directory on disk"), stacklevel=3)
+        return space
 
     def array(self, length: int, dtype, fill=None) -> np.ndarray:
         """A new 1-d array (``fill`` None: contents undefined; a work file starts as zeros)."""
@@ -54,7 +98,7 @@ class WorkSpace:
                 SPILL_FROM if self.spill_from is None else self.spill_from):
             return np.empty(length, dtype) if fill is None else np.full(length, fill, dtype)
         with tempfile.TemporaryFile(dir=self.directory, prefix="dumpx-graph-") as f:
-            f.truncate(length * dtype.itemsize)
+            _reserve(f, length * dtype.itemsize, self.directory)
             a = np.memmap(f, dtype=dtype, mode="r+", shape=(length,))
         self.files += 1
         self.bytes += length * dtype.itemsize
@@ -86,7 +130,11 @@ class Column:
 
     def append(self, a: np.ndarray) -> None:
         a = np.ascontiguousarray(a, dtype=self.dtype)
-        self._file.write(memoryview(a).cast("B"))
+        try:
+            self._file.write(memoryview(a).cast("B"))
+        except OSError as e:
+            raise OSError(e.errno, f"no room to write a work file in {self.space.directory} ({e.strerror}); "
+                                   f"set DUMPX_TMPDIR to a directory with more space") from None
         self.n += len(a)
 
     def array(self, extra: int = 0) -> np.ndarray:
@@ -96,8 +144,8 @@ class Column:
             size = (self.n + extra) * self.dtype.itemsize
             if size == 0:
                 return np.zeros(0, self.dtype)
-            f.truncate(size)
             f.flush()
+            _reserve(f, size, self.space.directory)
             self.space.files += 1
             self.space.bytes += size
             return np.memmap(f, dtype=self.dtype, mode="r+", shape=(self.n + extra,)).view(np.ndarray)
