@@ -120,12 +120,14 @@ def _facts(fmt: str, reader, e, options) -> dict[str, Any]:
 
 def _goroutine_facts(d, e) -> dict[str, Any]:
     import numpy as np
+
+    from ..arrays import unique
     from ..goroutines.analysis import _index, stuck_set
     from ..goroutines.model import plumbing_package
     ix = _index(d)
     T = d.stacks
     per_stack = np.bincount(ix.gstack, weights=ix.count, minlength=len(T))
-    pairs = np.unique(T.frame_stack() * max(len(T.func_package), 1) + T.func) if len(T.func) else np.zeros(0, np.int64)
+    pairs = unique(T.frame_stack() * max(len(T.func_package), 1) + T.func) if len(T.func) else np.zeros(0, np.int64)
     f_stack, f_func = pairs // max(len(T.func_package), 1), pairs % max(len(T.func_package), 1)
     own = ~np.array([plumbing_package(p) for p in T.package_names] or [True], bool)[T.func_package[f_func]] \
         if len(f_func) else np.zeros(0, bool)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arrays import unique, unique_counts, unique_inverse
 from ..errors import TruncatedDumpError
 from ..findings import Evidence, Finding, Findings, Severity
 from ..table import LazyColumn, Table
@@ -29,8 +30,7 @@ def buckets(d: GoroutineDump, exact: bool = False) -> Table:
         g = d.goroutines
         ns = int(g["exact"].max(initial=0)) + 1
         key = g["state"] * ns + g["exact"]
-        uk, first, inv = np.unique(key, return_index=True, return_inverse=True)
-        inv = inv.reshape(-1)
+        uk, first, inv = unique_inverse(key)
         from .text import wait_range
         count = np.bincount(inv, minlength=len(uk)).astype(np.int64)
         wmin, wmax = wait_range(inv, g["wait_minutes"], len(uk))
@@ -113,7 +113,7 @@ class _Index:
                                             if len(T.func) else -1, -1))
         self.stack_writer = np.bincount(fs[f_writer[T.func]], minlength=S) > 0 if S else np.zeros(0, bool)
         # (stack, package) pairs: the packages on each stack
-        sp = np.unique(fs * max(P, 1) + T.func_package[T.func]) if len(T.func) else np.zeros(0, np.int64)
+        sp = unique(fs * max(P, 1) + T.func_package[T.func]) if len(T.func) else np.zeros(0, np.int64)
         self.sp_stack, self.sp_pkg = sp // max(P, 1), sp % max(P, 1)
         order = np.argsort(self.sp_pkg, kind="stable")
         self.pkg_stacks = self.sp_stack[order]
@@ -187,7 +187,7 @@ def findings(d: GoroutineDump, expect=(), other: GoroutineDump | None = None) ->
                            ["take the dump again (the whole file)" if d.format == "debug1" else
                             "take the dump again with ?debug=1 (aggregated, never capped) to count every goroutine"]))
     if d.goroutines is not None and len(d.goroutines):
-        ids, counts = np.unique(d.goroutines["id"], return_counts=True)
+        ids, counts = unique_counts(d.goroutines["id"])
         dup = ids[counts > 1]
         if len(dup):
             out.append(Finding("go-duplicate-ids", Severity.WARNING,
@@ -511,8 +511,7 @@ def diff(before: GoroutineDump, after: GoroutineDump) -> Table:
     sb, kb, cb, gb, ixb = _diff_side(after, by_state, funcs, seqs, states)
     nk = max(len(seqs), 1)
     ck = np.concatenate([sa * nk + ka, sb * nk + kb])
-    uk, inv = np.unique(ck, return_inverse=True)
-    inv = inv.reshape(-1)
+    uk, _, inv = unique_inverse(ck)
     na = len(ka)
     n_before = np.bincount(inv[:na], weights=ca, minlength=len(uk)).astype(np.int64)
     n_after = np.bincount(inv[na:], weights=cb, minlength=len(uk)).astype(np.int64)

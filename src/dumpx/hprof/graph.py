@@ -16,6 +16,7 @@ import numpy as np
 
 from .._native.dominators import bfs_parents, dominators, largest, retained_by_group, tree_children
 from .._native.hprofscan import ScanError, Scanner, map_references
+from ..arrays import unique_inverse
 from ..errors import CorruptDumpError
 from ..table import LazyColumn, Table
 from .layout import MAX_CLASS_DEPTH, class_model, instance_sizes
@@ -164,7 +165,7 @@ class HeapGraph:
         if not len(un):
             return Table({"class_name": np.zeros(0, dtype=object), "objects": np.zeros(0, np.int64),
                           "shallow_bytes": np.zeros(0, np.int64)}, title="unreachable objects")
-        codes, inv = np.unique(self.cls[un], return_inverse=True)     # one name per class, not per object
+        codes, _, inv = unique_inverse(self.cls[un])     # one name per class, not per object
         first = np.zeros(len(codes), dtype=np.int64)
         first[inv[::-1]] = un[::-1]
         uniq = np.array(["java.lang.Class" if c == CLASS_OBJECT else self.class_name(int(v))
