@@ -281,7 +281,8 @@ class HeapGraph:
         if getattr(self, "_weak", None) is not None:
             return self._weak
         from .objects import Fields, fetch
-        mask = np.zeros(len(self.indices), dtype=np.uint8)
+        work = self._work()
+        mask = work(len(self.indices), np.uint8, 0) if work is not None else np.zeros(len(self.indices), np.uint8)
         refs = np.flatnonzero(np.isin(self.cls, self.reference_classes()))
         if len(refs):
             fields = Fields(self.dump)
