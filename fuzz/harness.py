@@ -322,7 +322,7 @@ def run_entry(fmt: str, data: bytes, cli: bool) -> None:
         with tempfile.NamedTemporaryFile(suffix=".dump") as f:
             f.write(data)
             f.flush()
-            cmds = {"hprof": [["hprof", "histo"], ["hprof", "dominators"]], "core": [["core", "info"], ["core", "bt", "--all", "--full"]],
+            cmds = {"hprof": [["hprof", "histo"], ["hprof", "dominators"], ["hprof", "dominators", "--memory", "1"]], "core": [["core", "info"], ["core", "bt", "--all", "--full"]],
                     "goroutines": [["goroutines", "--all"]], "pyspy": [["pyspy"]],
                     "minidump": [["minidump", "info"], ["minidump", "info", "--json"],
                                  ["minidump", "bt", "--all", "--full"]]}[fmt] + [["info"]]
@@ -335,10 +335,15 @@ def run_entry(fmt: str, data: bytes, cli: bool) -> None:
     if kind == "hprof":
         d.histogram()
         d.findings()
+        from dumpx.hprof import workspace
         from dumpx.hprof.graph import build_graph, graph_findings
-        g = build_graph(d)
+        budget = len(data) % 2 == 1             # every other input in work files, as under --memory
+        workspace.SPILL_FROM = 0 if budget else 16 << 20
+        g = build_graph(d, memory=1 if budget else None)
         g.top_retained(5)
         list(graph_findings(g))
+        if budget:
+            g.retained_by_class()
     elif kind == "elf":
         d.modules()
         d.verify([])
