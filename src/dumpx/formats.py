@@ -42,6 +42,8 @@ def open(origin, progress=None, memory=None, **kw):  # noqa: A001 - the public n
     if isinstance(origin, (str, os.PathLike)) and os.path.isdir(origin):
         names = set(os.listdir(origin))
         if names & {"pyspy.json", "pyspy.txt", "pyspy-locals.txt"}:
+            if memory is not None:
+                raise TypeError("memory= is a budget for heap dumps' object graphs; a py-spy capture takes none")
             from .pyspy import load
             return load(origin)
         raise UnsupportedFormatError(f"{os.fspath(origin)} is a directory, not a dump (a py-spy "
