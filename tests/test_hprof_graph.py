@@ -443,3 +443,21 @@ def test_work_files_in_memory_are_warned_about(monkeypatch, capsys):
     assert "/dev/shm, which is in memory (tmpfs)" in capsys.readouterr().err
     assert main(["hprof", "dominators", "--quiet", "--no-index", "--memory", "1G", p]) == 0
     assert "in memory" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["openjdk_jdk11_04_x64.hprof.gz", "oracle_jdk8_05_x64.hprof", "sun_jdk6_18_x64.hprof",
+                                  "sun_jdk6_32bit.hprof", "sun_jdk6_31_hprofagent_compressedOops.hprof"])
+def test_real_dumps_give_the_same_graph_in_int64_ids_and_in_work_files(name, monkeypatch):
+    """On other projects' real dumps (JDK 6 to 11, 32- and 64-bit, HotSpot and the hprof agent): the
+    graph forced to int64 vertex ids and built in work files equals the ordinary build, array by array."""
+    import dumpx.hprof.graph as G
+    import dumpx.hprof.workspace as W
+    path = real_dump(f"hprof/{name}")
+    plain = G.build_graph(HeapDump(path, index=False))
+    monkeypatch.setattr(G, "VERTEX32_LIMIT", 0)
+    monkeypatch.setattr(W, "SPILL_FROM", 0)
+    wide = G.build_graph(HeapDump(path, index=False), memory=1)
+    assert wide.space.spill and wide.idom.dtype == np.int64 and plain.idom.dtype == np.int32
+    for k in ("ids", "cls", "shallow", "indptr", "indices", "idom", "retained"):
+        assert np.array_equal(getattr(wide, k), getattr(plain, k)), k
+    assert wide.top_retained(10).rows() == plain.top_retained(10).rows()
