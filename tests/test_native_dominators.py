@@ -182,3 +182,15 @@ def test_a_work_allocator_places_the_kernels_arrays():
         return np.zeros(length + 1, dtype)
     with pytest.raises(ValueError):
         dominators(ip, ix, 0, work=wrong)
+
+
+def test_retained_by_group_refuses_children_offsets_that_do_not_start_at_zero():
+    """A damaged index's children offsets: refused before the unchecked walk reads outside them."""
+    from dumpx._native.dominators import retained_by_group
+    kid_ptr = np.array([-2, 0, 1], np.int32)               # non-decreasing, ends at len(kids), starts below 0
+    kids = np.array([1], np.int32)
+    with pytest.raises(ValueError):
+        retained_by_group(kid_ptr, kids, 0, np.zeros(2, np.int64), np.ones(2, np.int64), 1)
+    ok = retained_by_group(np.array([0, 1, 1], np.int32), kids, 0, np.array([0, 0], np.int64),
+                           np.array([5, 3], np.int64), 1)
+    assert ok.tolist() == [3]                              # the root is the virtual GC root: only its child counts

@@ -353,8 +353,8 @@ def retained_by_group(const vid_t[::1] kid_ptr, const vid_t[::1] kids, int64_t r
             raise ValueError("group index out of range")
         if kid_ptr[e + 1] < kid_ptr[e]:
             raise ValueError("children offsets decrease")
-    if kid_ptr[n] != kids.shape[0]:
-        raise ValueError("children offsets do not match the children array")
+    if kid_ptr[0] != 0 or kid_ptr[n] != kids.shape[0]:
+        raise ValueError("children offsets do not run from 0 to the children array's length")
     for e in range(kids.shape[0]):
         if kids[e] < 0 or kids[e] >= n:
             raise ValueError("child vertex out of range")
