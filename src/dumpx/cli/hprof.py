@@ -88,21 +88,10 @@ def _load(path: str, args):
     finally:
         prog.close()
     if memory is not None:
-        import os
-        import tempfile
-
         from ..hprof.graph import object_count
-        from ..hprof.workspace import (IN_MEMORY_BYTES_PER_OBJECT, MEMORY_FILESYSTEMS, SORT_BYTES_PER_OBJECT,
-                                       filesystem_type)
-        n = object_count(d)
-        if n * SORT_BYTES_PER_OBJECT > memory:
-            print(f"dumpx: warning: --memory {safe_text(args.memory)} is below what sorting the ids of {n:,} "
-                  f"objects holds in memory (about {n * SORT_BYTES_PER_OBJECT:,} bytes): the build will go over it",
-                  file=sys.stderr)
-        work = os.environ.get("DUMPX_TMPDIR") or tempfile.gettempdir()
-        if n * IN_MEMORY_BYTES_PER_OBJECT > memory and filesystem_type(work) in MEMORY_FILESYSTEMS:
-            print(f"dumpx: warning: the work files go to {safe_text(work)}, which is in memory "
-                  f"({filesystem_type(work)}): set DUMPX_TMPDIR to a directory on disk", file=sys.stderr)
+        from ..hprof.workspace import budget_warnings, work_directory
+        for text in budget_warnings(memory, object_count(d), work_directory()):
+            print(f"dumpx: warning: {safe_text(text)}", file=sys.stderr)
     return d
 
 

@@ -614,10 +614,8 @@ def build_graph(dump: HeapDump, workdir=None, progress=None, memory: int | None 
     ``workdir`` alone moves the built graph's arrays into work files there, so that analyses of
     a huge heap do not hold them in RAM.
     """
-    import os
-
     from .workspace import WorkSpace
-    space = WorkSpace.for_budget(memory, object_count(dump), workdir or os.environ.get("DUMPX_TMPDIR") or None)
+    space = WorkSpace.for_budget(memory, object_count(dump), workdir)
     layout = dump.layout()
     ids, sizes, rs, rc, ro = _layout_arrays(dump, layout)
     prim = [0] * 12

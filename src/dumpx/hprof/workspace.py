@@ -43,6 +43,28 @@ def filesystem_type(path: str | os.PathLike) -> str | None:
         return None
 
 
+def budget_warnings(budget: int | None, objects: int, directory: str | os.PathLike) -> list[str]:
+    """Why a budget will not hold: below what the id sort keeps in memory, or work files that
+    would go to a directory in memory (tmpfs). The library warns them; the command prints them."""
+    out: list[str] = []
+    if budget is None:
+        return out
+    if objects * SORT_BYTES_PER_OBJECT > budget:
+        out.append(f"a memory budget of {budget:,} bytes is below what sorting the ids of {objects:,} objects "
+                   f"holds in memory (about {objects * SORT_BYTES_PER_OBJECT:,} bytes): the graph build will go over it")
+    kind = filesystem_type(directory) if objects * IN_MEMORY_BYTES_PER_OBJECT > budget else None
+    if kind in MEMORY_FILESYSTEMS:
+        out.append(f"the work files go to {os.fspath(directory)}, which is in memory ({kind}): they will not keep "
+                   f"the graph within the budget; set DUMPX_TMPDIR to a directory on disk")
+    return out
+
+
+def work_directory(directory=None) -> str:
+    """Where work files go: ``directory``, else ``$DUMPX_TMPDIR``, else the temporary directory."""
+    return os.fspath(directory) if directory is not None else (
+        os.environ.get("DUMPX_TMPDIR") or tempfile.gettempdir())
+
+
 def _reserve(f, size: int, directory: str) -> None:
     """The file's blocks, reserved now (a full disk fails here, not as SIGBUS on a mapped page)."""
     try:
@@ -62,32 +84,21 @@ class WorkSpace:
                  spill_from: int | None = None):
         self.spill = spill
         self.spill_from = spill_from   # None: SPILL_FROM
-        self.directory = os.fspath(directory) if directory is not None else tempfile.gettempdir()
+        self.directory = work_directory(directory)
         self.files = 0                 # work files made so far (for the tests and the report)
         self.bytes = 0                 # and their bytes
 
     @classmethod
     def for_budget(cls, budget: int | None, objects: int, directory=None) -> "WorkSpace":
-        """In memory when ``objects`` fit the budget at the in-memory peak per object, else spilled
-        (with a warning when the budget is below what the id sort alone holds in memory)."""
-        if budget is not None and objects * SORT_BYTES_PER_OBJECT > budget:
-            import warnings
-
-            from ..errors import DumpWarning
-            warnings.warn(DumpWarning(
-                f"dumpx: a memory budget of {budget:,} bytes is below what sorting the ids of {objects:,} "
-                f"objects holds in memory (about {objects * SORT_BYTES_PER_OBJECT:,} bytes): the graph "
-                f"build will go over it"), stacklevel=3)
+        """In memory when ``objects`` fit the budget at the in-memory peak per object, else spilled;
+        each of ``budget_warnings`` is a DumpWarning."""
         space = cls(spill=budget is not None and objects * IN_MEMORY_BYTES_PER_OBJECT > budget,
                     directory=directory)
-        if space.spill and filesystem_type(space.directory) in MEMORY_FILESYSTEMS:
+        for text in budget_warnings(budget, objects, space.directory):
             import warnings
 
             from ..errors import DumpWarning
-            warnings.warn(DumpWarning(
-                f"dumpx: the work files go to {space.directory}, which is in memory "
-                f"({filesystem_type(space.directory)}): they will not keep the graph within the budget; "
-                f"set DUMPX_TMPDIR to a directory on disk"), stacklevel=3)
+            warnings.warn(DumpWarning(f"dumpx: {text}"), stacklevel=3)
         return space
 
     def array(self, length: int, dtype, fill=None) -> np.ndarray:
