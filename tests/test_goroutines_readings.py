@@ -447,17 +447,20 @@ def test_diff_equals_the_plain_one_stack_object_per_bucket_reference(before, aft
     assert got == reference_diff(a, b) and len(got) > 0
     g = np.abs(t["growth"])
     assert (g[:-1] >= g[1:]).all()                        # the largest change first
+    changed = int(((t["status"] == "vanished") | ((t["growth"] > 0) & (t["after"] >= analysis.STUCK_MIN))).sum())
+    assert changed <= analysis.DIFF_LISTED                 # a handful of changes: each its own finding, no summary
+    assert not [f for f in a.findings(diff=b) if f.kind == "go-diff-unlisted"]
 
 
 def test_diff_of_many_changed_buckets_lists_fifty_and_sums_the_rest(tmp_path):
     """Thousands of buckets gone between two dumps (another build, a restart): the 50 largest
     changes as findings and one go-diff-unlisted with what the rest add up to, from the diff table."""
-    def dump(prefix, n):
+    def dump(prefix, n, name=None):
         blocks = []
         for k in range(n):
             blocks.append(f"goroutine {k + 1} [chan receive]:\nmain.{prefix}{k}(...)\n\t/app/main.go:{k + 1} +0x1\n"
                           f"created by main.main in goroutine 1\n\t/app/main.go:9 +0x2\n")
-        p = tmp_path / f"{prefix}.txt"
+        p = tmp_path / f"{name or prefix}.txt"
         p.write_text("\n".join(blocks))
         return dumpx.open(p)
     a, b = dump("old", 3000), dump("new", 10)
@@ -473,3 +476,7 @@ def test_diff_of_many_changed_buckets_lists_fifty_and_sums_the_rest(tmp_path):
     from go_reference import reference_diff
     assert sorted(zip(t["state"].tolist(), t["top_function"].tolist(), t["before"].tolist(), t["after"].tolist(),
                       t["growth"].tolist(), t["status"].tolist())) == reference_diff(a, b)
+    # the look-alike: the same 3,000 buckets at a later moment, none gone or grown: quiet
+    later = dump("old", 3000, name="old-later")
+    assert not [f for f in a.findings(diff=later) if f.kind.startswith("go-diff")]
+    assert (analysis.diff(a, later)["growth"] == 0).all()
