@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+
+MANY_INPUTS_EXIT = ("exit status: 0 every input read whole; 1 an input was damaged, partial or unreadable; "
+                    "2 usage errors")
 
 
 def add_parser(sub) -> None:
@@ -15,9 +19,8 @@ def add_parser(sub) -> None:
                     "thread's unknown frames; goroutine dumps: stuck sets and absent producers; py-spy "
                     "captures and minidumps: their readings). An unreadable input is a row with its error.",
         epilog="example: dumpx examine heap.hprof core.1234 --binary ./server --json > report.json\n"
-               "exit status: 0 every input read whole; 1 an input was damaged, partial or unreadable; "
-               "2 usage errors",
-        formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+               + MANY_INPUTS_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", metavar="FILE", help="dumps of any supported kind")
     p.add_argument("--then", metavar="LATER", help="a later goroutine dump of the same process: the diff readings")
     p.add_argument("--memory", metavar="SIZE", help="HPROF: a memory budget for the object graph (e.g. 8G; "

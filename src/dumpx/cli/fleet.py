@@ -7,15 +7,15 @@ import json
 
 def add_parser(sub) -> None:
     import argparse
+
+    from .examine import MANY_INPUTS_EXIT, add_reading_options
     p = sub.add_parser(
         "fleet", help="many dumps at once: clusters of dumps that read alike, and the odd ones out",
         description="Examine every input on its own (in a local process pool, or on a Dask cluster with "
                     "--scheduler) and compare: clusters by crash signature, stuck set or accumulation point; "
                     "a function most dumps run and a few do not; a module on another build than the rest; "
                     "counts far from the fleet's; the inputs that could not be read (rows with their error).",
-        epilog="example: dumpx fleet 'pods/*.txt' --workers 8 --html fleet.html\n"
-               "exit status: 0 every input read whole; 1 an input was damaged, partial or unreadable; "
-               "2 usage errors",
+        epilog="example: dumpx fleet 'pods/*.txt' --workers 8 --html fleet.html\n" + MANY_INPUTS_EXIT,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="PATH_OR_GLOB",
                    help="dumps, globs (quote them: 'dumps/**/*.core' is expanded by dumpx) or fsspec URLs")
@@ -25,7 +25,6 @@ def add_parser(sub) -> None:
                    "reported as memory-limit")
     p.add_argument("--resume", metavar="JOURNAL", help="a journal file: inputs already in it are not read "
                    "again, and each result is appended as it arrives")
-    from .examine import add_reading_options
     add_reading_options(p, top=30, schema="fleet")
     p.set_defaults(run=run)
 
