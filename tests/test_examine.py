@@ -238,3 +238,8 @@ def test_next_steps_read_as_python_calls_in_a_notebook():
     f = [x for x in d.findings() if x.kind == "go-absent-consumer"][0]
     assert "--expect FUNC" in f.text() and "--expect" not in pretty(f) and "--expect" not in f._repr_html_()
     assert "expect=[FUNC]" in pretty(f) and "expect=[FUNC]" in f._repr_html_()
+
+
+def test_examine_refuses_a_memory_budget_that_is_no_size(capsys):
+    assert main(["examine", "--memory", "lots", str(FIXTURES / "go/out/stuck.debug2.txt")]) == 2
+    assert "--memory: not a size" in capsys.readouterr().err

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 MANY_INPUTS_EXIT = ("exit status: 0 every input read whole; 1 an input was damaged, partial or unreadable; "
                     "2 usage errors")
@@ -47,12 +46,8 @@ def add_reading_options(p, *, top: int, schema: str) -> None:
 
 def run(args) -> int:
     from ..examination import examine
-    from ..sources import parse_size
-    try:
-        memory = parse_size(args.memory) if args.memory else None
-    except ValueError as e:
-        print(f"dumpx: --memory: {e}", file=sys.stderr)
-        return 2
+    from .hprof import memory_budget
+    memory = memory_budget(args)
     report = examine(args.files, binaries=args.binary, search_paths=args.search_path, expect=args.expect,
                      then=args.then, graph=not args.no_graph, memory=memory)
     if args.html:

@@ -67,6 +67,18 @@ def _index_options(p) -> None:
     g.add_argument("--no-index", action="store_true", help="neither read nor write an index")
 
 
+def memory_budget(args) -> int | None:
+    """``--memory SIZE`` in bytes (None when not given); a size that is none is a usage error."""
+    if getattr(args, "memory", None) is None:
+        return None
+    from ..errors import DumpError
+    from ..sources import parse_size
+    try:
+        return parse_size(args.memory)
+    except ValueError as e:
+        raise DumpError(f"--memory: {e}", offset=None) from None
+
+
 def _load(path: str, args):
     from ..hprof.reader import HeapDump
     from .kinds import expect
@@ -74,14 +86,7 @@ def _load(path: str, args):
     expect(path, "hprof")
     prog = Progress(f"scanning {safe_text(path)}", enabled=False if args.quiet else None)
     index = False if getattr(args, "no_index", False) else getattr(args, "index", None)
-    memory = getattr(args, "memory", None)
-    if memory is not None:
-        from ..errors import DumpError
-        from ..sources import parse_size
-        try:
-            memory = parse_size(memory)
-        except ValueError as e:
-            raise DumpError(f"--memory: {e}", offset=None) from None
+    memory = memory_budget(args)
     d = HeapDump(path, progress=prog, snapshot=args.snapshot, index=index, memory=memory)
     try:
         d.scan
