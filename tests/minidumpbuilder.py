@@ -13,6 +13,7 @@ ARM_CONTEXT_SIZE = 368                # Breakpad's MDRawContextARM
 X86 = ("gs", "fs", "es", "ds", "edi", "esi", "ebx", "edx", "ecx", "eax", "ebp", "eip", "cs", "eflags", "esp", "ss")
 ARM = tuple(f"r{i}" for i in range(13)) + ("sp", "lr", "pc", "cpsr")
 ARM64_CONTEXT_SIZE = 912              # CONTEXT_ARM64 (Windows layout, which Crashpad writes and rust-minidump reads)
+ARM64_OLD_CONTEXT_SIZE = 796          # Breakpad's packed MDRawContextARM64_Old (its Linux and macOS clients)
 REGS = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
         "r14", "r15", "rip")
 
@@ -26,7 +27,7 @@ class Spec:
     thread_count: int | None = None                                                        # override (damage)
     stream_size_extra: int = 0                                                             # module list past the end
     linux: dict[int, bytes] = field(default_factory=dict)                                  # Breakpad Linux streams
-    arch: int = 9                                                                          # 9 AMD64, 12 ARM64, 0 x86, 5 arm
+    arch: int = 9                                                  # 9 AMD64, 12 ARM64, 0x8003 Breakpad's ARM64, 0 x86, 5 arm
     crashpad: dict | None = None   # {"report_id": 16 bytes, "client_id": 16 bytes, "simple": {k: v},
     #                                "modules": [(module index, [list annotations], {simple}, {name: (type, bytes)})]}
     memory_info: list[tuple[int, int, int]] = field(default_factory=list)                  # base, size, PAGE_*
@@ -42,6 +43,12 @@ def _context(regs: dict[str, int], arch: int = 9) -> bytes:
         b = bytearray(ARM_CONTEXT_SIZE)
         struct.pack_into("<I", b, 0, 0x40000002)                 # MD_CONTEXT_ARM | INTEGER
         struct.pack_into("<17I", b, 4, *(regs.get(r, 0) for r in ARM))
+        return bytes(b)
+    if arch == 0x8003:
+        b = bytearray(ARM64_OLD_CONTEXT_SIZE)
+        struct.pack_into("<Q", b, 0, 0x80000006)                 # MD_CONTEXT_ARM64_FULL_OLD: INTEGER | FLOATING_POINT
+        struct.pack_into("<31Q", b, 8, *(regs.get(f"x{i}", 0) for i in range(31)))
+        struct.pack_into("<QQI", b, 256, regs.get("sp", 0), regs.get("pc", 0), regs.get("pstate", 0) & 0xFFFFFFFF)
         return bytes(b)
     if arch == 12:
         b = bytearray(ARM64_CONTEXT_SIZE)
@@ -167,12 +174,13 @@ def crash(pc: int, stack: bytes | None = None, exception_address: int = 0x45) ->
                 exception=(4242, 11, exception_address))
 
 
-def from_core(core) -> bytes:
+def from_core(core, breakpad_arm64: bool = False) -> bytes:
     """A minidump of what an ELF core holds that a Breakpad handler would have written: every
     thread's registers and its stack from 128 bytes below the stack pointer to the end of the
     stack's mapping (at most 1 MiB), the modules with their build-ids, /proc/PID/maps rebuilt from
     the segments' permissions and NT_FILE, the auxiliary vector, and the signal as the exception;
-    x86-64 or aarch64 (CONTEXT_ARM64) as the core is."""
+    x86-64 or aarch64 as the core is (CONTEXT_ARM64 as Crashpad writes it, or with ``breakpad_arm64``
+    architecture 0x8003 and MDRawContextARM64_Old as Breakpad's Linux client does)."""
     from dumpx.elf.core import AUXV_NAMES
     threads = []
     for t in core.threads:
@@ -195,6 +203,6 @@ def from_core(core) -> bytes:
     names = {v: k for k, v in AUXV_NAMES.items()}
     auxv = b"".join(struct.pack("<QQ", names[k], v) for k, v in core.auxv.items() if k in names and names[k])
     crashed = core.threads[0]
-    return build(Spec(threads=threads, modules=mods, arch=12 if core.machine == "aarch64" else 9,
+    return build(Spec(threads=threads, modules=mods, arch=(0x8003 if breakpad_arm64 else 12) if core.machine == "aarch64" else 9,
                       exception=(crashed.pid, crashed.signal, (core.siginfo or {}).get("addr") or 0),
                       linux={0x47670009: "\n".join(lines).encode() + b"\n", 0x47670008: auxv + bytes(16)}))

@@ -59,25 +59,65 @@ def test_the_real_minidump_reads_as_minidump_stackwalk_reads_it():
     _as_stackwalk_reads_it(md, json.loads(ORACLE.read_text()))
 
 
-@pytest.mark.parametrize("name", ["unwind-O2cfi", "nullderef-aarch64"])
+@pytest.mark.parametrize("name", ["unwind-O2cfi", "nullderef-aarch64", "nullderef-aarch64-breakpad"])
 def test_the_minidump_written_here_reads_as_minidump_stackwalk_reads_it(name):
     """The writer (tests/minidumpbuilder.from_core) checked by rust-minidump's reader first: each
-    is the minidump of an ELF fixture core's crash (x86-64, and aarch64 with CONTEXT_ARM64), its
-    stackwalk output kept beside it."""
+    is the minidump of an ELF fixture core's crash (x86-64, and aarch64 with CONTEXT_ARM64 as
+    Crashpad writes it and with Breakpad's MDRawContextARM64_Old), its stackwalk output kept beside it."""
     from conftest import fixture_file
     md = Minidump(fixture_file(f"minidump/out/{name}.dmp"))
     _as_stackwalk_reads_it(md, json.loads(fixture_file(f"minidump/out/{name}.stackwalk.json").read_text()))
 
 
-def test_an_aarch64_minidump_unwinds_as_its_core_does(tmp_path, monkeypatch):
+def test_breakpads_old_arm64_context_reads_as_rust_minidump_dumps_it():
+    """Breakpad's Linux and macOS clients write aarch64 threads as MDRawContextARM64_Old (u64 flags,
+    cpsr after pc): every register and cpsr as `minidump-stackwalk --dump` prints the context
+    (kept beside the fixture), and equal to the kernel core's registers it was written from."""
+    from conftest import fixture_file
+    from dumpx.elf import Core
+    md = Minidump(fixture_file("minidump/out/nullderef-aarch64-breakpad.dmp"))
+    theirs = {}
+    for line in fixture_file("minidump/out/nullderef-aarch64-breakpad.context.txt").read_text().splitlines()[1:]:
+        name, _, value = line.partition("=")
+        theirs[name.split()[0]] = int(value, 16)
+    assert theirs.pop("context_flags") == 0x80000006
+    theirs["pstate"] = theirs.pop("cpsr")
+    regs = md.crashing_thread.registers
+    assert {k: regs[k] for k in theirs if k in regs} == {k: v for k, v in theirs.items() if k in regs}
+    assert {f"x{i}" for i in range(31)} | {"sp", "pc", "pstate"} <= theirs.keys() & regs.keys()
+    core = Core(fixture_file("elf/out/nullderef-aarch64.core.zst"))
+    assert regs["pstate"] == core.threads[0].registers["pstate"] != 0
+    assert all(regs[k] == core.threads[0].registers[k] for k in regs)
+
+
+@pytest.mark.parametrize("breakpad", [False, True])
+def test_the_cpsr_comes_from_where_each_arm64_layout_keeps_it(breakpad):
+    """The look-alike of each layout: the same registers in CONTEXT_ARM64 (cpsr at 4) and in
+    MDRawContextARM64_Old (cpsr at 272); an old context cut before its cpsr keeps the registers and
+    has no pstate rather than a wrong one."""
+    regs = {**{f"x{i}": 0x1000 + i for i in range(31)}, "sp": 0x7F0000, "pc": 0x400100, "pstate": 0x80000000}
+    spec = Spec(threads=[(7, regs, 0x7F0000, bytes(64))], arch=0x8003 if breakpad else 12)
+    md = Minidump(build(spec))
+    assert md.system["arch"] == "aarch64" and md.threads[0].registers == regs
+    if breakpad:
+        data = bytearray(build(spec))
+        rva = data.find(struct.pack("<Q", 0x80000006))
+        size_at = data.find(struct.pack("<II", 796, rva))
+        struct.pack_into("<I", data, size_at, 272)
+        cut = Minidump(bytes(data)).threads[0].registers
+        assert "pstate" not in cut and cut == {k: v for k, v in regs.items() if k != "pstate"}
+
+
+@pytest.mark.parametrize("breakpad", [False, True])
+def test_an_aarch64_minidump_unwinds_as_its_core_does(tmp_path, monkeypatch, breakpad):
     """No binary (a static program run under qemu): the link register, then the x29 chain — the
-    frames the ELF test checks against eu-stack."""
+    frames the ELF test checks against eu-stack; in both aarch64 context layouts."""
     from conftest import fixture_file
     from dumpx.elf import Core
     from minidumpbuilder import from_core
     monkeypatch.setenv("DUMPX_CACHE_DIR", str(tmp_path / "cache"))
     core = Core(fixture_file("elf/out/nullderef-aarch64.core.zst"))
-    md = Minidump(from_core(core))
+    md = Minidump(from_core(core, breakpad_arm64=breakpad))
     want = [(f.pc, f.trust, f.slot) for f in core.unwinder().backtrace(0).frames]
     got = [(f.pc, f.trust, f.slot) for f in md.process().unwinder().backtrace(0).frames]
     assert got == want and len(want) >= 3 and "frame pointer" in {t for _, t, _ in got}

@@ -29,8 +29,11 @@ STREAMS = {3: "ThreadList", 4: "ModuleList", 5: "MemoryList", 6: "Exception", 7:
 ARCH = {0: "x86", 5: "arm", 9: "x86-64", 12: "aarch64", 0x8003: "aarch64"}
 PLATFORM = {0x8101: "macOS", 0x8102: "iOS", 0x8201: "Linux", 0x8202: "Solaris", 0x8203: "Android",
             0x8204: "PS3", 0x8205: "NaCl", 0x8206: "Fuchsia", 2: "Windows"}
-# CONTEXT_AMD64: the general registers from Rax at offset 120, then Rip at 248; CONTEXT_ARM64 (the
-# Windows layout Crashpad writes; Breakpad's older arm64 layout is not decoded yet): x0..x30, sp, pc
+# CONTEXT_AMD64: the general registers from Rax at offset 120, then Rip at 248. aarch64 comes in two
+# layouts with x0..x30, sp and pc at the same offsets (8 to 272): CONTEXT_ARM64 (Windows, Crashpad)
+# opens with u32 flags (0x400000) and u32 cpsr; Breakpad's MDRawContextARM64_Old (its Linux and macOS
+# clients, system-info architecture 0x8003) with u64 flags (0x80000000 set) and has cpsr at 272
+ARM64_OLD = 0x80000000
 _AMD64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
           "r14", "r15", "rip")
 # CONTEXT_X86 (716 bytes): flags, 6 debug registers, a 112-byte FLOATING_SAVE_AREA, then from offset 140
@@ -183,11 +186,14 @@ class Minidump:
             vals = self.view.unpack("<17Q", rva + 120)
             return dict(zip(_AMD64, vals))
         if self.arch == "aarch64" and size >= 272:
-            # CONTEXT_ARM64: flags, cpsr, x0..x28, fp (x29), lr (x30), sp, pc
             flags, cpsr = self.view.unpack("<II", rva)
             vals = self.view.unpack("<33Q", rva + 8)
             regs = {f"x{i}": vals[i] for i in range(31)}
-            regs.update(sp=vals[31], pc=vals[32], pstate=cpsr)
+            regs.update(sp=vals[31], pc=vals[32])
+            if not flags & ARM64_OLD:
+                regs["pstate"] = cpsr
+            elif size >= 276:
+                regs["pstate"] = self.view.unpack("<I", rva + 272)[0]
             return regs
         if self.arch == "x86" and size >= 204:
             return dict(zip(_X86, self.view.unpack("<16I", rva + 140)))
