@@ -21,7 +21,7 @@ REGS = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10
 @dataclass
 class Spec:
     threads: list[tuple[int, dict[str, int], int, bytes]] = field(default_factory=list)   # tid, regs, stack start, stack
-    modules: list[tuple[int, int, str, bytes]] = field(default_factory=list)              # base, size, name, build-id
+    modules: list[tuple] = field(default_factory=list)   # base, size, name, build-id (or a whole RSDS record)[, TimeDateStamp]
     memory: list[tuple[int, bytes]] = field(default_factory=list)                         # extra captured ranges
     exception: tuple[int, int, int] | None = None                                          # tid, code, address
     thread_count: int | None = None                                                        # override (damage)
@@ -31,6 +31,7 @@ class Spec:
     crashpad: dict | None = None   # {"report_id": 16 bytes, "client_id": 16 bytes, "simple": {k: v},
     #                                "modules": [(module index, [list annotations], {simple}, {name: (type, bytes)})]}
     memory_info: list[tuple[int, int, int]] = field(default_factory=list)                  # base, size, PAGE_*
+    platform: int = 0x8201                                                                 # Linux; 2 Windows
 
 
 def _context(regs: dict[str, int], arch: int = 9) -> bytes:
@@ -82,7 +83,7 @@ def build(spec: Spec) -> bytes:
     dir_rva = put(bytes(12 * nstreams))
     streams: list[tuple[int, int, int]] = []
 
-    sysinfo = struct.pack("<HHHBBIIII", spec.arch, 6, 0, 4, 1, 0, 0, 0, 0x8201) + bytes(4 + 4 + 24)
+    sysinfo = struct.pack("<HHHBBIIII", spec.arch, 6, 0, 4, 1, 0, 0, 0, spec.platform) + bytes(4 + 4 + 24)
     streams.append((7, len(sysinfo), put(sysinfo)))
 
     th = bytearray(struct.pack("<I", spec.thread_count if spec.thread_count is not None else len(spec.threads)))
@@ -96,13 +97,13 @@ def build(spec: Spec) -> bytes:
     streams.append((3, len(th), put(bytes(th))))
 
     ml = bytearray(struct.pack("<I", len(spec.modules)))
-    for base, size, name, build_id in spec.modules:
+    for base, size, name, build_id, *stamp in spec.modules:
         nm = name.encode("utf-16-le")
         name_rva = put(struct.pack("<I", len(nm)) + nm + b"\0\0")
-        cv = struct.pack("<I", 0x4270454C) + build_id
+        cv = build_id if build_id[:4] == b"RSDS" else struct.pack("<I", 0x4270454C) + build_id
         cv_rva = put(cv)
-        ml += struct.pack("<QIIII", base, size, 0, 0, name_rva) + bytes(52) + struct.pack("<II", len(cv), cv_rva) \
-            + bytes(8) + bytes(16)
+        ml += struct.pack("<QIIII", base, size, 0, stamp[0] if stamp else 0, name_rva) + bytes(52) \
+            + struct.pack("<II", len(cv), cv_rva) + bytes(8) + bytes(16)
     streams.append((4, len(ml) + spec.stream_size_extra, put(bytes(ml))))
 
     for start, data in spec.memory:
@@ -162,6 +163,11 @@ def _crashpad(info: dict, put) -> int:
     s_loc = dictionary(info.get("simple", {}))
     return put(struct.pack("<I", 1) + info.get("report_id", bytes(16)) + info.get("client_id", bytes(16))
                + struct.pack("<IIII", *s_loc, *ml_loc))
+
+
+def rsds(guid: bytes, age: int, pdb: str) -> bytes:
+    """A CodeView RSDS record: the PDB's GUID (on-disk order), age and path."""
+    return b"RSDS" + guid + struct.pack("<I", age) + pdb.encode() + b"\0"
 
 
 def crash(pc: int, stack: bytes | None = None, exception_address: int = 0x45) -> Spec:

@@ -176,6 +176,13 @@ def detect_bytes(head: bytes) -> Detection:
         return _minidump(head)
     if head[:4] in _MACHO:
         return Detection(_MACHO[head[:4]], "Mach-O file")
+    if head.startswith(b"Microsoft C/C++ MSF 7.00\r\n\x1aDS\x00\x00\x00"):
+        return Detection("pdb", "Windows PDB (a build's debug file: `dumpx minidump verify --binary` matches it)")
+    if head[:2] == b"MZ" and len(head) >= 64:
+        pe = int.from_bytes(head[60:64], "little")
+        if head[pe:pe + 4] == b"PE\x00\x00":
+            return Detection("pe-image", "Windows PE image (a build file: `dumpx minidump verify --binary` "
+                                         "matches it)", details={"pe_header": pe})
     if _looks_like_pprof(head):
         return Detection("go-pprof-proto", "pprof protobuf profile (goroutine)")
     det = _text_detection(head)

@@ -206,6 +206,13 @@ def run_bt(args, process=None) -> int:
         for v in unverified:
             print(f"  {safe_text(v.module)}: {v.verdict}" + (f" ({safe_text(v.file)})" if v.file else ""))
         print()
+    windows = [v for v in u.verdicts if v.verdict == "match" and v.id_kind != "build-id"]
+    if windows:
+        print("Windows modules verified by their debug id (dumpx reads no PDB symbols: give module+offset "
+              "to a PDB-reading tool with these files):")
+        for v in windows:
+            print(f"  {safe_text(v.module)}: {safe_text(v.file)}")
+        print()
     groups: dict[tuple, list] = {}
     for b in bts:
         key = tuple((f.pc, f.function, f.inlined) for f in b.frames) if args.all and not args.full else (b.thread,)

@@ -102,6 +102,9 @@ class Module:
     build_id_address: int | None
     headers_captured: bool
     problem: str | None = None
+    debug_id: str | None = None        # a Windows module (minidump): its PDB's GUID and age
+    code_id: str | None = None         # a Windows module: its image's TimeDateStamp and SizeOfImage
+    debug_file: str | None = None      # a Windows module: the PDB path its CodeView record names
 
     @property
     def extent(self) -> int:

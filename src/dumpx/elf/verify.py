@@ -1,5 +1,6 @@
 """Build verification before any symbol is trusted: each module of a core against the binaries
-and debug files at hand, and a Mach-O binary against its dSYM, by build-id / LC_UUID."""
+and debug files at hand, and a Mach-O binary against its dSYM, by build-id / LC_UUID; a
+minidump's Windows modules against PE images and PDBs, by debug id (PDB GUID and age) and code id."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class ModuleVerdict:
     debug: str | None = None       # a verified file with DWARF (may be the image itself)
     source: str | None = None      # where the verified (or first tried) file came from
     tried: list[Candidate] = field(default_factory=list)
+    id_kind: str = "build-id"      # "debug id" for a Windows module (PDB GUID and age)
 
 
 @dataclass
@@ -140,7 +142,12 @@ def verify_with_given(core, binaries=(), search_paths=(), recorded_paths: bool =
         try:
             bid = file_build_id(b)
         except DumpError:
-            report.append(GivenFile(str(b), None, None, "not an ELF file"))
+            target, how, wid = _windows_target(b, mods)
+            if target is None:
+                report.append(GivenFile(str(b), wid, None, how))
+                continue
+            given_for.setdefault(target.start, []).append(b)
+            report.append(GivenFile(str(b), wid, target.path or "?", how))
             continue
         if bid and bid in by_id:
             target, how = by_id[bid], "same build-id"
@@ -157,6 +164,9 @@ def verify_with_given(core, binaries=(), search_paths=(), recorded_paths: bool =
     roots = [Path(p) for p in search_paths] + ([Path(debug_root)] if debug_root else [])
     out = []
     for m in mods:
+        if m.debug_id or m.code_id:
+            out.append(_judge_windows(m, given_for.get(m.start, []), search_paths))
+            continue
         if m.path == "[vdso]" and m.build_id and m.headers_captured:
             # the kernel's vDSO image is in the core itself: nothing on disk can be more exact
             out.append(ModuleVerdict(m.path, m.start, m.build_id, "(the core's memory)", m.build_id, MATCH,
@@ -177,7 +187,7 @@ def verify_with_given(core, binaries=(), search_paths=(), recorded_paths: bool =
     for g in report:
         c = tried.get(g.path)
         if g.module is not None and c is not None and c.verdict != MATCH:
-            g.how += f"; {c.verdict} (build-id {c.build_id or '-'}): not used for symbols"
+            g.how += f"; {c.verdict} (its id {c.build_id or '-'}): not used for symbols"
     return out, report
 
 
@@ -236,6 +246,74 @@ def _judge(m, cands, roots) -> ModuleVerdict:
                          first.source if first else None, tried)
 
 
+def _windows_identity(p: Path):
+    """A PE image's or PDB's identity, None for another kind of file, or the DumpError of a damaged one."""
+    from ..minidump.windows import identity
+    try:
+        return identity(p)
+    except DumpError as e:
+        return e
+
+
+def _windows_target(b: Path, mods) -> tuple:
+    """(module, how, the file's id) for a PE image or PDB the user gave, or (None, why not, id)."""
+    from ..minidump.windows import module_names
+    w = _windows_identity(b)
+    if w is None:
+        return None, "not an ELF file, PE image or PDB", None
+    if isinstance(w, DumpError):
+        return None, f"a damaged PE image or PDB: {w}", None
+    wid = w.debug_id or w.code_id
+    for m in mods:
+        if m.debug_id and w.debug_id == m.debug_id or w.kind == "pe" and m.code_id and \
+                w.code_id.lower() == m.code_id.lower() and not (m.debug_id and w.debug_id):
+            return m, "same debug id" if w.debug_id == m.debug_id else "same code id", wid
+    for m in mods:
+        if (m.debug_id or m.code_id) and b.name.lower() in {n.lower() for n in module_names(m.path, m.debug_file)}:
+            return m, "same file name", wid
+    return None, "matches no Windows module by debug id, code id or name", wid
+
+
+def _judge_windows(m, given: list[Path], search_paths) -> ModuleVerdict:
+    """A Windows module against the PE images and PDBs given, then those a symbol store under each
+    search path files by id (``app.pdb/<debug id>/app.pdb``, ``app.exe/<code id>/app.exe``).
+
+    A PDB matches when its GUID and age are the module's debug id; an image when its code id is
+    the module's and, where both name one, its CodeView debug id too. Nothing here reads PDB
+    symbols or PE unwind data: a match says which files are this build, not that frames get names."""
+    import ntpath
+    cands = [(p, "given") for p in given]
+    pdb = ntpath.basename(m.debug_file) if m.debug_file else None
+    image = ntpath.basename(m.path) if m.path else None
+    for sp in search_paths:
+        if pdb and m.debug_id:
+            cands.append((Path(sp) / pdb / m.debug_id / pdb, "symbol store"))
+        if image and m.code_id:
+            cands += [(Path(sp) / image / c / image, "symbol store") for c in dict.fromkeys((m.code_id, m.code_id.upper()))]
+    tried: list[Candidate] = []
+    seen: set[str] = set()
+    for p, src in cands:
+        if str(p) in seen or not _is_file(p):
+            continue
+        seen.add(str(p))
+        w = _windows_identity(p)
+        if w is None or isinstance(w, DumpError):
+            tried.append(Candidate(str(p), src, None, "not a PE image or PDB" if w is None else f"damaged: {w}"))
+            continue
+        if w.kind == "pdb":
+            v = MATCH if m.debug_id and w.debug_id == m.debug_id else MISMATCH if m.debug_id else NO_BUILD_ID
+        else:
+            same_code = bool(m.code_id) and w.code_id.lower() == m.code_id.lower()
+            same_debug = not (m.debug_id and w.debug_id) or w.debug_id == m.debug_id
+            v = MATCH if same_code and same_debug else MISMATCH
+        tried.append(Candidate(str(p), src, w.debug_id or w.code_id, v))
+    first = next((c for c in tried if c.verdict == MATCH), tried[0] if tried else None)
+    verdict = NOT_FOUND if first is None or first.verdict not in (MATCH, MISMATCH, NO_BUILD_ID) else first.verdict
+    return ModuleVerdict(m.path or "?", m.start, m.debug_id or m.code_id, first.path if first else None,
+                         first.build_id if first else None, verdict, None, None,
+                         first.source if first else None, tried, "debug id" if m.debug_id else "code id")
+
+
 def _is_file(p: Path) -> bool:
     """A candidate path names a regular file; a path the system refuses (a crafted build-id longer
     than a file name may be) names none."""
@@ -271,33 +349,42 @@ def verdict_table(vs: list[ModuleVerdict]):
     import numpy as np
 
     from ..table import Table
-    return Table({"module": np.array([v.module for v in vs], dtype=object),
-                  "start": np.array([v.start for v in vs], dtype=np.uint64),
-                  "verdict": np.array([v.verdict for v in vs], dtype=object),
-                  "core_build_id": np.array([v.core_build_id or "-" for v in vs], dtype=object),
-                  "file_build_id": np.array([v.file_build_id or "-" for v in vs], dtype=object),
-                  "file": np.array([v.file or "-" for v in vs], dtype=object)},
-                 title="build verification", hex_columns={"start"})
+    cols = {"module": np.array([v.module for v in vs], dtype=object),
+            "start": np.array([v.start for v in vs], dtype=np.uint64),
+            "verdict": np.array([v.verdict for v in vs], dtype=object),
+            "core_build_id": np.array([v.core_build_id or "-" for v in vs], dtype=object),
+            "file_build_id": np.array([v.file_build_id or "-" for v in vs], dtype=object),
+            "file": np.array([v.file or "-" for v in vs], dtype=object)}
+    if any(v.id_kind != "build-id" for v in vs):       # Windows modules: debug ids (PDB GUID and age)
+        cols["id_kind"] = np.array([v.id_kind for v in vs], dtype=object)
+    return Table(cols, title="build verification", hex_columns={"start"})
 
 
 def verify_findings(vs: list[ModuleVerdict]) -> Findings:
+    import ntpath
     out = Findings()
     for v in vs:
+        windows = v.id_kind != "build-id"
+        name = ntpath.basename(v.module) if windows else Path(v.module).name
+        here = f"{v.id_kind} in the dump" if windows else "build-id in the core"
+        where = ("a symbol server or store: NAME.pdb/DEBUGID/NAME.pdb, NAME.exe/CODEID/NAME.exe"
+                 if windows else "debuginfod, the artifact store, .build-id/")
         if v.verdict == MISMATCH:
             out.append(Finding(
                 "core-build-mismatch", Severity.CRITICAL,
-                f"{Path(v.module).name}: the file given is a different build than the one that crashed",
+                f"{name}: the file given is a different build than the one that crashed",
                 [Evidence("module", v.module), Evidence("loaded at", v.start, hex=True),
-                 Evidence("build-id in the core", v.core_build_id), Evidence("file", v.file),
-                 Evidence("build-id of the file", v.file_build_id)],
+                 Evidence(here, v.core_build_id), Evidence("file", v.file),
+                 Evidence(f"{v.id_kind} of the file", v.file_build_id)],
                 ["do not symbolize this module with that file: its frames would look plausible and be wrong",
-                 f"find the build with id {v.core_build_id} (debuginfod, the artifact store, .build-id/)"]))
+                 f"find the build with id {v.core_build_id} ({where})"]))
         elif v.verdict in (NOT_FOUND, FILE_NO_BUILD_ID):
             out.append(Finding("core-build-unverified", Severity.NOTICE,
-                               f"{Path(v.module).name}: {v.verdict}",
-                               [Evidence("module", v.module), Evidence("build-id in the core", v.core_build_id or "-"),
+                               f"{name}: {v.verdict}",
+                               [Evidence("module", v.module), Evidence(here, v.core_build_id or "-"),
                                 Evidence("file", v.file or "-")],
-                               ["frames in this module cannot be trusted until its build is found"]))
+                               ["frames in this module cannot be trusted until its build is found"
+                                + (f" ({where})" if windows else "")]))
         elif v.verdict == NO_BUILD_ID:
             out.append(Finding("core-build-unverifiable", Severity.NOTICE,
                                f"{Path(v.module).name}: the core holds no build-id for it",

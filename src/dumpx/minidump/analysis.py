@@ -27,7 +27,7 @@ def findings(md) -> Findings:
         out.append(Finding("minidump-exception", Severity.WARNING,
                            f"thread {ex.thread_id} crashed: {what} at 0x{ex.address:x}", ev,
                            ["symbolize the crashing thread's pc against the module's build "
-                            "(its build-id is in the module list)"]))
+                            "(its build-id, or a Windows module's debug id, is in the module list)"]))
         if linux and ex.code in (7, 11) and ex.address < 4096:
             out.append(Finding("minidump-fault-null", Severity.WARNING,
                                f"access at 0x{ex.address:x}, inside the first page: a NULL pointer plus an "

@@ -1,6 +1,7 @@
 """A minidump seen as the process image the ELF unwinder reads: threads with registers, captured
 memory as segments, the mapped files of ``/proc/PID/maps`` (Breakpad's LinuxMaps stream; the
-MemoryInfoList's protections where there is none), the auxiliary vector, and the modules with the build-ids the minidump recorded. Backtraces, build
+MemoryInfoList's protections where there is none; the modules' images where neither is recorded),
+the auxiliary vector, and the modules with the build-ids (or Windows debug ids) the minidump recorded. Backtraces, build
 verification and symbols are then the ELF code's own (``dumpx.elf.backtrace``)."""
 
 from __future__ import annotations
@@ -51,9 +52,14 @@ class MinidumpProcess(Core):
         self.threads = [Thread(i, t.tid, sig if t is crashing else 0, dict(t.registers), 0)
                         for i, t in enumerate(order)]
         exe = [(a, b) for a, b, perms, _, _ in maps if "x" in perms]
-        if not maps:                          # Crashpad, Windows: the regions' protections instead
-            exe = [(b, b + n) for b, n, protect, state in md.memory_info()
+        regions = md.memory_info() if not maps else []
+        if regions:                           # Crashpad, Windows: the regions' protections instead
+            exe = [(b, b + n) for b, n, protect, state in regions
                    if state == MEM_COMMIT and protect & PAGE_EXECUTE_ANY]
+        elif not maps:
+            # no protections recorded at all (a Windows MiniDumpNormal has no MemoryInfoList): a pc
+            # inside a module's image may be code, so nothing there is called "not executable"
+            exe = [(m.base, m.base + m.size) for m in md.modules]
         segs = []
         for start, size, rva in md._ranges:
             x = any(a <= start < b for a, b in exe)
@@ -80,4 +86,5 @@ class MinidumpProcess(Core):
         return k >= 0 and self._exec[k][0] <= address < self._exec[k][1]
 
     def modules(self) -> list[Module]:
-        return [Module(m.base, m.size, m.name, m.build_id, None, False, None) for m in self.md.modules]
+        return [Module(m.base, m.size, m.name, m.build_id, None, False, None, m.debug_id, m.code_id, m.debug_file)
+                for m in self.md.modules]

@@ -82,6 +82,15 @@ class MiniModule:
     debug_id: str | None          # PDB GUID + age from an 'RSDS' record (Windows)
     debug_file: str | None
     cv_signature: str | None
+    time_date_stamp: int = 0
+
+    @property
+    def code_id(self) -> str | None:
+        """A Windows image's code id (TimeDateStamp and SizeOfImage, as symbol servers file it)."""
+        if self.cv_signature != "RSDS" and not self.time_date_stamp:
+            return None
+        from .windows import code_id
+        return code_id(self.time_date_stamp, self.size)
 
 
 @dataclass
@@ -219,7 +228,7 @@ class Minidump:
         out = []
         for i in range(count):
             o = 4 + 108 * i
-            mbase, size, _, _, name_rva = d.unpack("<QIIII", o)
+            mbase, size, _, stamp, name_rva = d.unpack("<QIIII", o)
             cv_size, cv_rva = d.unpack("<II", o + 76)
             name = self._string(name_rva)
             build_id = debug_id = debug_file = sig = None
@@ -233,14 +242,12 @@ class Minidump:
                     self.problems.append(f"module {name}: an ELF build-id record of {cv_size} bytes (offset "
                                          f"{cv_rva}); build-ids are 8 to 64 bytes")
                 elif sig == "RSDS" and len(cv) >= 24:
-                    g = cv[4:20]
-                    guid = f"{int.from_bytes(g[:4], 'little'):08X}{int.from_bytes(g[4:6], 'little'):04X}" \
-                           f"{int.from_bytes(g[6:8], 'little'):04X}{g[8:].hex().upper()}"
-                    debug_id = f"{guid}{struct.unpack_from('<I', cv, 20)[0]:X}"
+                    from .windows import debug_id as windows_debug_id
+                    debug_id = windows_debug_id(cv[4:20], struct.unpack_from("<I", cv, 20)[0])
                     debug_file = cv[24:].split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
             elif cv_size:
                 self.problems.append(f"module {name}: its CodeView record (offset {cv_rva}) is not in the file")
-            out.append(MiniModule(mbase, size, name, build_id, debug_id, debug_file, sig))
+            out.append(MiniModule(mbase, size, name, build_id, debug_id, debug_file, sig, stamp))
         return out
 
     def _memory(self) -> list[tuple[int, int, int]]:

@@ -1,0 +1,190 @@
+"""Identities of Windows builds — a PE image's code id and CodeView record, a PDB's GUID and age —
+in the form a minidump's module list names them, so that a file is matched before it is trusted.
+
+A minidump module of a Windows program carries its image's TimeDateStamp and SizeOfImage (the
+*code id* symbol servers file images under) and the image's CodeView ``RSDS`` record: the GUID and
+age of the PDB written with it (the *debug id*). A PE file gives both from its headers and debug
+directory; a PDB (MSF 7.0) gives its GUID from the PDB info stream and its age from the DBI stream
+where it has one — the age the linker wrote into the image; the info stream's own age is bumped
+when tools rewrite the PDB (LLVM's PDB documentation; Sentry's symbolic prefers the DBI age too).
+Every offset, block number and count is checked against the file: a damaged file is a
+``CorruptDumpError`` or ``TruncatedDumpError`` with the offset, never a wrong identity.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import struct
+from dataclasses import dataclass
+
+from ..errors import CorruptDumpError
+from ..sources import ByteView, open_source
+
+MSF_MAGIC = b"Microsoft C/C++ MSF 7.00\r\n\x1aDS\x00\x00\x00"
+PDB2_MAGIC = b"Microsoft C/C++ program database 2.00\r\n"
+BLOCK_SIZES = (512, 1024, 2048, 4096, 8192, 16384, 32768)
+IMAGE_DEBUG_TYPE_CODEVIEW = 2
+MAX_DEBUG_ENTRIES = 64
+
+
+@dataclass
+class WindowsIdentity:
+    """What identifies a Windows build file: ``debug_id`` (GUID and age, as the minidump's
+    CodeView record gives them), ``code_id`` (a PE image's TimeDateStamp and SizeOfImage)."""
+    kind: str                   # "pe" or "pdb"
+    debug_id: str | None
+    code_id: str | None = None
+    pdb_name: str | None = None     # a PE image: the PDB path its CodeView record names
+    age_from: str | None = None     # a PDB: "DBI stream" or "PDB info stream"
+
+
+def debug_id(guid: bytes, age: int) -> str:
+    """Breakpad's and the symbol servers' form of a GUID (on-disk order: Data1..Data3 little-endian)
+    and an age: 32 upper-case hex digits, then the age in hex."""
+    d1, d2, d3 = struct.unpack_from("<IHH", guid)
+    return f"{d1:08X}{d2:04X}{d3:04X}{guid[8:16].hex().upper()}{age:X}"
+
+
+def code_id(time_date_stamp: int, size_of_image: int) -> str:
+    """A PE image's code id as symbol servers and rust-minidump write it."""
+    return f"{time_date_stamp:08X}{size_of_image:x}"
+
+
+def identity(path: str | os.PathLike) -> WindowsIdentity | None:
+    """The identity of a PE image or a PDB, None for any other kind of file."""
+    with open(path, "rb") as f:
+        head = f.read(len(PDB2_MAGIC))
+    if head.startswith(MSF_MAGIC):
+        return pdb_identity(path)
+    if head.startswith(PDB2_MAGIC):
+        raise CorruptDumpError(f"{path}: a PDB 2.0 file (before Visual C++ 7), whose identity is not read",
+                               offset=0, expected="an MSF 7.0 PDB")
+    if head[:2] == b"MZ":
+        return pe_identity(path)
+    return None
+
+
+def pdb_identity(path: str | os.PathLike) -> WindowsIdentity:
+    """GUID and age of an MSF 7.0 PDB."""
+    with open_source(path) as src:
+        v = src.view()
+        block, streams = _msf_streams(v, str(path))
+        if len(streams) < 2 or streams[1][0] < 28:
+            raise CorruptDumpError(f"{path}: no PDB info stream", offset=0,
+                                   expected="stream 1 of at least 28 bytes (version, signature, age, GUID)")
+        info = _stream_head(v, block, streams[1][1], 28)
+        _, _, info_age = struct.unpack_from("<III", info)
+        guid = info[12:28]
+        age, age_from = info_age, "PDB info stream"
+        if len(streams) > 3 and streams[3][0] >= 12:
+            sig, _, dbi_age = struct.unpack_from("<iII", _stream_head(v, block, streams[3][1], 12))
+            if sig == -1:
+                age, age_from = dbi_age, "DBI stream"
+        return WindowsIdentity("pdb", debug_id(guid, age), age_from=age_from)
+
+
+def _msf_streams(v: ByteView, name: str) -> tuple[int, list[tuple[int, list[int]]]]:
+    """The block size, and (size, block numbers) of the first four streams of an MSF file, each
+    block checked to lie in the file."""
+    block, _, nblocks, dir_bytes, _, map_addr = v.unpack("<6I", 32)
+    if block not in BLOCK_SIZES:
+        raise CorruptDumpError(f"{name}: MSF block size {block}", offset=32,
+                               expected="a block size of 512 to 32768 bytes, a power of two")
+    if nblocks * block > len(v):
+        raise CorruptDumpError(f"{name}: {nblocks} blocks of {block} bytes in a file of {len(v)} bytes",
+                               offset=40, expected="a block count the file holds")
+
+    def check(b: int, at: int) -> int:
+        if b >= nblocks or b == 0:
+            raise CorruptDumpError(f"{name}: block number {b}", offset=at,
+                                   expected=f"a block number from 1 to {nblocks - 1}")
+        return b
+
+    def blocks_of(size: int) -> int:
+        return -(-size // block)
+
+    if dir_bytes > len(v) or blocks_of(dir_bytes) * 4 > block:
+        raise CorruptDumpError(f"{name}: a stream directory of {dir_bytes} bytes", offset=44,
+                               expected="a directory whose block list fits one block")
+    at = check(map_addr, 52) * block
+    dir_blocks = [check(b, at + 4 * k) for k, b in enumerate(v.unpack(f"<{blocks_of(dir_bytes)}I", at))]
+    directory = b"".join(v.read(b * block, block) for b in dir_blocks)[:dir_bytes]
+    d = ByteView(directory, name=f"{name} stream directory")
+    count = d.u32(0)
+    if 4 + 4 * count > dir_bytes:
+        raise CorruptDumpError(f"{name}: {count} streams in a directory of {dir_bytes} bytes", offset=0,
+                               expected="a stream count the directory holds")
+    sizes = [0 if s == 0xFFFFFFFF else s for s in d.unpack(f"<{count}I", 4)]
+    pos = 4 + 4 * count
+    out = []
+    for s in sizes:
+        n = blocks_of(s)
+        if pos + 4 * n > dir_bytes:
+            raise CorruptDumpError(f"{name}: stream of {s} bytes past the directory's end", offset=pos,
+                                   expected="the stream's block list inside the directory")
+        out.append((s, [check(b, pos + 4 * k) for k, b in enumerate(d.unpack(f"<{n}I", pos))]))
+        pos += 4 * n
+        if len(out) > 3:            # the identity needs streams 1 and 3 only
+            break
+    return block, out
+
+
+def _stream_head(v: ByteView, block: int, blocks: list[int], n: int) -> bytes:
+    """The first ``n`` bytes of a stream (its size checked to be at least ``n``)."""
+    return b"".join(v.read(b * block, block) for b in blocks[: -(-n // block)])[:n]
+
+
+def pe_identity(path: str | os.PathLike) -> WindowsIdentity:
+    """Code id and CodeView debug id of a PE image (PE32 or PE32+)."""
+    name = str(path)
+    with open_source(path) as src:
+        v = src.view()
+        pe = v.u32(0x3C)
+        if v.read(pe, 4) != b"PE\0\0":
+            raise CorruptDumpError(f"{name}: no PE signature", offset=pe, expected="'PE\\0\\0' at e_lfanew")
+        _, nsect, stamp, _, _, opt_size, _ = v.unpack("<HHIIIHH", pe + 4)
+        opt = pe + 24
+        magic = v.u16(opt)
+        if magic not in (0x10B, 0x20B):
+            raise CorruptDumpError(f"{name}: optional header magic 0x{magic:x}", offset=opt,
+                                   expected="0x10b (PE32) or 0x20b (PE32+)")
+        size_of_image = v.u32(opt + 56)
+        ndirs_at = opt + (92 if magic == 0x10B else 108)
+        ndirs = v.u32(ndirs_at)
+        ident = WindowsIdentity("pe", None, code_id(stamp, size_of_image))
+        if ndirs <= 6 or ndirs_at + 4 + 8 * 7 > opt + opt_size:
+            return ident
+        dbg_rva, dbg_size = v.unpack("<II", ndirs_at + 4 + 8 * 6)
+        sections = [v.unpack("<IIII", opt + opt_size + 40 * k + 8) for k in range(min(nsect, 96))]
+        at = _file_offset(sections, dbg_rva)
+        if dbg_size == 0 or at is None:
+            return ident
+        for k in range(min(dbg_size // 28, MAX_DEBUG_ENTRIES)):
+            _, _, _, _, kind, size, rva, raw = v.unpack("<IIHHIIII", at + 28 * k)
+            if kind != IMAGE_DEBUG_TYPE_CODEVIEW or size < 24:
+                continue
+            where = raw or _file_offset(sections, rva)
+            if not where:
+                continue
+            rec = v.read(where, min(size, 24 + 1024))
+            if rec[:4] != b"RSDS":
+                continue
+            ident.debug_id = debug_id(rec[4:20], struct.unpack_from("<I", rec, 20)[0])
+            ident.pdb_name = rec[24:].split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
+            break
+        return ident
+
+
+def _file_offset(sections: list[tuple[int, int, int, int]], rva: int) -> int | None:
+    """The file offset of an RVA through the section table (VirtualSize, VirtualAddress,
+    SizeOfRawData, PointerToRawData)."""
+    for vsize, vaddr, raw_size, raw in sections:
+        if vaddr <= rva < vaddr + max(vsize, raw_size):
+            return raw + (rva - vaddr)
+    return None
+
+
+def module_names(path: str | None, pdb_name: str | None) -> set[str]:
+    """The file names a Windows module goes by: its image's and its PDB's (Windows paths)."""
+    return {ntpath.basename(p) for p in (path, pdb_name) if p}

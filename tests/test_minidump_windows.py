@@ -1,0 +1,199 @@
+"""Windows builds in minidumps: module code ids and debug ids as rust-minidump reads them, the
+identity of PE images and PDBs as LLVM's own tools (llvm-readobj, llvm-pdbutil) read the files
+they wrote (fixtures/windows/make.sh), verification of the modules against them — the right
+build, an earlier link of the same PDB, another PDB, a symbol store — and damaged files."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dumpx.cli import main
+from dumpx.elf.verify import MATCH, MISMATCH, NOT_FOUND, verify_findings, verify_with_given
+from dumpx.errors import DumpError
+from dumpx.minidump import Minidump
+from dumpx.minidump.windows import identity
+
+from conftest import fixture_file
+from minidumpbuilder import Spec, build, rsds
+
+PDBS = ("app", "app-age2", "other")
+
+
+def _out(name: str):
+    return fixture_file(f"windows/out/{name}")
+
+
+def _oracle_pdb(name: str) -> tuple[str, int, int]:
+    """(GUID, PDB info stream age, DBI stream age) as llvm-pdbutil printed them."""
+    summary = _out(f"{name}.pdb.summary.txt").read_text()
+    guid = re.search(r"GUID: \{([0-9A-F-]+)\}", summary).group(1)
+    info_age = int(re.search(r"^\s*Age: (\d+)", summary, re.M).group(1))
+    dbi_age = int(re.search(r"Age:\s+(\d+)", _out(f"{name}.pdb.dbi.txt").read_text()).group(1))
+    return guid, info_age, dbi_age
+
+
+@pytest.mark.parametrize("name", PDBS)
+def test_a_pdbs_debug_id_is_its_guid_and_dbi_age_as_llvm_pdbutil_reads_them(name):
+    guid, info_age, dbi_age = _oracle_pdb(name)
+    w = identity(_out(f"{name}.pdb"))
+    assert w.kind == "pdb" and w.age_from == "DBI stream"
+    assert w.debug_id == guid.replace("-", "") + f"{dbi_age:X}"
+
+
+def test_the_pdb_info_streams_own_age_is_not_the_builds():
+    """app.pdb's info stream says age 4 (a tool rewrote it), its DBI stream and the image say 3."""
+    _, info_age, dbi_age = _oracle_pdb("app")
+    assert (info_age, dbi_age) == (4, 3)
+    assert identity(_out("app.pdb")).debug_id.endswith("3")
+
+
+def test_a_pe_images_code_id_and_codeview_record_as_llvm_readobj_reads_them():
+    text = _out("app.exe.readobj.txt").read_text()
+    stamp = int(re.search(r"TimeDateStamp: .*\(0x([0-9A-F]+)\)", text).group(1), 16)
+    size = int(re.search(r"SizeOfImage: (\d+)", text).group(1))
+    raw = bytes(int(x, 16) for x in re.search(r"PDBGUID: \(([0-9A-F ]+)\)", text).group(1).split())
+    age = int(re.search(r"PDBAge: (\d+)", text).group(1))
+    w = identity(_out("app.exe"))
+    assert w.kind == "pe" and w.code_id == f"{stamp:08X}{size:x}"
+    assert w.debug_id == str(uuid.UUID(bytes_le=raw)).replace("-", "").upper() + f"{age:X}"
+    assert w.pdb_name == re.search(r"PDBFileName: (.+)", text).group(1).strip()
+
+
+def test_the_minidumps_windows_modules_read_as_minidump_stackwalk_reads_them():
+    ref = json.loads(_out("windows.stackwalk.json").read_text())
+    md = Minidump(_out("windows.dmp"))
+    assert md.system["os"] == "Windows" and ref["system_info"]["os"] == "Windows NT"
+    theirs = {int(m["base_addr"], 16): m for m in ref["modules"]}
+    assert len(md.modules) == len(theirs) == 2
+    for m in md.modules:
+        r = theirs[m.base]
+        assert m.base + m.size == int(r["end_addr"], 16)
+        assert (m.code_id.lower(), m.debug_id) == (r["code_id"].lower(), r["debug_id"])
+        assert m.debug_file.rsplit("\\", 1)[-1] == r["debug_file"] and m.name.rsplit("\\", 1)[-1] == r["filename"]
+        assert m.build_id is None
+
+
+def _verify(files, search=()):
+    c = Minidump(_out("windows.dmp")).process()
+    vs, given = verify_with_given(c, [str(f) for f in files], [str(s) for s in search])
+    return {v.module.rsplit("\\", 1)[-1]: v for v in vs}, given
+
+
+@pytest.mark.parametrize("file", ["app.pdb", "app.exe"])
+def test_the_builds_own_pdb_or_image_verifies_its_module(file):
+    vs, given = _verify([_out(file)])
+    app = vs["app.exe"]
+    assert (app.verdict, app.id_kind, app.file_build_id) == (MATCH, "debug id", app.core_build_id)
+    assert given[0].how == "same debug id"
+    assert vs["ntdll.dll"].verdict == NOT_FOUND
+    fs = verify_findings(list(vs.values()))
+    assert not fs.of_kind("core-build-mismatch")
+    [nt] = fs.of_kind("core-build-unverified")
+    assert any(e.value == "1EB1E3A732A54D1C8F3B5C1E0D2A9B7F1" for e in nt.evidence)
+
+
+@pytest.mark.parametrize("other", ["app-age2.pdb", "other.pdb"])
+def test_a_pdb_of_another_link_under_the_builds_name_is_a_mismatch(tmp_path, other):
+    """The look-alike of the right PDB: same file name, and for app-age2 the same GUID — an
+    earlier link. Matched by name, refused by its id, named in a CRITICAL finding."""
+    wrong = tmp_path / "app.pdb"
+    shutil.copy(_out(other), wrong)
+    vs, given = _verify([wrong])
+    app = vs["app.exe"]
+    guid, _, dbi_age = _oracle_pdb(other.removesuffix(".pdb"))
+    assert app.verdict == MISMATCH and app.file_build_id == guid.replace("-", "") + f"{dbi_age:X}"
+    assert given[0].how.startswith("same file name; mismatch")
+    [f] = verify_findings(list(vs.values())).of_kind("core-build-mismatch")
+    assert {e.label: e.value for e in f.evidence}["debug id of the file"] == app.file_build_id
+
+
+def test_a_symbol_store_under_search_is_looked_up_by_debug_id(tmp_path):
+    md = Minidump(_out("windows.dmp"))
+    app = next(m for m in md.modules if m.name.endswith("app.exe"))
+    store = tmp_path / "app.pdb" / app.debug_id
+    store.mkdir(parents=True)
+    shutil.copy(_out("app.pdb"), store / "app.pdb")
+    wrong = tmp_path / "ntdll.pdb" / "1EB1E3A732A54D1C8F3B5C1E0D2A9B7F1"
+    wrong.mkdir(parents=True)
+    shutil.copy(_out("other.pdb"), wrong / "ntdll.pdb")      # filed under the right id, a different file
+    vs, _ = _verify([], [tmp_path])
+    assert (vs["app.exe"].verdict, vs["app.exe"].source) == (MATCH, "symbol store")
+    assert vs["ntdll.dll"].verdict == MISMATCH
+
+
+def test_minidump_verify_command_exits_3_on_the_wrong_pdb(tmp_path, capsys):
+    shutil.copy(_out("app-age2.pdb"), tmp_path / "app.pdb")
+    assert main(["minidump", "verify", str(_out("windows.dmp")), "--binary", str(_out("app.pdb"))]) == 0
+    out = capsys.readouterr().out
+    assert "match" in out and "core-build-mismatch" not in out
+    assert main(["minidump", "verify", str(_out("windows.dmp")), "--binary", str(tmp_path / "app.pdb"), "--json"]) == 3
+    d = json.loads(capsys.readouterr().out)
+    assert [m["verdict"] for m in d["modules"]] == [MISMATCH, NOT_FOUND]
+    assert d["modules"][0]["id_kind"] == "debug id"
+
+
+def test_a_windows_minidump_without_protections_does_not_call_a_module_pc_not_code(capsys):
+    """A MiniDumpNormal has no MemoryInfoList: the crashing pc inside app.exe is not 'in a mapping
+    that is not executable' (there is no such evidence); a pc outside every module still is."""
+    assert main(["minidump", "bt", str(_out("windows.dmp")), "--binary", str(_out("app.pdb"))]) == 0
+    out = capsys.readouterr().out
+    assert "not executable" not in out and "core-frame-bad-pc" not in out
+    assert "app.exe+0x1000" in out and "verified by their debug id" in out
+    sp = 0x8F2B7FF000
+    spec = Spec(threads=[(1, {"rip": 0x7FF612340000, "rsp": sp}, sp, bytes(64))],
+                modules=[(0x140000000, 0x3000, "C:\\build\\app.exe", rsds(bytes(16), 1, "app.pdb"), 1)],
+                exception=(1, 0xC0000005, 0), platform=2)
+    bt = Minidump(build(spec)).process().unwinder().backtrace(0)
+    assert bt.frames[0].pc == 0x7FF612340000 and "in no mapping and no module" in bt.stop
+
+
+# ---------------------------------------------------------------- damaged files
+def _ident_or_error(data: bytes, tmp_path, name: str):
+    p = tmp_path / name
+    p.write_bytes(data)
+    try:
+        return identity(p)
+    except DumpError as e:
+        assert e.offset is not None or "expected" in str(e)
+        return e
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+@pytest.mark.parametrize("name", ["app.pdb", "app-age2.pdb", "app.exe"])
+def test_cut_or_flipped_pe_and_pdb_files_give_an_identity_or_a_dump_error(tmp_path, name, data):
+    raw = bytearray(_out(name).read_bytes())
+    if data.draw(st.booleans()):
+        raw = raw[:data.draw(st.integers(0, len(raw)))]
+    for _ in range(data.draw(st.integers(1, 4))):
+        if raw:
+            k = data.draw(st.integers(0, len(raw) - 1))
+            raw[k] ^= 1 << data.draw(st.integers(0, 7))
+    got = _ident_or_error(bytes(raw), tmp_path, name)
+    assert got is None or isinstance(got, DumpError) or got.kind in ("pe", "pdb")
+
+
+def test_crafted_pdb_counts_are_refused_with_their_offsets(tmp_path):
+    raw = bytearray(_out("app.pdb").read_bytes())
+    block = struct.unpack_from("<I", raw, 32)[0]
+    big = bytearray(raw)
+    struct.pack_into("<I", big, 40, 0xFFFFFFFF)                       # NumBlocks
+    e = _ident_or_error(bytes(big), tmp_path, "n.pdb")
+    assert isinstance(e, DumpError) and e.offset == 40
+    bad = bytearray(raw)
+    struct.pack_into("<I", bad, 52, 0x7FFFFFFF)                       # BlockMapAddr past the end
+    e = _ident_or_error(bytes(bad), tmp_path, "m.pdb")
+    assert isinstance(e, DumpError) and e.offset == 52
+    dir_block = struct.unpack_from("<I", raw, struct.unpack_from("<I", raw, 52)[0] * block)[0]
+    crafted = bytearray(raw)
+    struct.pack_into("<I", crafted, dir_block * block, 0xFFFFFFFF)    # a stream count of 2^32 - 1
+    e = _ident_or_error(bytes(crafted), tmp_path, "c.pdb")
+    assert isinstance(e, DumpError) and "streams in a directory" in str(e)
