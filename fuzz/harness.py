@@ -94,8 +94,10 @@ def seeds(fmt: str) -> list[bytes]:
             p = fx / "elf" / "out" / f"{name}.core.zst"
             if p.exists():
                 out.append(from_core(Core(p)))
-        for name in ("x86-crashpad", "arm-crashpad"):          # 32-bit contexts and Crashpad annotations
-            p = fx / "minidump" / "out" / f"{name}.dmp"
+        for name in ("minidump/out/x86-crashpad", "minidump/out/arm-crashpad",   # 32-bit contexts, Crashpad
+                     "minidump/out/nullderef-aarch64-breakpad",                  # Breakpad's old arm64 context
+                     "windows/out/windows"):                                     # Windows modules (RSDS)
+            p = fx / f"{name}.dmp"
             if p.exists():
                 out.append(p.read_bytes())
         if (real / "minidump" / "linux-mini.dmp").exists():
@@ -361,6 +363,8 @@ def run_entry(fmt: str, data: bytes, cli: bool) -> None:
         d.provenance()
         p = d.process()
         from dumpx.elf.reading import explain_unknown_frames
+        builds = ROOT / "fixtures" / "windows" / "out"
+        p.verify([builds / "app.pdb", builds / "app.exe"], [builds])
         bts = p.unwinder().all()
         if bts:
             explain_unknown_frames(p, bts[0])
