@@ -19,6 +19,7 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -115,11 +116,20 @@ def measure(path: Path, with_peer: bool) -> dict:
     # whole process, alternated, medians of three
     exe = shutil.which("dumpx") or "dumpx"
     res["dumpx_command"] = timed([exe, "goroutines", "--json", str(path)])
+    # the floor the command stands on: the interpreter's start and its imports, no byte read
+    res["floor_python_s"] = timed([sys.executable, "-c", "pass"])["wall_s"]
+    res["floor_imports_s"] = timed([sys.executable, "-c", FLOOR_IMPORTS])["wall_s"]
     pe = peer_exe() if with_peer else None
     if pe is not None:
         res["peer_gostackparse_process"] = timed([str(pe), str(path)])
         res["peer_over_dumpx"] = round(res["peer_gostackparse_process"]["wall_s"] / res["dumpx_command"]["wall_s"], 2)
+        # what issue 11's 2x target leaves for reading, grouping, findings and output
+        res["twice_peer_leaves_s"] = round(res["peer_gostackparse_process"]["wall_s"] / 2 - res["floor_imports_s"], 3)
     return res
+
+
+FLOOR_IMPORTS = ("import numpy, dumpx.cli, dumpx.cli.goroutines, dumpx.goroutines.text, "
+                 "dumpx.goroutines.analysis, dumpx._native.gotrace, dumpx._native.gostacks")
 
 
 def measure_diff(before: Path, after: Path) -> dict:
