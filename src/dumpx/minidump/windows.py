@@ -85,8 +85,8 @@ def pdb_identity(path: str | os.PathLike) -> WindowsIdentity:
 
 
 def _msf_streams(v: ByteView, name: str) -> tuple[int, list[tuple[int, list[int]]]]:
-    """The block size, and (size, block numbers) of the first four streams of an MSF file, each
-    block checked to lie in the file."""
+    """The block size, and (size, first block number) of the first four streams of an MSF file,
+    each block checked to lie in the file."""
     block, _, nblocks, dir_bytes, _, map_addr = v.unpack("<6I", 32)
     if block not in BLOCK_SIZES:
         raise CorruptDumpError(f"{name}: MSF block size {block}", offset=32,
@@ -109,24 +109,30 @@ def _msf_streams(v: ByteView, name: str) -> tuple[int, list[tuple[int, list[int]
                                expected="a directory whose block list fits one block")
     at = check(map_addr, 52) * block
     dir_blocks = [check(b, at + 4 * k) for k, b in enumerate(v.unpack(f"<{blocks_of(dir_bytes)}I", at))]
-    directory = b"".join(v.read(b * block, block) for b in dir_blocks)[:dir_bytes]
-    d = ByteView(directory, name=f"{name} stream directory")
-    count = d.u32(0)
+
+    def directory(n: int) -> ByteView:
+        """The first n bytes of the stream directory (a crafted count reads no more than the file)."""
+        n = min(n, dir_bytes)
+        return ByteView(b"".join(v.read(b * block, block) for b in dir_blocks[:blocks_of(n)])[:n],
+                        name=f"{name} stream directory")
+
+    count = directory(4).u32(0)
     if 4 + 4 * count > dir_bytes:
         raise CorruptDumpError(f"{name}: {count} streams in a directory of {dir_bytes} bytes", offset=0,
                                expected="a stream count the directory holds")
-    sizes = [0 if s == 0xFFFFFFFF else s for s in d.unpack(f"<{count}I", 4)]
+    first = min(count, 4)                    # the identity needs streams 1 and 3 only
+    sizes = [0 if x == 0xFFFFFFFF else x for x in directory(4 + 4 * first).unpack(f"<{first}I", 4)]
     pos = 4 + 4 * count
+    d = directory(pos + 4 * sum(blocks_of(x) for x in sizes[:-1]) + 4)
     out = []
-    for s in sizes:
-        n = blocks_of(s)
+    for x in sizes:
+        n = blocks_of(x)
         if pos + 4 * n > dir_bytes:
-            raise CorruptDumpError(f"{name}: stream of {s} bytes past the directory's end", offset=pos,
+            raise CorruptDumpError(f"{name}: stream of {x} bytes past the directory's end", offset=pos,
                                    expected="the stream's block list inside the directory")
-        out.append((s, [check(b, pos + 4 * k) for k, b in enumerate(d.unpack(f"<{n}I", pos))]))
+        head = min(n, 1)                     # the fields read (28 and 12 bytes) lie in a stream's first block
+        out.append((x, [check(b, pos + 4 * k) for k, b in enumerate(d.unpack(f"<{head}I", pos))]))
         pos += 4 * n
-        if len(out) > 3:            # the identity needs streams 1 and 3 only
-            break
     return block, out
 
 
