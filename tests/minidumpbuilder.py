@@ -23,7 +23,7 @@ class Spec:
     threads: list[tuple[int, dict[str, int], int, bytes]] = field(default_factory=list)   # tid, regs, stack start, stack
     modules: list[tuple] = field(default_factory=list)   # base, size, name, build-id (or a whole RSDS record)[, TimeDateStamp]
     memory: list[tuple[int, bytes]] = field(default_factory=list)                         # extra captured ranges
-    exception: tuple[int, int, int] | None = None                                          # tid, code, address
+    exception: tuple | None = None                  # tid, code, address[, ExceptionInformation parameters]
     thread_count: int | None = None                                                        # override (damage)
     stream_size_extra: int = 0                                                             # module list past the end
     linux: dict[int, bytes] = field(default_factory=dict)                                  # Breakpad Linux streams
@@ -112,11 +112,12 @@ def build(spec: Spec) -> bytes:
     streams.append((5, len(mm), put(mm)))
 
     if spec.exception:
-        tid, code, addr = spec.exception
+        tid, code, addr, *more = spec.exception
+        params = list(more[0]) if more else []
         ctx = _context(next((r for t, r, _, _ in spec.threads if t == tid), {}), spec.arch)
         ctx_rva = put(ctx)
-        ex = struct.pack("<IIIIQQII", tid, 0, code, 0, 0, addr, 0, 0) + bytes(120) + \
-            struct.pack("<II", len(ctx), ctx_rva)
+        ex = struct.pack("<IIIIQQII", tid, 0, code, 0, 0, addr, len(params), 0) + \
+            struct.pack("<15Q", *(params + [0] * (15 - len(params)))) + struct.pack("<II", len(ctx), ctx_rva)
         streams.append((6, len(ex), put(ex)))
 
     for t, data in spec.linux.items():
@@ -212,3 +213,23 @@ def from_core(core, breakpad_arm64: bool = False) -> bytes:
     return build(Spec(threads=threads, modules=mods, arch=(0x8003 if breakpad_arm64 else 12) if core.machine == "aarch64" else 9,
                       exception=(crashed.pid, crashed.signal, (core.siginfo or {}).get("addr") or 0),
                       linux={0x47670009: "\n".join(lines).encode() + b"\n", 0x47670008: auxv + bytes(16)}))
+
+
+def windows_exception(code: int, params: list[int]) -> Spec:
+    """A Windows x86-64 minidump whose one thread raised ``code`` with those ExceptionInformation
+    parameters at 0x140001000, inside C:\\build\\app.exe."""
+    sp = 0x8F2B7FF000
+    return Spec(threads=[(1, {"rip": 0x140001000, "rsp": sp}, sp, bytes(64))],
+                modules=[(0x140000000, 0x3000, "C:\\build\\app.exe", rsds(bytes(16), 1, "app.pdb"), 1)],
+                exception=(1, code, 0x140001000, params), platform=2)
+
+
+# every exception code dumpx names with the parameters that change the name, and every __fastfail code
+EXCEPTION_CASES = [(0xC0000005, [0, 0x10]), (0xC0000005, [1, 0x7FF612340010]), (0xC0000005, [8, 0x7FF612340000]),
+                   (0xC0000005, [0, 0x7FF612340000]), (0xC0000006, [0, 0x7FF612340000, 0xC000009C]),
+                   (0xC0000409, []), (0xC00000FD, [1, 0x8F2B6FF000]), (0xC000001D, []), (0xC0000096, []),
+                   (0xC0000094, []), (0xC0000095, []), (0x80000003, [0]), (0x80000004, []), (0x80000002, []),
+                   (0xC0000008, []), (0xC000008C, []), (0xC0000025, []), (0xC0000026, []), (0xC000008D, []),
+                   (0xC000008E, []), (0xC000008F, []), (0xC0000090, []), (0xC0000091, []), (0xC0000092, []),
+                   (0xC0000093, []), (0xC0000374, []), (0xE06D7363, [0x19930520, 0, 0, 0]), (0x12345678, [])] \
+    + [(0xC0000409, [k]) for k in range(75)]

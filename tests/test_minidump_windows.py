@@ -81,6 +81,16 @@ def test_the_minidumps_windows_modules_read_as_minidump_stackwalk_reads_them():
         assert m.build_id is None
 
 
+def test_minidump_info_gives_each_windows_modules_code_id_and_debug_id(capsys):
+    ref = {int(m["base_addr"], 16): m for m in json.loads(_out("windows.stackwalk.json").read_text())["modules"]}
+    assert main(["minidump", "info", "--json", str(_out("windows.dmp"))]) == 0
+    mods = json.loads(capsys.readouterr().out)["modules"]
+    assert [(m["code_id"].lower(), m["debug_id"]) for m in mods] == \
+        [(ref[m["base"]]["code_id"], ref[m["base"]]["debug_id"]) for m in mods]
+    assert main(["minidump", "info", str(_out("windows.dmp"))]) == 0
+    assert "5F1D2C3B4A594E689A7B0C1D2E3F40513 (code id 65A0B0C03000)" in capsys.readouterr().out
+
+
 def _verify(files, search=()):
     c = Minidump(_out("windows.dmp")).process()
     vs, given = verify_with_given(c, [str(f) for f in files], [str(s) for s in search])
@@ -197,3 +207,73 @@ def test_crafted_pdb_counts_are_refused_with_their_offsets(tmp_path):
     struct.pack_into("<I", crafted, dir_block * block, 0xFFFFFFFF)    # a stream count of 2^32 - 1
     e = _ident_or_error(bytes(crafted), tmp_path, "c.pdb")
     assert isinstance(e, DumpError) and "streams in a directory" in str(e)
+
+
+# ---------------------------------------------------------------- Windows exceptions
+def _exception_cases():
+    return json.loads(_out("exceptions.stackwalk.json").read_text())
+
+
+def test_every_windows_exception_is_named_and_placed_as_minidump_stackwalk_does():
+    """fixtures/windows/out/exceptions.stackwalk.json: rust-minidump's crash type and address for
+    each (code, ExceptionInformation) in minidumpbuilder.EXCEPTION_CASES — every code dumpx names,
+    every __fastfail code 0-74."""
+    from minidumpbuilder import EXCEPTION_CASES, windows_exception
+    rows = _exception_cases()
+    assert [(r["code"], r["params"]) for r in rows] == [(c, p) for c, p in EXCEPTION_CASES]
+    for r in rows:
+        md = Minidump(build(windows_exception(r["code"], r["params"])))
+        [f] = md.findings().of_kind("minidump-exception")
+        ev = {e.label: e.value for e in f.evidence}
+        ours, theirs = ev["exception code"], r["type"]
+        if theirs.startswith("unknown "):
+            assert ours == "exception " + theirs.removeprefix("unknown ")
+        elif r["code"] == 0xC0000006:                 # theirs adds the NTSTATUS of the failed read
+            assert ours == theirs.split(" / ")[0]
+        else:
+            assert ours == theirs, r
+        assert ev["address"] == int(r["address"], 16)
+
+
+def _kinds(code, params):
+    from minidumpbuilder import windows_exception
+    return {f.kind for f in Minidump(build(windows_exception(code, params))).findings()} - {"minidump-exception"}
+
+
+@pytest.mark.parametrize("code,params,kind", [
+    (0xC0000409, [2], "minidump-stack-protector"),      # /GS cookie
+    (0xC0000409, [0], "minidump-stack-protector"),      # legacy /GS violation
+    (0xC0000409, [], "minidump-stack-protector"),       # /GS report before __fastfail (no parameters)
+    (0xC0000409, [44], "minidump-stack-protector"),     # CET shadow stack
+    (0xC0000409, [10], "minidump-cfg-violation"),
+    (0xC0000409, [64], "minidump-cfg-violation"),       # XFG
+    (0xC0000374, [], "minidump-heap-corruption"),
+    (0xC0000409, [50], "minidump-heap-corruption"),     # heap metadata
+    (0xC00000FD, [1, 0x8F2B6FF000], "minidump-stack-overflow"),
+    (0xC0000005, [0, 0x10], "minidump-fault-null"),
+    (0xC0000005, [1, 0xFFF8], "minidump-fault-null"),
+])
+def test_windows_exceptions_that_are_evidence_by_themselves(code, params, kind):
+    assert kind in _kinds(code, params)
+
+
+@pytest.mark.parametrize("code,params", [
+    (0xC0000409, [7]),                  # FAST_FAIL_FATAL_APP_EXIT: abort(), not a smash
+    (0xC0000409, [5]),                  # FAST_FAIL_INVALID_ARG: a CRT parameter check
+    (0xC0000005, [0, 0x7FF612340000]),  # an access violation far from NULL
+    (0xC0000005, [1, 0x10000]),         # the first address Windows can map
+    (0x80000003, [0]),                  # a breakpoint
+    (0xE06D7363, [0x19930520, 0, 0, 0]),  # an unhandled C++ exception
+])
+def test_their_look_alikes_stay_quiet(code, params):
+    assert not _kinds(code, params) & {"minidump-stack-protector", "minidump-cfg-violation",
+                                       "minidump-heap-corruption", "minidump-stack-overflow",
+                                       "minidump-fault-null"}
+
+
+def test_a_linux_minidump_keeps_its_signal_reading():
+    """The same exception stream fields on Linux are a signal and si_addr: no Windows naming."""
+    from minidumpbuilder import crash
+    md = Minidump(build(crash(0x401D72, exception_address=0x45)))
+    [f] = md.findings().of_kind("minidump-exception")
+    assert "SIGSEGV at 0x45" in f.title and md.findings().of_kind("minidump-fault-null")

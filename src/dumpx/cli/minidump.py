@@ -36,7 +36,8 @@ def run_info(args) -> int:
             "threads": [{"tid": t.tid, "pc": t.pc, "sp": t.sp, "stack_start": t.stack_start,
                          "stack_size": t.stack_size} for t in md.threads],
             "modules": [{"base": m.base, "size": m.size, "name": m.name, "build_id": m.build_id,
-                         "debug_id": m.debug_id, "debug_file": m.debug_file} for m in md.modules],
+                         "debug_id": m.debug_id, "debug_file": m.debug_file, "code_id": m.code_id}
+                        for m in md.modules],
             "memory": [{"start": s, "size": n} for s, n in md.memory_ranges()],
             "findings": fs.to_dicts(), "problems": md.problems}))
         return 1 if md.problems else 0
@@ -54,7 +55,7 @@ def run_info(args) -> int:
         print(f"  {t.tid:>8}  pc {pc}  stack 0x{t.stack_start:x} (+{t.stack_size})")
     print("modules:")
     for m in md.modules:
-        ident = m.build_id or m.debug_id or "-"
+        ident = m.build_id or (f"{m.debug_id} (code id {m.code_id})" if m.debug_id else m.code_id) or "-"
         print(f"  0x{m.base:016x} {m.size:>10}  {safe_text(ident)}  {safe_text(m.name)}")
     for p in md.problems:
         print(f"problem: {safe_text(p)}")

@@ -9,6 +9,7 @@ from ..elf.core import SIGNALS
 from ..elf.smash import KINDS, canonical
 from ..errors import DumpError
 from ..findings import Evidence, Finding, Findings, Severity
+from .windows import CONTROL_FLOW_GUARD, HEAP_CHECKS, STACK_PROTECTOR, exception_name, fault_address
 
 
 def findings(md) -> Findings:
@@ -17,23 +18,39 @@ def findings(md) -> Findings:
     ex = md.exception
     if ex is not None:
         linux = md.system.get("os") in ("Linux", "Android")
-        what = SIGNALS.get(ex.code, f"signal {ex.code}") if linux else f"exception 0x{ex.code:08x}"
+        windows = md.system.get("os") == "Windows"
+        address = ex.address
+        if linux:
+            what = SIGNALS.get(ex.code, f"signal {ex.code}")
+        elif windows:
+            what = exception_name(ex.code, ex.parameters)
+            what = f"exception {what}" if what.startswith("0x") else what
+            address = fault_address(ex.code, ex.address, ex.parameters)
+        else:
+            what = f"exception 0x{ex.code:08x}"
         m = md.module_at(t.pc) if t is not None and t.pc is not None else None
         ev = [Evidence("thread", ex.thread_id), Evidence("exception code", what),
-              Evidence("address", ex.address, hex=True)]
+              Evidence("address", address, hex=True)]
+        if address != ex.address:
+            ev.append(Evidence("instruction address", ex.address, hex=True))
         if t is not None and t.pc is not None:
             ev += [Evidence("pc", t.pc, hex=True),
                    Evidence("module", f"{m.name}+0x{t.pc - m.base:x}" if m else "none")]
         out.append(Finding("minidump-exception", Severity.WARNING,
-                           f"thread {ex.thread_id} crashed: {what} at 0x{ex.address:x}", ev,
+                           f"thread {ex.thread_id} crashed: {what} at 0x{address:x}", ev,
                            ["symbolize the crashing thread's pc against the module's build "
                             "(its build-id, or a Windows module's debug id, is in the module list)"]))
-        if linux and ex.code in (7, 11) and ex.address < 4096:
+        # Windows never maps the first 64 KiB; Linux's mmap_min_addr is 4 KiB at the least
+        near_null = linux and ex.code in (7, 11) and address < 4096 or \
+            windows and ex.code in (0xC0000005, 0xC0000006) and len(ex.parameters) >= 2 and address < 0x10000
+        if near_null:
             out.append(Finding("minidump-fault-null", Severity.WARNING,
-                               f"access at 0x{ex.address:x}, inside the first page: a NULL pointer plus an "
-                               "offset (or a small integer used as a pointer)",
-                               [Evidence("exception code", what), Evidence("address", ex.address, hex=True)],
+                               f"access at 0x{address:x}, inside the {'first page' if linux else 'first 64 KiB'}: "
+                               "a NULL pointer plus an offset (or a small integer used as a pointer)",
+                               [Evidence("exception code", what), Evidence("address", address, hex=True)],
                                ["find the pointer that was NULL at the faulting instruction"]))
+        if windows:
+            out.extend(_windows_checks(ex, t, what))
     if t is not None and t.pc is not None:
         if not canonical(t.pc) or (md.modules and md.module_at(t.pc) is None):
             out.append(Finding("minidump-pc-outside-modules", Severity.CRITICAL,
@@ -50,6 +67,47 @@ def findings(md) -> Findings:
                            [Evidence("problem", p) for p in md.problems[:10]],
                            ["what is read from the parts listed is partial; get the crash reporter's "
                             "original upload if this copy was cut"]))
+    return out
+
+
+def _windows_checks(ex, t, what: str) -> Findings:
+    """What a Windows exception code says by itself: a failed stack check (/GS cookie, CET shadow
+    stack), a Control Flow Guard stop, heap corruption the heap noticed, an exhausted stack. An
+    ordinary __fastfail (abort(), an invalid CRT argument) says none of these."""
+    out = Findings()
+    code, fast = ex.code, ex.parameters[0] if ex.parameters else None
+    ev = [Evidence("thread", ex.thread_id), Evidence("exception code", what),
+          Evidence("instruction address", ex.address, hex=True)]
+    if code == 0xC0000409 and (fast is None or fast in STACK_PROTECTOR):
+        caught = "a return address that did not match the shadow stack (CET)" if fast in (44, 57, 73) else \
+            "an overwritten /GS stack cookie"
+        out.append(Finding("minidump-stack-protector", Severity.CRITICAL,
+                           f"thread {ex.thread_id} stopped itself on {caught}: a stack buffer overran the "
+                           "frame of the function that checked it", ev,
+                           ["the checking function is the crashing thread's frame that called "
+                            "__report_gsfailure (or returned to the mismatched address): look at its stack "
+                            "buffers and what wrote them",
+                            "the overwritten bytes are in the captured stack: dumpx minidump stack"]))
+    elif code == 0xC0000409 and fast in CONTROL_FLOW_GUARD:
+        out.append(Finding("minidump-cfg-violation", Severity.CRITICAL,
+                           f"thread {ex.thread_id}: Control Flow Guard stopped an indirect call or jump to a "
+                           "target that is not a valid function start", ev,
+                           ["a corrupted function pointer or vtable: find where the crashing frame loaded "
+                            "its call target"]))
+    elif code == 0xC0000374 or code == 0xC0000409 and fast in HEAP_CHECKS:
+        out.append(Finding("minidump-heap-corruption", Severity.CRITICAL,
+                           f"thread {ex.thread_id}: the heap found its own structures corrupted — where it "
+                           "noticed, not where the damage was done", ev,
+                           ["an earlier overflow, double free or use after free: reproduce under full page "
+                            "heap (gflags /p /enable APP.exe /full) or ASan to stop at the write"]))
+    elif code == 0xC00000FD:
+        if t is not None and t.sp is not None:
+            ev += [Evidence("stack pointer", t.sp, hex=True),
+                   Evidence("captured stack", f"0x{t.stack_start:x} (+{t.stack_size})")]
+        out.append(Finding("minidump-stack-overflow", Severity.CRITICAL,
+                           f"thread {ex.thread_id} ran out of stack (its guard page was hit)", ev,
+                           ["unbounded or deep recursion, or a very large stack array: look for the "
+                            "repeating frames in dumpx minidump bt"]))
     return out
 
 

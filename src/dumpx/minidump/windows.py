@@ -194,3 +194,71 @@ def _file_offset(sections: list[tuple[int, int, int, int]], rva: int) -> int | N
 def module_names(path: str | None, pdb_name: str | None) -> set[str]:
     """The file names a Windows module goes by: its image's and its PDB's (Windows paths)."""
     return {ntpath.basename(p) for p in (path, pdb_name) if p}
+
+
+# ---------------------------------------------------------------------------------- exceptions
+# Windows exception codes (winnt.h, ntstatus.h) as rust-minidump's minidump-stackwalk names them
+EXCEPTIONS = {
+    0xC0000005: "EXCEPTION_ACCESS_VIOLATION", 0xC0000006: "EXCEPTION_IN_PAGE_ERROR",
+    0xC00000FD: "EXCEPTION_STACK_OVERFLOW", 0xC0000409: "EXCEPTION_STACK_BUFFER_OVERRUN",
+    0xC000001D: "EXCEPTION_ILLEGAL_INSTRUCTION", 0xC0000096: "EXCEPTION_PRIV_INSTRUCTION",
+    0xC0000094: "EXCEPTION_INT_DIVIDE_BY_ZERO", 0xC0000095: "EXCEPTION_INT_OVERFLOW",
+    0x80000003: "EXCEPTION_BREAKPOINT", 0x80000004: "EXCEPTION_SINGLE_STEP",
+    0x80000002: "EXCEPTION_DATATYPE_MISALIGNMENT", 0xC0000008: "EXCEPTION_INVALID_HANDLE",
+    0xC000008C: "EXCEPTION_BOUNDS_EXCEEDED", 0xC0000025: "EXCEPTION_NONCONTINUABLE_EXCEPTION",
+    0xC0000026: "EXCEPTION_INVALID_DISPOSITION", 0xC000008D: "EXCEPTION_FLT_DENORMAL_OPERAND",
+    0xC000008E: "EXCEPTION_FLT_DIVIDE_BY_ZERO", 0xC000008F: "EXCEPTION_FLT_INEXACT_RESULT",
+    0xC0000090: "EXCEPTION_FLT_INVALID_OPERATION", 0xC0000091: "EXCEPTION_FLT_OVERFLOW",
+    0xC0000092: "EXCEPTION_FLT_STACK_CHECK", 0xC0000093: "EXCEPTION_FLT_UNDERFLOW",
+    0xC0000374: "STATUS_HEAP_CORRUPTION", 0xE06D7363: "Unhandled C++ Exception",
+}
+ACCESS = {0: "READ", 1: "WRITE", 8: "EXEC"}
+# __fastfail codes (winnt.h FAST_FAIL_*): ExceptionInformation[0] of EXCEPTION_STACK_BUFFER_OVERRUN
+FAST_FAIL = dict(enumerate((
+    "LEGACY_GS_VIOLATION", "VTGUARD_CHECK_FAILURE", "STACK_COOKIE_CHECK_FAILURE", "CORRUPT_LIST_ENTRY",
+    "INCORRECT_STACK", "INVALID_ARG", "GS_COOKIE_INIT", "FATAL_APP_EXIT", "RANGE_CHECK_FAILURE",
+    "UNSAFE_REGISTRY_ACCESS", "GUARD_ICALL_CHECK_FAILURE", "GUARD_WRITE_CHECK_FAILURE",
+    "INVALID_FIBER_SWITCH", "INVALID_SET_OF_CONTEXT", "INVALID_REFERENCE_COUNT")))
+FAST_FAIL.update(enumerate((
+    "INVALID_JUMP_BUFFER", "MRDATA_MODIFIED", "CERTIFICATION_FAILURE", "INVALID_EXCEPTION_CHAIN",
+    "CRYPTO_LIBRARY", "INVALID_CALL_IN_DLL_CALLOUT", "INVALID_IMAGE_BASE", "DLOAD_PROTECTION_FAILURE",
+    "UNSAFE_EXTENSION_CALL", "DEPRECATED_SERVICE_INVOKED", "INVALID_BUFFER_ACCESS", "INVALID_BALANCED_TREE",
+    "INVALID_NEXT_THREAD", "GUARD_ICALL_CHECK_SUPPRESSED", "APCS_DISABLED", "INVALID_IDLE_STATE",
+    "MRDATA_PROTECTION_FAILURE", "UNEXPECTED_HEAP_EXCEPTION", "INVALID_LOCK_STATE", "GUARD_JUMPTABLE",
+    "INVALID_LONGJUMP_TARGET", "INVALID_DISPATCH_CONTEXT", "INVALID_THREAD", "INVALID_SYSCALL_NUMBER",
+    "INVALID_FILE_OPERATION", "LPAC_ACCESS_DENIED", "GUARD_SS_FAILURE", "LOADER_CONTINUITY_FAILURE",
+    "GUARD_EXPORT_SUPPRESSION_FAILURE", "INVALID_CONTROL_STACK", "SET_CONTEXT_DENIED", "INVALID_IAT",
+    "HEAP_METADATA_CORRUPTION", "PAYLOAD_RESTRICTION_VIOLATION", "LOW_LABEL_ACCESS_DENIED",
+    "ENCLAVE_CALL_FAILURE", "UNHANDLED_LSS_EXCEPTON", "ADMINLESS_ACCESS_DENIED", "UNEXPECTED_CALL",
+    "CONTROL_INVALID_RETURN_ADDRESS", "UNEXPECTED_HOST_BEHAVIOR", "FLAGS_CORRUPTION", "VEH_CORRUPTION",
+    "ETW_CORRUPTION", "RIO_ABORT", "INVALID_PFN", "GUARD_ICALL_CHECK_FAILURE_XFG", "CAST_GUARD",
+    "HOST_VISIBILITY_CHANGE", "KERNEL_CET_SHADOW_STACK_ASSIST", "PATCH_CALLBACK_FAILED",
+    "NTDLL_PATCH_FAILED", "INVALID_FLS_DATA", "ASAN_ERROR", "CLR_EXCEPTION_AOT",
+    "POINTER_AUTH_INVALID_RETURN_ADDRESS", "INVALID_THREAD_STATE"), start=18))
+# the __fastfail codes that report a memory-safety check caught in the act, by what they caught
+STACK_PROTECTOR = {0, 2, 44, 57, 73}          # /GS cookie, CET shadow stack, return address checks
+CONTROL_FLOW_GUARD = {10, 37, 64}             # CFG / XFG indirect call, jump table
+HEAP_CHECKS = {3, 35, 50}                     # list entry, heap exception, heap metadata
+
+
+def exception_name(code: int, params: list[int]) -> str:
+    """The exception as minidump-stackwalk names it: the access kind of an access violation, the
+    __fastfail code of a stack buffer overrun."""
+    name = EXCEPTIONS.get(code)
+    if name is None:
+        return f"0x{code:08x}"
+    if code in (0xC0000005, 0xC0000006) and params:
+        name += "_" + ACCESS.get(params[0], f"0x{params[0]:x}")
+    if code == 0xC0000409:
+        if not params:
+            return "STATUS_STACK_BUFFER_OVERRUN"
+        name += " / " + (f"FAST_FAIL_{FAST_FAIL[params[0]]}" if params[0] in FAST_FAIL else f"0x{params[0]:08x}")
+    return name
+
+
+def fault_address(code: int, address: int, params: list[int]) -> int:
+    """The data address of an access violation or in-page error (ExceptionInformation[1]); for
+    every other exception the address the exception record gives (the instruction's)."""
+    if code in (0xC0000005, 0xC0000006) and len(params) >= 2:
+        return params[1]
+    return address
