@@ -277,3 +277,48 @@ def test_a_linux_minidump_keeps_its_signal_reading():
     md = Minidump(build(crash(0x401D72, exception_address=0x45)))
     [f] = md.findings().of_kind("minidump-exception")
     assert "SIGSEGV at 0x45" in f.title and md.findings().of_kind("minidump-fault-null")
+
+
+# ---------------------------------------------------------------- stack runs on every thread
+def _two_threads(os_platform: int, other_stack: bytes) -> Minidump:
+    sp = 0x8F2B7FF000
+    regs = {"rip": 0x140001000, "rsp": sp}
+    return Minidump(build(Spec(threads=[(1, regs, sp, bytes(256)), (2, {**regs, "rsp": sp + 0x10000}, sp + 0x10000, other_stack)],
+                               modules=[(0x140000000, 0x3000, "C:\\build\\app.exe", rsds(bytes(16), 1, "app.pdb"), 1)],
+                               exception=(1, 0xC0000005, 0x140001000, [0, 0x7FF612340000]), platform=os_platform)))
+
+
+def test_a_smash_on_a_thread_that_did_not_crash_is_reported_as_a_warning():
+    md = _two_threads(2, bytes(64) + b"A" * 8 * 20 + bytes(32))
+    [f] = md.findings().of_kind("minidump-stack-run")
+    assert f.severity.name == "WARNING" and "thread 2:" in f.title
+    assert {e.label: e.value for e in f.evidence}["words"] == 20
+
+
+def test_msvc_fill_of_unwritten_locals_is_not_a_smash_on_windows_but_is_elsewhere():
+    stack = bytes(64) + b"\xcc" * 8 * 20 + bytes(32)
+    assert not _two_threads(2, stack).findings().of_kind("minidump-stack-run")
+    assert _two_threads(0x8201, stack).findings().of_kind("minidump-stack-run")
+
+
+@pytest.mark.parametrize("core", ["threads", "unwind-O2cfi"])
+def test_healthy_threads_of_a_real_process_give_no_stack_run(core):
+    """Every thread's captured stack of a real process (the fixture cores, as a Breakpad handler
+    would have written them) is scanned; none holds a run."""
+    from dumpx.elf import Core
+    from minidumpbuilder import from_core
+    md = Minidump(from_core(Core(fixture_file(f"elf/out/{core}.core.zst"))))
+    assert len(md.threads) >= 2 or core == "unwind-O2cfi"
+    assert not md.findings().of_kind("minidump-stack-run")
+
+
+def test_the_smash_fixtures_minidump_reports_the_run_its_core_reading_reports():
+    """The positive beside those look-alikes: the 'A' run of the smash fixture (elf/smash.c), where
+    the core reading (core-stack-smash) puts it."""
+    from dumpx.elf import Core
+    from minidumpbuilder import from_core
+    core = Core(fixture_file("elf/out/smash.core.zst"))
+    [c] = core.findings().of_kind("core-stack-smash")
+    [m] = Minidump(from_core(core)).findings().of_kind("minidump-stack-run")
+    ce, me = ({e.label: e.value for e in f.evidence} for f in (c, m))
+    assert (me["from"], me["words"]) == (ce["from"], ce["words"]) and m.severity.name == "CRITICAL"

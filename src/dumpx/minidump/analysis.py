@@ -60,7 +60,8 @@ def findings(md) -> Findings:
                                 Evidence("modules", len(md.modules))],
                                ["a jump through a corrupted pointer or a smashed return address: see the "
                                 "stack scan of this thread"]))
-        out.extend(_stack_runs(md, t))
+    for th in md.threads:
+        out.extend(_stack_runs(md, th, crashing=th is t))
     if md.problems:
         out.append(Finding("minidump-damaged", Severity.WARNING,
                            f"the minidump is damaged or incomplete: {len(md.problems)} problems",
@@ -111,9 +112,12 @@ def _windows_checks(ex, t, what: str) -> Findings:
     return out
 
 
-def _stack_runs(md, t) -> Findings:
-    """Runs of repeated-byte or fill words from the stack pointer up, in the captured stack."""
+def _stack_runs(md, t, crashing: bool) -> Findings:
+    """Runs of repeated-byte or fill words from the stack pointer up, in a thread's captured stack.
+    On Windows, runs of 0xCC bytes are MSVC's /RTCs fill of locals not yet written (debug builds),
+    not an overrun; a thread other than the crashing one gets a warning at most."""
     out = Findings()
+    windows = md.system.get("os") == "Windows"
     sp = t.sp
     if sp is None or t.stack_size == 0 or not t.stack_start <= sp < t.stack_start + t.stack_size:
         return out
@@ -127,7 +131,9 @@ def _stack_runs(md, t) -> Findings:
     for a, words, kind, value in zip(s, n, k, v):
         if kind == 3 or words < 8:
             continue                  # text in a buffer, and short runs, are ordinary stack contents
-        out.append(Finding("minidump-stack-run", Severity.CRITICAL if words >= 16 else Severity.WARNING,
+        if windows and value == 0xCCCCCCCCCCCCCCCC:
+            continue
+        out.append(Finding("minidump-stack-run", Severity.CRITICAL if words >= 16 and crashing else Severity.WARNING,
                            f"thread {t.tid}: {words} words of {KINDS[kind]} 0x{value:016x} on the stack "
                            f"from 0x{a:x}, {a - sp} bytes above the stack pointer",
                            [Evidence("thread", t.tid), Evidence("from", a, hex=True), Evidence("words", words),
