@@ -124,8 +124,11 @@ def smash_findings(core) -> Findings:
         for start, words, kind, value in runs:
             end = start + 8 * words
             covers_slot = any(start <= s < end for s in slots)
-            if kind == 3 and not covers_slot:
-                continue            # text in a local buffer is normal; text in a return slot is not
+            if not covers_slot and (kind == 3 or words < 8):
+                # text in a local buffer is normal, and so is a short run of one byte (32 bytes of '/'
+                # sit above the stack pointer of every healthy fixture process); neither over a
+                # return slot is
+                continue
             sev = Severity.CRITICAL if kind in (1, 2) and (covers_slot or words >= 16) else Severity.WARNING
             what = KINDS[kind] + (f" 0x{value:016x}" if kind != 3 else "")
             out.append(Finding(
