@@ -48,6 +48,22 @@ def test_same_build_matches_and_rebuild_mismatches():
     assert vdso[0].verdict == MATCH and vdso[0].source == "the core"     # its image is in the core
 
 
+def test_a_mismatch_found_on_this_machine_is_a_warning_and_a_given_one_critical():
+    """The look-alike of a wrong build the user gave: this machine's copy at the path the core
+    recorded (a core from another host). Both are refused for symbols; only the first is the
+    user's mistake."""
+    from dumpx.elf.verify import ModuleVerdict
+    def finding(source):
+        v = ModuleVerdict("/lib/x86_64-linux-gnu/libc.so.6", 0x7F0000000000, "aa" * 20, "/lib/x86_64-linux-gnu/libc.so.6",
+                          "bb" * 20, MISMATCH, source=source)
+        [f] = verify_findings([v]).of_kind("core-build-mismatch")
+        return f
+    assert str(finding("given").severity) == "critical" and "the file given" in finding("given").title
+    f = finding("recorded path")
+    assert str(f.severity) == "warning" and "found by its recorded path" in f.title
+    assert {e.label: e.value for e in f.evidence}["found by"] == "recorded path"
+
+
 def test_real_core_with_its_exact_binaries(tmp_path):
     core = Core(real_dump("elf/crashme.core.zst"))
     exe = plain("real:elf/crashme.zst", tmp_path)

@@ -370,13 +370,18 @@ def verify_findings(vs: list[ModuleVerdict]) -> Findings:
         where = ("a symbol server or store: NAME.pdb/DEBUGID/NAME.pdb, NAME.exe/CODEID/NAME.exe"
                  if windows else "debuginfod, the artifact store, .build-id/")
         if v.verdict == MISMATCH:
+            given = v.source == "given"
+            # a file the user gave is the build they meant to trust; one found by its recorded path
+            # or a store is this machine's copy (the core came from another host or another deploy)
             out.append(Finding(
-                "core-build-mismatch", Severity.CRITICAL,
-                f"{name}: the file given is a different build than the one that crashed",
+                "core-build-mismatch", Severity.CRITICAL if given else Severity.WARNING,
+                f"{name}: the file " + ("given" if given else f"found by its {v.source or 'path'}")
+                + " is a different build than the one that crashed",
                 [Evidence("module", v.module), Evidence("loaded at", v.start, hex=True),
-                 Evidence(here, v.core_build_id), Evidence("file", v.file),
+                 Evidence(here, v.core_build_id), Evidence("file", v.file), Evidence("found by", v.source or "-"),
                  Evidence(f"{v.id_kind} of the file", v.file_build_id)],
-                ["do not symbolize this module with that file: its frames would look plausible and be wrong",
+                ["do not symbolize this module with that file: its frames would look plausible and be wrong"
+                 + ("" if given else " (dumpx does not)"),
                  f"find the build with id {v.core_build_id} ({where})"]))
         elif v.verdict in (NOT_FOUND, FILE_NO_BUILD_ID):
             out.append(Finding("core-build-unverified", Severity.NOTICE,
