@@ -763,7 +763,8 @@ def graph_findings(g: HeapGraph, top: int = 5):
         out.append(Finding(
             "hprof-accumulation", Severity.WARNING if share >= 0.2 and kids >= 1000 else Severity.NOTICE,
             f"{g.class_name(ap)} 0x{int(g.ids[ap]):x} retains {human_bytes(int(g.retained[ap]))} "
-            f"({share:.0%} of the reachable heap) over {kids:,} objects it dominates",
+            f"({share:.0%} of the reachable heap) "
+            + (f"over {kids:,} objects it dominates" if kids else "in itself: it dominates no other object"),
             [Evidence("object id", int(g.ids[ap]), hex=True), Evidence("class", g.class_name(ap)),
              Evidence("shallow bytes", int(g.shallow[ap])), Evidence("retained bytes", int(g.retained[ap])),
              Evidence("dominated objects", kids),
