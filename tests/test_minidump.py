@@ -266,8 +266,9 @@ def test_minidump_bt_reads_a_smashed_return_as_evidence(capsys):
     f0 = doc["threads"][0]["frames"][0]
     assert f0["pc"] == 0x4141414141414141 and "repeated-byte" in f0["note"]
     assert "not code" in doc["threads"][0]["stop"]
-    bad = [f for f in doc["findings"] if f["kind"] == "core-frame-bad-pc"]
-    assert bad and "repeated-byte word (0x41 x 8)" in bad[0]["title"]
+    smashed = [f for f in doc["findings"] if f["kind"] == "core-frame-smashed"]
+    assert smashed and "already returned to" in smashed[0]["title"]
+    assert not [f for f in doc["findings"] if f["kind"] == "core-frame-bad-pc"]
 
 
 def test_a_thread_without_registers_gets_an_empty_backtrace_that_says_why():
@@ -500,3 +501,27 @@ def test_every_frame_dumpx_unwinds_is_one_minidump_stackwalk_finds_with_breakpad
                 assert theirs[pc] == fn
                 named += 1
     assert named >= 5
+
+
+# ---------------------------------------------------------------- a return already made to a smashed word
+@pytest.mark.parametrize("stack,smashed", [
+    (b"A" * 512, True),                                  # the pc is the word that fills the stack at sp
+    (bytes(512), False),                                 # the same pc over a clean stack
+    (b"B" * 512, False),                                 # a run at sp, but of another word than the pc
+    (bytes(256) + b"A" * 256, False),                    # the pc's word, but 256 bytes above sp
+])
+def test_a_pc_equal_to_the_run_at_the_stack_pointer_is_a_return_to_a_smashed_word(stack, smashed):
+    """crash.dmp's shape: the pc 0x4141414141414141 and 'A's from the stack pointer up — the `ret`
+    popped one smashed word and jumped to it. Its look-alikes stay a bad pc (nothing is said of a
+    slot frame 0 does not have)."""
+    md = Minidump(build(crash(0x4141414141414141, stack)))
+    fs = md.findings()
+    if smashed:
+        [f] = fs.of_kind("core-frame-smashed")
+        ev = {e.label: e.value for e in f.evidence}
+        assert "already returned to" in f.title and ev["run from"] == ev["stack pointer"] == 0x7FF000000000
+        assert ev["run words"] == 64 and not fs.of_kind("core-frame-bad-pc")
+    else:
+        assert not fs.of_kind("core-frame-smashed")
+        [f] = fs.of_kind("core-frame-bad-pc")
+        assert f.title.endswith("no smash pattern surrounds the stack pointer")

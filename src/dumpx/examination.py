@@ -141,10 +141,11 @@ def _examine_one(path, *, binaries, search_paths, expect, then, graph, inspect=N
                 g = reader.graph(memory=memory)
                 e.findings.extend(graph_findings(g))
                 e.sections.append(_retainers(g))
-        elif fmt == "elf-core":
+        elif fmt == "elf-core" or fmt == "minidump":
             e.findings.extend(reader.findings(binaries=binaries, search_paths=search_paths))
-            if reader.threads:
-                e.sections.append(_backtraces(reader.backtraces(binaries, search_paths)))
+            core = reader if fmt == "elf-core" else reader.process()
+            if core.threads:
+                e.sections.append(_backtraces(core.backtraces(binaries, search_paths)))
         elif fmt.startswith("go-"):
             later = formats.open(then) if then is not None else None
             e.findings.extend(reader.findings(expect=expect, diff=later))

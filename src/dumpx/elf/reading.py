@@ -41,7 +41,26 @@ def explain_unknown_frames(core, bt) -> Findings:
         run = None
         if f.slot is not None:
             run = next((r for r in runs if r[0] <= f.slot < r[0] + 8 * r[1]), None)
+        returned = None
+        if f.slot is None and f.index == 0 and t.sp is not None:
+            # the context's own pc: a `ret` that already popped a smashed word leaves the pc equal
+            # to that word and the rest of the run at the stack pointer
+            returned = next((r for r in runs if r[3] == f.pc and r[2] != 3
+                             and r[0] <= t.sp + 8 and t.sp - 8 < r[0] + 8 * r[1]), None)
         owner = None
+        if returned is not None:
+            start, words, kind, value = returned
+            ev += [Evidence("stack pointer", t.sp, hex=True), Evidence("run from", start, hex=True),
+                   Evidence("run to", start + 8 * words, hex=True), Evidence("run words", words),
+                   Evidence("run pattern", f"{KINDS[kind]} 0x{value:016x}")]
+            out.append(Finding(
+                "core-frame-smashed", Severity.CRITICAL,
+                f"{label}: ?? is a smashed return address already returned to: the pc 0x{f.pc:x} is the "
+                f"word that fills {words} words of the stack at the stack pointer",
+                ev, ["the function that returned here had its return address overwritten by that run: "
+                     "find the copy into a stack buffer (memcpy/strcpy/read into a local)",
+                     "rebuild with -fsanitize=address and reproduce"]))
+            continue
         if run is not None:
             start, words, kind, value = run
             ev += [Evidence("smash run from", start, hex=True), Evidence("smash run to", start + 8 * words, hex=True),
@@ -78,8 +97,9 @@ def explain_unknown_frames(core, bt) -> Findings:
                                 "find the copy into a stack buffer in the frames below the run",
                                 "rebuild with -fsanitize=address and reproduce"]))
         else:
+            where = "its slot" if f.slot is not None else "the stack pointer"
             out.append(Finding("core-frame-bad-pc", Severity.WARNING,
-                               f"{label}: ?? at 0x{f.pc:x} is {f.note}; no smash pattern surrounds its slot",
+                               f"{label}: ?? at 0x{f.pc:x} is {f.note}; no smash pattern surrounds {where}",
                                ev, ["a corrupted function pointer or a stale return address; disassemble the "
                                     "caller frame to see how control got there"]))
     return out

@@ -436,9 +436,27 @@ class Minidump:
                     out["distribution"] = line.split("=", 1)[1].strip('"')
         return out
 
-    def findings(self):
+    def findings(self, backtraces: bool = True, binaries=(), search_paths=(), verify: bool = True):
+        """The readings of cores, in their order: build verification of every module first
+        (``verify``: against ``binaries``, the paths the minidump records, ``.build-id`` trees and
+        symbol stores under ``search_paths``), then the minidump's own readings (the exception, a
+        pc outside the modules, stack runs, damage), and with ``backtraces`` the crashing thread's
+        ``??`` frames and stack-protector canaries read from its backtrace."""
+        from ..findings import Findings
         from .analysis import findings
-        return findings(self)
+        out = Findings()
+        p = self.process() if verify or backtraces else None
+        if verify:
+            from ..elf.verify import verify_findings
+            out.extend(verify_findings(p.verify(binaries, search_paths)))
+        out.extend(findings(self))
+        if backtraces and p.threads and p.machine in ("x86-64", "aarch64"):
+            from ..elf.reading import explain_unknown_frames, protector_findings
+            u = p.unwinder(binaries, search_paths)
+            bt = u.backtrace(0)
+            out.extend(explain_unknown_frames(p, bt))
+            out.extend(protector_findings(p, u, bt))
+        return out
 
     def __repr__(self) -> str:
         return (f"<Minidump {self.source.name!r}: {len(self.threads)} threads, {len(self.modules)} modules"
