@@ -221,9 +221,9 @@ def examine(inputs: str | os.PathLike | Iterable[str | os.PathLike], *, binaries
             expect=(), then=None, graph: bool = True, memory: int | str | None = None) -> Report:
     """Read every input and run every analysis that applies: HPROF histogram *and* dominator
     findings (``graph=False`` leaves the graph out; ``memory``: a budget for the graph build, as
-    ``HeapDump.graph(memory=)``), cores verified against ``binaries`` and the
+    ``HeapDump.graph(memory=)``), cores and minidumps verified against ``binaries`` and the
     paths they record before their backtraces are read, goroutine dumps with ``expect`` and a
-    later dump ``then`` (the diff readings), py-spy captures and minidumps with their readings."""
+    later dump ``then`` (the diff readings), py-spy captures with their readings."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     return Report([_examine_one(p, binaries=binaries, search_paths=search_paths, expect=expect,

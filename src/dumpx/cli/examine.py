@@ -14,9 +14,9 @@ def add_parser(sub) -> None:
         "examine", help="any dumps: every analysis that applies, one ranked list of findings",
         description="Sniff each input and run every analysis that applies, in the order a senior would: "
                     "what the dump says about itself and its builds first, then the readings (HPROF: "
-                    "histogram and dominators; cores: build verification, smash and canary, the crashing "
-                    "thread's unknown frames; goroutine dumps: stuck sets and absent producers; py-spy "
-                    "captures and minidumps: their readings). An unreadable input is a row with its error.",
+                    "histogram and dominators; cores and minidumps: build verification, smash and canary, the "
+                    "crashing thread's unknown frames, a minidump's exception; goroutine dumps: stuck sets "
+                    "and absent producers; py-spy captures: their readings). An unreadable input is a row with its error.",
         epilog="example: dumpx examine heap.hprof core.1234 --binary ./server --json > report.json\n"
                + MANY_INPUTS_EXIT,
         formatter_class=argparse.RawDescriptionHelpFormatter)
