@@ -32,7 +32,7 @@ def add_reading_options(p, *, top: int, schema: str) -> None:
     """The options ``examine`` and ``fleet`` share: what to verify cores against, what Go function to
     expect, how much of a heap to read, and the outputs."""
     p.add_argument("--binary", action="append", default=[], metavar="PATH",
-                   help="a binary or debug file to verify a core's modules against (repeatable)")
+                   help="a binary or debug file (ELF, or a PDB or PE image) to verify a core's or minidump's modules against (repeatable)")
     p.add_argument("--search-path", action="append", default=[], metavar="DIR",
                    help="a directory (or .build-id tree) to look for binaries in (repeatable)")
     p.add_argument("--expect", action="append", default=[], metavar="FUNC",
