@@ -28,11 +28,14 @@ def add_parser(sub) -> None:
 def add_process_commands(cs, what: str, metavar: str, example: str, thread0: str, verify, bt, stack) -> None:
     """``verify``, ``bt`` and ``stack``, with one set of options for every dump the ELF code reads
     (cores; minidumps through their process image)."""
-    v = cs.add_parser("verify", help="does each module's build-id match the binaries you have?")
+    v = cs.add_parser("verify", help="does each module's build-id (a Windows module's debug id) match the "
+                                     "files you have?")
     v.add_argument("core", metavar=metavar, help=what)
-    v.add_argument("--binary", action="append", default=[], metavar="FILE")
+    v.add_argument("--binary", action="append", default=[], metavar="FILE",
+                   help="an ELF binary or debug file; for a minidump's Windows modules a PDB or PE image")
     v.add_argument("--search", "--debug-dir", dest="search", action="append", default=[], metavar="DIR",
-                   help="a directory with binaries or a .build-id/ tree (e.g. /usr/lib/debug)")
+                   help="a directory with binaries, a .build-id/ tree (e.g. /usr/lib/debug) or a symbol "
+                        "store (NAME.pdb/DEBUGID/NAME.pdb)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(run=verify)
     b = cs.add_parser("bt", help="symbolized backtraces with the trust of each frame, read adversarially",
