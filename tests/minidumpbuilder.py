@@ -233,3 +233,16 @@ EXCEPTION_CASES = [(0xC0000005, [0, 0x10]), (0xC0000005, [1, 0x7FF612340010]), (
                    (0xC000008E, []), (0xC000008F, []), (0xC0000090, []), (0xC0000091, []), (0xC0000092, []),
                    (0xC0000093, []), (0xC0000374, []), (0xE06D7363, [0x19930520, 0, 0, 0]), (0x12345678, [])] \
     + [(0xC0000409, [k]) for k in range(75)]
+
+
+def windows_scan() -> Spec:
+    """fixtures/windows/out/windows-scan.dmp: a thread in app.exe's callee at 0x140001010 (see
+    fixtures/windows/make.sh) whose stack holds, from the stack pointer up: 0x140001012 (in the
+    code, after no call), a pointer to the stack, 0x140001005 (the return site of the call at
+    0x140001000), then zeros."""
+    sp = 0x8F2B7FF000
+    stack = struct.pack("<4Q", 0x140001012, sp + 0x100, 0x140001005, 0) + bytes(224)
+    return Spec(threads=[(5120, {"rip": 0x140001010, "rsp": sp, "rbp": 0}, sp, stack)],
+                modules=[(0x140000000, 0x3000, "C:\\build\\app.exe",
+                          rsds(bytes.fromhex("3B2C1D5F594A684E9A7B0C1D2E3F4051"), 3, "C:\\build\\app.pdb"), 0x65A0B0C0)],
+                exception=(5120, 0xC0000005, 0x140001010, [0, 0x10]), platform=2)

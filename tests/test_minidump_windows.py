@@ -322,3 +322,38 @@ def test_the_smash_fixtures_minidump_reports_the_run_its_core_reading_reports():
     [m] = Minidump(from_core(core)).findings().of_kind("minidump-stack-run")
     ce, me = ({e.label: e.value for e in f.evidence} for f in (c, m))
     assert (me["from"], me["words"]) == (ce["from"], ce["words"]) and m.severity.name == "CRITICAL"
+
+
+# ---------------------------------------------------------------- scanning Windows stacks with the image's code
+def _scan_bt(files):
+    md = Minidump(_out("windows-scan.dmp"))
+    return md.process().unwinder([str(f) for f in files], []).backtrace(0)
+
+
+def test_a_verified_pe_images_code_checks_each_scanned_return_address():
+    """windows-scan.dmp (minidumpbuilder.windows_scan): the stack holds 0x140001012 (app.exe code
+    after no call), a stack pointer, then 0x140001005, the return site of app.exe's call at
+    0x140001000 (fixtures/windows/make.sh). With the verified image, the scan takes the return site
+    only; every frame is, in order, one minidump-stackwalk finds on the same file (its caller
+    offsets are return addresses minus one); it also takes 0x140001012, checking no call."""
+    bt = _scan_bt([_out("app.exe")])
+    assert [(f.pc, f.trust) for f in bt.frames] == [(0x140001010, "context"), (0x140001005, "scan")]
+    ref = json.loads(_out("windows-scan.stackwalk.json").read_text())["crashing_thread"]["frames"]
+    order = iter(int(f["offset"], 16) + (f["trust"] != "context") for f in ref)
+    assert all(f.pc in order for f in bt.frames)
+    assert 0x140001012 in {int(f["offset"], 16) + 1 for f in ref}
+
+
+@pytest.mark.parametrize("given", ["app.pdb", "wrong-image", "nothing"])
+def test_without_the_images_code_no_scanned_frame_is_taken(tmp_path, given):
+    """The same stack with only the PDB (a match, but no code bytes), with an image of another build
+    (its TimeDateStamp changed: refused), or with nothing: frame 0 and the reason the scan stopped."""
+    files = {"app.pdb": [_out("app.pdb")], "nothing": []}.get(given)
+    if files is None:
+        raw = bytearray(_out("app.exe").read_bytes())
+        pe = struct.unpack_from("<I", raw, 0x3C)[0]
+        struct.pack_into("<I", raw, pe + 8, 0x65A0B0C1)
+        (tmp_path / "app.exe").write_bytes(bytes(raw))
+        files = [tmp_path / "app.exe"]
+    bt = _scan_bt(files)
+    assert [f.pc for f in bt.frames] == [0x140001010] and "no return address" in bt.stop

@@ -143,6 +143,7 @@ class _Mod:
     debug: Image | None          # verified: DWARF
     bias: int
     build: str
+    pe: object = None                # a verified Windows image (dumpx.minidump.windows.PeImage): code bytes
 
 
 class Unwinder:
@@ -189,7 +190,7 @@ class Unwinder:
             end = m.start + m.size
             if m.size == 0 and m.path in spans:
                 end = max(e for _, e in spans[m.path])
-            image = debug = None
+            image = debug = pe = None
             build = "unverified build"
             if m.path == "[vdso]" and m.size:
                 try:
@@ -198,6 +199,14 @@ class Unwinder:
                     build = "in the core"
                 except DumpError:
                     pass
+            elif v is not None and v.verdict == MATCH and v.id_kind != "build-id":
+                build = "verified"
+                if v.image:
+                    from ..minidump.windows import PeImage
+                    try:
+                        pe = PeImage(v.image)
+                    except DumpError as e:
+                        self.problems.append(f"{m.path}: {e}")
             elif v is not None and v.verdict == MATCH:
                 build = "verified"
                 try:
@@ -209,7 +218,7 @@ class Unwinder:
                     self.problems.append(f"{m.path}: {e}")
             ref = image or debug
             bias = (m.start - ref.first_vaddr) if ref is not None and ref.e_type == 3 else 0
-            out.append(_Mod(m.start, end, m.path or "?", v, image, debug, bias, build))
+            out.append(_Mod(m.start, end, m.path or "?", v, image, debug, bias, build, pe))
         out.sort(key=lambda x: x.start)
         return out
 
@@ -245,6 +254,8 @@ class Unwinder:
         m = self.module_at(addr)
         if m is not None and m.image is not None:
             return m.image.read_vaddr(addr - m.bias, size)
+        if m is not None and m.pe is not None:
+            return m.pe.read_rva(addr - m.start, size)
         return None
 
     def _after_call(self, addr: int) -> bool:
@@ -256,6 +267,12 @@ class Unwinder:
             w = int.from_bytes(b, "little")
             return (w & 0xFC000000) == 0x94000000 or (w & 0xFFFFFC1F) == 0xD63F0000
         b = self._text(addr - 7, 7)
+        for n in (5, 3, 2):
+            if b is not None:
+                break
+            # the code starts fewer than 7 bytes before: the shorter forms (zeros match no opcode)
+            got = self._text(addr - n, n)
+            b = bytes(7 - n) + got if got is not None else None
         if b is None:
             return False
         if b[2] == 0xE8:
@@ -283,6 +300,8 @@ class Unwinder:
         if self.core.is_executable(addr):
             return True
         m = self.module_at(addr)
+        if m is not None and m.pe is not None:
+            return m.pe.is_executable(addr - m.start)
         if m is None or m.image is None:
             return False
         off = addr - m.bias

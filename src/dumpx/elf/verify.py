@@ -280,7 +280,9 @@ def _judge_windows(m, given: list[Path], search_paths) -> ModuleVerdict:
 
     A PDB matches when its GUID and age are the module's debug id; an image when its code id is
     the module's and, where both name one, its CodeView debug id too. Nothing here reads PDB
-    symbols or PE unwind data: a match says which files are this build, not that frames get names."""
+    symbols or PE unwind data: a match says which files are this build, not that frames get names;
+    a matched image's code bytes let the unwinder check that a scanned return address follows a
+    call (``image``)."""
     import ntpath
     cands = [(p, "given") for p in given]
     pdb = ntpath.basename(m.debug_file) if m.debug_file else None
@@ -292,6 +294,7 @@ def _judge_windows(m, given: list[Path], search_paths) -> ModuleVerdict:
             cands += [(Path(sp) / image / c / image, "symbol store") for c in dict.fromkeys((m.code_id, m.code_id.upper()))]
     tried: list[Candidate] = []
     seen: set[str] = set()
+    image = None
     for p, src in cands:
         if str(p) in seen or not _is_file(p):
             continue
@@ -306,11 +309,13 @@ def _judge_windows(m, given: list[Path], search_paths) -> ModuleVerdict:
             same_code = bool(m.code_id) and w.code_id.lower() == m.code_id.lower()
             same_debug = not (m.debug_id and w.debug_id) or w.debug_id == m.debug_id
             v = MATCH if same_code and same_debug else MISMATCH
+            if v == MATCH and image is None:
+                image = str(p)              # its code bytes check the return addresses a scan finds
         tried.append(Candidate(str(p), src, w.debug_id or w.code_id, v))
     first = next((c for c in tried if c.verdict == MATCH), tried[0] if tried else None)
     verdict = NOT_FOUND if first is None or first.verdict not in (MATCH, MISMATCH, NO_BUILD_ID) else first.verdict
     return ModuleVerdict(m.path or "?", m.start, m.debug_id or m.code_id, first.path if first else None,
-                         first.build_id if first else None, verdict, None, None,
+                         first.build_id if first else None, verdict, image, None,
                          first.source if first else None, tried, "debug id" if m.debug_id else "code id")
 
 

@@ -182,6 +182,52 @@ def pe_identity(path: str | os.PathLike) -> WindowsIdentity:
         return ident
 
 
+IMAGE_SCN_CNT_CODE, IMAGE_SCN_MEM_EXECUTE = 0x20, 0x20000000
+
+
+class PeImage:
+    """A verified PE image's sections, read by RVA: the code bytes a minidump did not capture, so
+    that a scanned return address can be checked to follow a call. Nothing else of the image (no
+    unwind data, no symbols) is read."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = str(path)
+        self._src = open_source(path)
+        v = self._src.view()
+        self._view = v
+        pe = v.u32(0x3C)
+        if v.read(pe, 4) != b"PE\0\0":
+            raise CorruptDumpError(f"{path}: no PE signature", offset=pe, expected="'PE\\0\\0' at e_lfanew")
+        _, nsect, _, _, _, opt_size, _ = v.unpack("<HHIIIHH", pe + 4)
+        table = pe + 24 + opt_size
+        self.sections = []                   # (rva, virtual size, file offset, raw size, executable)
+        for k in range(min(nsect, 96)):
+            vsize, rva, raw_size, raw = v.unpack("<IIII", table + 40 * k + 8)
+            flags = v.u32(table + 40 * k + 36)
+            self.sections.append((rva, max(vsize, raw_size), raw, raw_size,
+                                  bool(flags & (IMAGE_SCN_CNT_CODE | IMAGE_SCN_MEM_EXECUTE))))
+
+    def _section(self, rva: int):
+        return next((s for s in self.sections if s[0] <= rva < s[0] + s[1]), None)
+
+    def is_executable(self, rva: int) -> bool:
+        s = self._section(rva)
+        return s is not None and s[4]
+
+    def read_rva(self, rva: int, n: int) -> bytes | None:
+        """``n`` bytes at ``rva`` from one section's file data, or None where the file holds none."""
+        s = self._section(rva)
+        if s is None or rva + n > s[0] + s[1]:
+            return None
+        off = rva - s[0]
+        if off + n > s[3] or s[2] + off + n > len(self._view):
+            return None
+        return self._view.read(s[2] + off, n)
+
+    def close(self) -> None:
+        self._src.close()
+
+
 def _file_offset(sections: list[tuple[int, int, int, int]], rva: int) -> int | None:
     """The file offset of an RVA through the section table (VirtualSize, VirtualAddress,
     SizeOfRawData, PointerToRawData)."""
