@@ -96,7 +96,7 @@ def seeds(fmt: str) -> list[bytes]:
                 out.append(from_core(Core(p)))
         for name in ("minidump/out/x86-crashpad", "minidump/out/arm-crashpad",   # 32-bit contexts, Crashpad
                      "minidump/out/nullderef-aarch64-breakpad",                  # Breakpad's old arm64 context
-                     "windows/out/windows"):                                     # Windows modules (RSDS)
+                     "windows/out/windows", "windows/out/windows-scan"):         # Windows modules (RSDS)
             p = fx / f"{name}.dmp"
             if p.exists():
                 out.append(p.read_bytes())
@@ -365,7 +365,7 @@ def run_entry(fmt: str, data: bytes, cli: bool) -> None:
         from dumpx.elf.reading import explain_unknown_frames
         builds = ROOT / "fixtures" / "windows" / "out"
         p.verify([builds / "app.pdb", builds / "app.exe"], [builds])
-        bts = p.unwinder().all()
+        bts = p.unwinder([builds / "app.exe"], [builds]).all()
         if bts:
             explain_unknown_frames(p, bts[0])
         for t in d.threads[:4]:
