@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from ..cachedir import cache_dir
@@ -82,6 +81,7 @@ class SymbolCache:
                 continue
             try:
                 p.parent.mkdir(parents=True, exist_ok=True)
+                import tempfile                 # only a write needs it (shutil, random): not every read
                 fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-", suffix=".json")
                 with os.fdopen(fd, "w") as f:
                     json.dump({"version": VERSION, "build_id": bid, "pcs": self._tables[bid]}, f)
