@@ -443,12 +443,9 @@ class Core:
             from .verify import verify_findings
             out.extend(verify_findings(self.verify(binaries, search_paths)))
         out.extend(smash_findings(self))
-        if backtraces and self.threads and self.machine in ("x86-64", "aarch64"):
-            from .reading import explain_unknown_frames, protector_findings
-            u = self.unwinder(binaries, search_paths)
-            bt = u.backtrace(0)
-            out.extend(explain_unknown_frames(self, bt))
-            out.extend(protector_findings(self, u, bt))
+        if backtraces:
+            from .reading import crashing_thread_findings
+            out.extend(crashing_thread_findings(self, binaries, search_paths))
         return out
 
     def unwinder(self, binaries=(), search_paths=()):

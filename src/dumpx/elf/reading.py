@@ -15,6 +15,18 @@ PROTECTOR_FUNCS = ("__stack_chk_fail", "__stack_chk_fail_local", "__fortify_fail
                    "__fortify_fail_abort", "__chk_fail")
 
 
+def crashing_thread_findings(core, binaries=(), search_paths=()) -> Findings:
+    """The crashing thread's backtrace read: its ``??`` frames explained and a stack-protector abort
+    named (cores, and minidumps through their process image)."""
+    out = Findings()
+    if core.threads and core.machine in ("x86-64", "aarch64"):
+        u = core.unwinder(binaries, search_paths)
+        bt = u.backtrace(0)
+        out.extend(explain_unknown_frames(core, bt))
+        out.extend(protector_findings(core, u, bt))
+    return out
+
+
 def frame_extent(frames, k):
     """[sp, cfa) of physical frame k, when both are known."""
     f = frames[k]

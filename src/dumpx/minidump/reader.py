@@ -450,12 +450,9 @@ class Minidump:
             from ..elf.verify import verify_findings
             out.extend(verify_findings(p.verify(binaries, search_paths)))
         out.extend(findings(self))
-        if backtraces and p.threads and p.machine in ("x86-64", "aarch64"):
-            from ..elf.reading import explain_unknown_frames, protector_findings
-            u = p.unwinder(binaries, search_paths)
-            bt = u.backtrace(0)
-            out.extend(explain_unknown_frames(p, bt))
-            out.extend(protector_findings(p, u, bt))
+        if backtraces:
+            from ..elf.reading import crashing_thread_findings
+            out.extend(crashing_thread_findings(p, binaries, search_paths))
         return out
 
     def __repr__(self) -> str:

@@ -146,11 +146,7 @@ def pe_identity(path: str | os.PathLike) -> WindowsIdentity:
     name = str(path)
     with open_source(path) as src:
         v = src.view()
-        pe = v.u32(0x3C)
-        if v.read(pe, 4) != b"PE\0\0":
-            raise CorruptDumpError(f"{name}: no PE signature", offset=pe, expected="'PE\\0\\0' at e_lfanew")
-        _, nsect, stamp, _, _, opt_size, _ = v.unpack("<HHIIIHH", pe + 4)
-        opt = pe + 24
+        pe, stamp, opt, opt_size, sections = _pe_headers(v, name)
         magic = v.u16(opt)
         if magic not in (0x10B, 0x20B):
             raise CorruptDumpError(f"{name}: optional header magic 0x{magic:x}", offset=opt,
@@ -162,7 +158,6 @@ def pe_identity(path: str | os.PathLike) -> WindowsIdentity:
         if ndirs <= 6 or ndirs_at + 4 + 8 * 7 > opt + opt_size:
             return ident
         dbg_rva, dbg_size = v.unpack("<II", ndirs_at + 4 + 8 * 6)
-        sections = [v.unpack("<IIII", opt + opt_size + 40 * k + 8) for k in range(min(nsect, 96))]
         at = _file_offset(sections, dbg_rva)
         if dbg_size == 0 or at is None:
             return ident
@@ -195,17 +190,10 @@ class PeImage:
         self._src = open_source(path)
         v = self._src.view()
         self._view = v
-        pe = v.u32(0x3C)
-        if v.read(pe, 4) != b"PE\0\0":
-            raise CorruptDumpError(f"{path}: no PE signature", offset=pe, expected="'PE\\0\\0' at e_lfanew")
-        _, nsect, _, _, _, opt_size, _ = v.unpack("<HHIIIHH", pe + 4)
-        table = pe + 24 + opt_size
-        self.sections = []                   # (rva, virtual size, file offset, raw size, executable)
-        for k in range(min(nsect, 96)):
-            vsize, rva, raw_size, raw = v.unpack("<IIII", table + 40 * k + 8)
-            flags = v.u32(table + 40 * k + 36)
-            self.sections.append((rva, max(vsize, raw_size), raw, raw_size,
-                                  bool(flags & (IMAGE_SCN_CNT_CODE | IMAGE_SCN_MEM_EXECUTE))))
+        # (rva, virtual size, file offset, raw size, executable)
+        self.sections = [(rva, max(vsize, raw_size), raw, raw_size,
+                          bool(flags & (IMAGE_SCN_CNT_CODE | IMAGE_SCN_MEM_EXECUTE)))
+                         for vsize, rva, raw_size, raw, flags in _pe_headers(v, self.path)[4]]
 
     def _section(self, rva: int):
         return next((s for s in self.sections if s[0] <= rva < s[0] + s[1]), None)
@@ -228,10 +216,23 @@ class PeImage:
         self._src.close()
 
 
-def _file_offset(sections: list[tuple[int, int, int, int]], rva: int) -> int | None:
+def _pe_headers(v: ByteView, name: str) -> tuple:
+    """(PE header offset, TimeDateStamp, optional header offset and size, the section table as
+    (VirtualSize, VirtualAddress, SizeOfRawData, PointerToRawData, Characteristics)) of a PE file."""
+    pe = v.u32(0x3C)
+    if v.read(pe, 4) != b"PE\0\0":
+        raise CorruptDumpError(f"{name}: no PE signature", offset=pe, expected="'PE\\0\\0' at e_lfanew")
+    _, nsect, stamp, _, _, opt_size, _ = v.unpack("<HHIIIHH", pe + 4)
+    table = pe + 24 + opt_size
+    sections = [v.unpack("<IIII", table + 40 * k + 8) + (v.u32(table + 40 * k + 36),)
+                for k in range(min(nsect, 96))]
+    return pe, stamp, pe + 24, opt_size, sections
+
+
+def _file_offset(sections: list[tuple], rva: int) -> int | None:
     """The file offset of an RVA through the section table (VirtualSize, VirtualAddress,
     SizeOfRawData, PointerToRawData)."""
-    for vsize, vaddr, raw_size, raw in sections:
+    for vsize, vaddr, raw_size, raw, _ in sections:
         if vaddr <= rva < vaddr + max(vsize, raw_size):
             return raw + (rva - vaddr)
     return None
