@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dumpx import Evidence, Finding, Findings, Severity, Table
 from dumpx.render import safe_html, safe_text
@@ -47,6 +49,41 @@ def test_safe_text_escapes_backslash_so_output_is_unambiguous():
     assert safe_text("a\\x1b") == "a\\\\x1b"
     assert safe_text(b"\xff\x1b") == "\\\\xff\\x1b"
     assert safe_html('"') == "&quot;"
+    # a newline and the two characters backslash-n read differently (they both showed as \\n)
+    assert safe_text("a\nb") == "a\\nb" and safe_text("a\\nb") == "a\\\\nb"
+    # a Windows path keeps its backslashes where none could read as an escape
+    assert safe_text("C:\\build\\app.exe") == "C:\\build\\app.exe"
+    assert safe_text("C:\\Windows\\ntdll.dll") == "C:\\Windows\\\\ntdll.dll"
+
+
+def _unescape(out: str) -> str:
+    """The reader's side of safe_text: \\xHH, \\uHHHH, \\n, \\t and \\\\ are escapes; any other
+    backslash is itself."""
+    res, i = [], 0
+    while i < len(out):
+        c = out[i]
+        nxt = out[i + 1] if i + 1 < len(out) else ""
+        if c == "\\" and nxt == "x":
+            res.append(chr(int(out[i + 2:i + 4], 16)))
+            i += 4
+        elif c == "\\" and nxt == "u":
+            res.append(chr(int(out[i + 2:i + 6], 16)))
+            i += 6
+        elif c == "\\" and nxt in ("n", "t", "\\"):
+            res.append({"n": "\n", "t": "\t", "\\": "\\"}[nxt])
+            i += 2
+        else:
+            res.append(c)
+            i += 1
+    return "".join(res)
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab:xuntXU0\\\n\t\x1b\x07\u202e\u200b")) | st.characters(),
+               max_size=60))
+def test_safe_text_output_reads_back_to_its_input_and_holds_no_control_character(s):
+    out = safe_text(s)
+    assert _unescape(out) == s
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "\u202e\u200b\u2066\ufeff" for c in out)
 
 
 def test_table_sort_pandas_and_escape():

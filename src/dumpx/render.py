@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import re
 
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\\\\]")
+# control, bidi and zero-width characters; and a backslash where it would read as the start of one
+# of the escapes below (\xHH, \uHHHH, \n, \t, \\) — elsewhere (a Windows path) it stays as it is
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]|\\\\(?=[xunt\\\\]|$)")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\\": "\\\\"}
 
 
 def _esc(m: re.Match) -> str:
     c = m.group(0)
-    if c == "\\":
-        return "\\\\"
+    if c in _NAMED:
+        return _NAMED[c]
     o = ord(c)
     return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
 
@@ -35,7 +38,6 @@ def safe_text(value, limit: int | None = MAX_TEXT) -> str:
     if limit is not None and len(s) > limit and not cut:
         cut = f"…[{len(s):,} characters, {len(s) - limit:,} not shown]"
         s = s[:limit]
-    s = s.replace("\n", "\\n").replace("\t", "\\t")
     return _UNSAFE.sub(_esc, s) + cut
 
 
