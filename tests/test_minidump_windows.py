@@ -357,3 +357,11 @@ def test_without_the_images_code_no_scanned_frame_is_taken(tmp_path, given):
         files = [tmp_path / "app.exe"]
     bt = _scan_bt(files)
     assert [f.pc for f in bt.frames] == [0x140001010] and "no return address" in bt.stop
+
+
+def test_a_file_the_system_refuses_to_read_is_a_failed_candidate_not_a_crash(tmp_path):
+    """An OSError (no permission, a directory put where a file was expected) while reading a
+    candidate's identity is that candidate's verdict, a DumpError, not an exception out of verify."""
+    from dumpx.elf.verify import _windows_identity
+    got = _windows_identity(tmp_path)
+    assert isinstance(got, DumpError) and "cannot be read" in str(got)

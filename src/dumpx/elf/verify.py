@@ -247,12 +247,15 @@ def _judge(m, cands, roots) -> ModuleVerdict:
 
 
 def _windows_identity(p: Path):
-    """A PE image's or PDB's identity, None for another kind of file, or the DumpError of a damaged one."""
+    """A PE image's or PDB's identity, None for another kind of file, or the DumpError of a damaged
+    (or unreadable) one."""
     from ..minidump.windows import identity
     try:
         return identity(p)
     except DumpError as e:
         return e
+    except OSError as e:
+        return DumpError(f"{p}: cannot be read: {e.strerror or e}")
 
 
 def _windows_target(b: Path, mods) -> tuple:
