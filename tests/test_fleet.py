@@ -342,13 +342,23 @@ def test_minidumps_are_read_like_cores(tmp_path):
     r = dumpx.fleet(paths + [str(tmp_path / "arm.dmp")], workers=1)
     assert list(r.clusters["size"]) == [6, 1] and r.members[1] == [str(tmp_path / "arm.dmp")]
     sig = r.clusters["signature"][0]
-    # the minidump's exception (SIGSEGV, 0xb) and frame 0 from the thread context, as minidump-stackwalk
+    # the minidump's exception (signal 11, named) and frame 0 from the thread context, as minidump-stackwalk
     # reads it (fixtures/minidump/out/unwind-O2cfi.stackwalk.json: frame 0 trust "context")
     want = json.loads((M / "unwind-O2cfi.stackwalk.json").read_text())
     top = want["crashing_thread"]["frames"][0]
-    assert sig.startswith("exception 0xb in unwind-O2cfi: ")
+    assert want["crash_info"]["type"].startswith("SIGSEGV") and sig.startswith("SIGSEGV in unwind-O2cfi: ")
     assert f"unwind-O2cfi+0x{int(top['module_offset'], 16):x} [{top['trust']}]" in sig
     assert not kinds(r, "fleet-odd-build")
+
+
+def test_windows_minidumps_cluster_by_their_named_exception_and_image(tmp_path):
+    """Windows minidumps: the exception as minidump-stackwalk names it, the image by its file name."""
+    W = FIXTURES / "windows/out"
+    paths = copies(W / "windows.dmp", tmp_path, [f"w{i}.dmp" for i in range(3)])
+    r = dumpx.fleet(paths, workers=1)
+    want = json.loads((W / "windows.stackwalk.json").read_text())["crash_info"]["type"]
+    [sig] = list(r.clusters["signature"])
+    assert want == "EXCEPTION_ACCESS_VIOLATION_READ" and sig.startswith(f"{want} in app.exe: ")
 
 
 def test_fleet_progress_updates_one_line_in_a_notebook(tmp_path, notebook_display):

@@ -175,7 +175,17 @@ def _minidump_facts(m, options) -> dict[str, Any]:
     """A minidump read as a core (``Minidump.process()``: the same unwinder and module list)."""
     facts = _core_facts(m.process(), options)
     if not facts.get("signal") and m.exception is not None:
-        facts["signal"] = f"exception 0x{m.exception.code:x}"
+        code, os_name = m.exception.code, m.system.get("os")
+        if os_name in ("Linux", "Android"):
+            from ..elf.core import SIGNALS
+            facts["signal"] = SIGNALS.get(code, f"signal {code}")
+        elif os_name == "Windows":
+            from ..minidump.windows import exception_name
+            facts["signal"] = exception_name(code, m.exception.parameters)
+        else:
+            facts["signal"] = f"exception 0x{code:x}"
+    if facts.get("faulting_module"):                # a Windows path: its file name, as for ELF modules
+        facts["faulting_module"] = facts["faulting_module"].replace("\\", "/").rsplit("/", 1)[-1]
     for mod in m.modules:                       # Windows modules carry a PDB debug id instead
         name = str(mod.name or "").replace("\\", "/").rsplit("/", 1)[-1]
         if name and not facts["modules"].get(name):
