@@ -358,7 +358,7 @@ def test_windows_minidumps_cluster_by_their_named_exception_and_image(tmp_path):
     r = dumpx.fleet(paths, workers=1)
     want = json.loads((W / "windows.stackwalk.json").read_text())["crash_info"]["type"]
     [sig] = list(r.clusters["signature"])
-    assert want == "EXCEPTION_ACCESS_VIOLATION_READ" and sig.startswith(f"{want} in app.exe: ")
+    assert want == "EXCEPTION_ACCESS_VIOLATION_READ" and sig.startswith(f"{want} in app.exe: app.exe+0x1000 [context]")
 
 
 def test_fleet_progress_updates_one_line_in_a_notebook(tmp_path, notebook_display):

@@ -163,12 +163,17 @@ def _core_facts(c, options) -> dict[str, Any]:
         bts = []
     if bts:
         top = bts[0].frames[:TOP_FRAMES]
-        frames = [[f.function or (f"{f.module.rsplit('/', 1)[-1]}+0x{f.module_offset:x}" if f.module else "??"),
+        frames = [[f.function or (f"{_file_name(f.module)}+0x{f.module_offset:x}" if f.module else "??"),
                    str(f.trust)] for f in top]
         if top and top[0].module:
-            faulting = top[0].module.rsplit("/", 1)[-1]
+            faulting = _file_name(top[0].module)
     return {"signal": sig.get("signal"), "si_code": sig.get("code"), "crash_frames": frames,
             "faulting_module": faulting, "modules": modules, "threads": len(c.threads)}
+
+
+def _file_name(path: str) -> str:
+    """A module's file name, from a POSIX or a Windows path."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def _minidump_facts(m, options) -> dict[str, Any]:
@@ -184,10 +189,8 @@ def _minidump_facts(m, options) -> dict[str, Any]:
             facts["signal"] = exception_name(code, m.exception.parameters)
         else:
             facts["signal"] = f"exception 0x{code:x}"
-    if facts.get("faulting_module"):                # a Windows path: its file name, as for ELF modules
-        facts["faulting_module"] = facts["faulting_module"].replace("\\", "/").rsplit("/", 1)[-1]
     for mod in m.modules:                       # Windows modules carry a PDB debug id instead
-        name = str(mod.name or "").replace("\\", "/").rsplit("/", 1)[-1]
+        name = _file_name(str(mod.name or ""))
         if name and not facts["modules"].get(name):
             facts["modules"][name] = mod.build_id or mod.debug_id
     return facts
