@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dumpx import Evidence, Finding, Findings, Severity, Table
@@ -78,8 +78,13 @@ def _unescape(out: str) -> str:
     return "".join(res)
 
 
+@settings(max_examples=1000)
 @given(st.text(alphabet=st.sampled_from(list("ab:xuntXU0\\\n\t\x1b\x07\u202e\u200b")) | st.characters(),
                max_size=60))
+@example("\\\nX")         # a backslash before a character that is escaped itself (found in review)
+@example("\\\x1b")
+@example("\\\u202e")
+@example("\\")
 def test_safe_text_output_reads_back_to_its_input_and_holds_no_control_character(s):
     out = safe_text(s)
     assert _unescape(out) == s

@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 
 # control, bidi and zero-width characters; and a backslash where it would read as the start of one
-# of the escapes below (\xHH, \uHHHH, \n, \t, \\) — elsewhere (a Windows path) it stays as it is
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]|\\\\(?=[xunt\\\\]|$)")
+# of the escapes below (\xHH, \uHHHH, \n, \t, \\): before x, u, n, t, another backslash, a
+# character that is itself escaped, or at the end — elsewhere (a Windows path) it stays as it is
+_ESCAPED = "\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+_UNSAFE = re.compile(f"[{_ESCAPED}]|\\\\(?=[xunt\\\\{_ESCAPED}]|\\Z)")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\\": "\\\\"}
 
 
