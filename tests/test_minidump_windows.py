@@ -365,3 +365,15 @@ def test_a_file_the_system_refuses_to_read_is_a_failed_candidate_not_a_crash(tmp
     from dumpx.elf.verify import _windows_identity
     got = _windows_identity(tmp_path)
     assert isinstance(got, DumpError) and "cannot be read" in str(got)
+
+
+def test_a_call_through_an_msvc_filled_pointer_is_not_read_as_a_smashed_return():
+    """The look-alike of a return to a smashed word on a Windows debug build: the pc is the 0xCC fill
+    of an unwritten function pointer and the stack at the stack pointer holds the same fill."""
+    sp = 0x8F2B7FF000
+    md = Minidump(build(Spec(threads=[(1, {"rip": 0xCCCCCCCCCCCCCCCC, "rsp": sp}, sp, b"\xcc" * 256)],
+                             modules=[(0x140000000, 0x3000, "C:\\build\\app.exe", rsds(bytes(16), 1, "app.pdb"), 1)],
+                             exception=(1, 0xC0000005, 0xCCCCCCCCCCCCCCCC, [8, 0xCCCCCCCCCCCCCCCC]), platform=2)))
+    fs = md.findings()
+    assert not fs.of_kind("core-frame-smashed") and not fs.of_kind("minidump-stack-run")
+    assert fs.of_kind("core-frame-bad-pc")

@@ -56,8 +56,9 @@ def explain_unknown_frames(core, bt) -> Findings:
         returned = None
         if f.slot is None and f.index == 0 and t.sp is not None:
             # the context's own pc: a `ret` that already popped a smashed word leaves the pc equal
-            # to that word and the rest of the run at the stack pointer
-            returned = next((r for r in runs if r[3] == f.pc and r[2] != 3
+            # to that word and the rest of the run at the stack pointer. Not 0xCC...: MSVC fills
+            # unwritten locals and pointers with it, so a call through one leaves the same picture
+            returned = next((r for r in runs if r[3] == f.pc and r[2] != 3 and f.pc != 0xCCCCCCCCCCCCCCCC
                              and r[0] <= t.sp + 8 and t.sp - 8 < r[0] + 8 * r[1]), None)
         owner = None
         if returned is not None:
