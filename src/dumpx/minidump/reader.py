@@ -474,7 +474,9 @@ class Minidump:
         ``md.process().unwinder([binaries]).all()`` gives symbolized backtraces, the crashing
         thread first."""
         from .process import MinidumpProcess
-        return MinidumpProcess(self)
+        if getattr(self, "_process", None) is None:     # one view: its unwinders (verified) are cached
+            self._process = MinidumpProcess(self)
+        return self._process
 
     def close(self) -> None:
         self.source.close()
